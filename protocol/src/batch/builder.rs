@@ -1,0 +1,177 @@
+//! Building record batches.
+//!
+//! [`BatchBuilder`] encodes records one at a time into a single buffer that already
+//! has room for the header, then fills in the header and CRC in [`BatchBuilder::finish`].
+//! Producers use it to batch records; storage's compactor uses it to rewrite batches
+//! with explicit (possibly gapped) offset deltas.
+
+use super::{ProducerInfo, ATTRIBUTES_AT, BATCH_HEADER_LEN, CRC_AT, LOG_OVERHEAD, MAGIC};
+use crate::varint::{put_varint, put_varlong, varint_len, varlong_len};
+
+/// Encodes records into one batch.
+#[derive(Debug, Clone)]
+pub struct BatchBuilder {
+    buf: Vec<u8>,
+    producer: ProducerInfo,
+    attributes: u16,
+    first_timestamp: Option<i64>,
+    max_timestamp: i64,
+    last_offset_delta: i32,
+    count: i32,
+}
+
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        Self::new(ProducerInfo::NONE)
+    }
+}
+
+impl BatchBuilder {
+    /// A builder for a batch from `producer` (use [`ProducerInfo::NONE`] when not
+    /// idempotent).
+    pub fn new(producer: ProducerInfo) -> Self {
+        Self::with_capacity(producer, 16 * 1024)
+    }
+
+    /// Like [`BatchBuilder::new`], reserving `capacity` bytes up front.
+    pub fn with_capacity(producer: ProducerInfo, capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity.max(BATCH_HEADER_LEN));
+        buf.resize(BATCH_HEADER_LEN, 0);
+        BatchBuilder {
+            buf,
+            producer,
+            attributes: 0,
+            first_timestamp: None,
+            max_timestamp: i64::MIN,
+            last_offset_delta: -1,
+            count: 0,
+        }
+    }
+
+    /// Sets the raw attribute bits (compression must stay 0).
+    pub fn attributes(mut self, attributes: u16) -> Self {
+        self.attributes = attributes;
+        self
+    }
+
+    /// Appends a record with the next offset delta.
+    pub fn push(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+    ) {
+        let delta = self.last_offset_delta + 1;
+        self.push_with_delta(delta, timestamp, key, value, headers);
+    }
+
+    /// Appends a record with an explicit offset delta, which must be greater than the
+    /// previous record's (compaction keeps the offsets of surviving records).
+    pub fn push_with_delta(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+    ) {
+        debug_assert!(offset_delta > self.last_offset_delta);
+        let first = *self.first_timestamp.get_or_insert(timestamp);
+        let timestamp_delta = timestamp.wrapping_sub(first);
+        let body_len = 1
+            + varlong_len(timestamp_delta)
+            + varint_len(offset_delta)
+            + bytes_len(key)
+            + bytes_len(value)
+            + varint_len(headers.len() as i32)
+            + headers
+                .iter()
+                .map(|(k, v)| varint_len(k.len() as i32) + k.len() + bytes_len(*v))
+                .sum::<usize>();
+        let buf = &mut self.buf;
+        put_varint(buf, body_len as i32);
+        buf.push(0);
+        put_varlong(buf, timestamp_delta);
+        put_varint(buf, offset_delta);
+        put_bytes(buf, key);
+        put_bytes(buf, value);
+        put_varint(buf, headers.len() as i32);
+        for (k, v) in headers {
+            put_varint(buf, k.len() as i32);
+            buf.extend_from_slice(k.as_bytes());
+            put_bytes(buf, *v);
+        }
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        self.last_offset_delta = offset_delta;
+        self.count += 1;
+    }
+
+    /// Number of records pushed so far.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether no record was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Size in bytes the finished batch will have.
+    pub fn size(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Fills in the header and CRC and returns the finished batch, with base offset 0
+    /// and leader epoch -1 (the broker stamps both).
+    pub fn finish(self) -> Vec<u8> {
+        let mut buf = self.buf;
+        let first = self.first_timestamp.unwrap_or(-1);
+        let max = if self.count == 0 {
+            -1
+        } else {
+            self.max_timestamp
+        };
+        let length = (buf.len() - LOG_OVERHEAD) as i32;
+        let p = self.producer;
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            buf[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(&0i64.to_be_bytes());
+        put(&length.to_be_bytes());
+        put(&(-1i32).to_be_bytes());
+        put(&[MAGIC as u8]);
+        put(&0u32.to_be_bytes());
+        put(&self.attributes.to_be_bytes());
+        put(&self.last_offset_delta.max(0).to_be_bytes());
+        put(&first.to_be_bytes());
+        put(&max.to_be_bytes());
+        put(&p.producer_id.to_be_bytes());
+        put(&p.producer_epoch.to_be_bytes());
+        put(&p.base_sequence.to_be_bytes());
+        put(&self.count.to_be_bytes());
+        debug_assert_eq!(at, BATCH_HEADER_LEN);
+        let crc = crc32fast::hash(&buf[ATTRIBUTES_AT..]);
+        buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        buf
+    }
+}
+
+fn bytes_len(b: Option<&[u8]>) -> usize {
+    match b {
+        None => varint_len(-1),
+        Some(b) => varint_len(b.len() as i32) + b.len(),
+    }
+}
+
+fn put_bytes(buf: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        None => put_varint(buf, -1),
+        Some(b) => {
+            put_varint(buf, b.len() as i32);
+            buf.extend_from_slice(b);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Full validation of a record batch.
+//!
+//! The broker runs [`RecordBatch::validate`] on every batch before it writes it, and
+//! storage runs it on every batch it recovers after a crash. A batch that passes is
+//! safe to store, serve and iterate: see the invariants in the parent module.
+
+use super::{RecordBatch, COMPRESSION_MASK, DEFINED_ATTRIBUTES, MAGIC};
+use crate::{Error, Result};
+
+impl RecordBatch<'_> {
+    /// Checks the whole batch: magic, CRC, attributes, every record, offset deltas,
+    /// the record count and the max timestamp.
+    ///
+    /// Offset deltas must strictly increase and the last must equal the header's
+    /// `last_offset_delta`; gaps are allowed because compaction removes records from
+    /// a batch while keeping the offsets of those that remain. Producers must send
+    /// gap-free batches; check that with [`RecordBatch::validate_contiguous`].
+    pub fn validate(&self) -> Result<()> {
+        let h = self.header();
+        if h.magic != MAGIC {
+            return Err(Error::BadMagic {
+                found: h.magic,
+                expected: MAGIC,
+            });
+        }
+        let computed = self.compute_crc();
+        if computed != h.crc {
+            return Err(Error::CrcMismatch {
+                stored: h.crc,
+                computed,
+            });
+        }
+        let codec = (h.attributes & COMPRESSION_MASK) as u8;
+        if codec != 0 {
+            return Err(Error::UnsupportedCompression { codec });
+        }
+        let unknown = h.attributes & !DEFINED_ATTRIBUTES;
+        if unknown != 0 {
+            return Err(Error::UnknownAttributes { bits: unknown });
+        }
+        if h.record_count < 0 {
+            return Err(Error::RecordCountMismatch {
+                declared: h.record_count,
+                found: "a count cannot be negative".to_string(),
+            });
+        }
+        if h.last_offset_delta < 0 {
+            return Err(Error::LastOffsetDelta {
+                declared: h.last_offset_delta,
+                expected: "a value >= 0".to_string(),
+            });
+        }
+        self.validate_records()
+    }
+
+    fn validate_records(&self) -> Result<()> {
+        let h = self.header();
+        let mut records = self.records();
+        let mut previous: Option<i32> = None;
+        let mut max_timestamp = i64::MIN;
+        let mut seen = 0usize;
+        for item in records.by_ref() {
+            let record = item?;
+            let ok = match previous {
+                None => record.offset_delta >= 0,
+                Some(p) => record.offset_delta > p,
+            };
+            if !ok || record.offset_delta > h.last_offset_delta {
+                return Err(Error::OffsetDelta {
+                    index: seen,
+                    delta: record.offset_delta,
+                    expected: match previous {
+                        None => format!("0..={}", h.last_offset_delta),
+                        Some(p) => format!("{}..={}", p + 1, h.last_offset_delta),
+                    },
+                });
+            }
+            previous = Some(record.offset_delta);
+            max_timestamp = max_timestamp.max(record.timestamp);
+            seen += 1;
+        }
+        let rest = records.rest();
+        if !rest.is_empty() {
+            return Err(Error::RecordCountMismatch {
+                declared: h.record_count,
+                found: format!("{} bytes remain after that many records", rest.len()),
+            });
+        }
+        match previous {
+            Some(last) if last != h.last_offset_delta => Err(Error::LastOffsetDelta {
+                declared: h.last_offset_delta,
+                expected: last.to_string(),
+            }),
+            Some(_) if max_timestamp != h.max_timestamp => Err(Error::MaxTimestamp {
+                declared: h.max_timestamp,
+                actual: max_timestamp,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks what a producer's batch must satisfy on top of [`RecordBatch::validate`]:
+    /// at least one record, and offset deltas exactly `0, 1, …, count - 1`.
+    ///
+    /// Call after `validate` succeeded.
+    pub fn validate_contiguous(&self) -> Result<()> {
+        let h = self.header();
+        if h.record_count < 1 {
+            return Err(Error::RecordCountMismatch {
+                declared: h.record_count,
+                found: "a produced batch needs at least one record".to_string(),
+            });
+        }
+        if h.last_offset_delta != h.record_count - 1 {
+            return Err(Error::LastOffsetDelta {
+                declared: h.last_offset_delta,
+                expected: format!("record count - 1 = {}", h.record_count - 1),
+            });
+        }
+        for (index, record) in self.records().enumerate() {
+            let record = record?;
+            if record.offset_delta as usize != index {
+                return Err(Error::OffsetDelta {
+                    index,
+                    delta: record.offset_delta,
+                    expected: index.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
