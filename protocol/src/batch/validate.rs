@@ -58,8 +58,7 @@ impl RecordBatch<'_> {
         let mut records = self.records();
         let mut previous: Option<i32> = None;
         let mut max_timestamp = i64::MIN;
-        let mut seen = 0usize;
-        for item in records.by_ref() {
+        for (seen, item) in records.by_ref().enumerate() {
             let record = item?;
             let ok = match previous {
                 None => record.offset_delta >= 0,
@@ -77,7 +76,6 @@ impl RecordBatch<'_> {
             }
             previous = Some(record.offset_delta);
             max_timestamp = max_timestamp.max(record.timestamp);
-            seen += 1;
         }
         let rest = records.rest();
         if !rest.is_empty() {
