@@ -80,7 +80,7 @@ proptest! {
         stamp_leader_epoch(&mut bytes, 7);
         let batch = RecordBatch::new(&bytes).expect("whole batch");
         batch.validate().expect("valid");
-        batch.validate_contiguous().expect("contiguous");
+        batch.validate_produced().expect("contiguous");
         let h = batch.header();
         prop_assert_eq!(h.base_offset, base_offset);
         prop_assert_eq!(h.leader_epoch, 7);
@@ -117,7 +117,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         if let Ok(batch) = RecordBatch::new(&bytes) {
             let _ = batch.validate();
-            let _ = batch.validate_contiguous();
+            let _ = batch.validate_produced();
             for r in batch.records().flatten() {
                 let _ = r.headers.count();
             }
@@ -187,7 +187,7 @@ fn gapped_offsets_pass_validate_but_not_contiguity() {
     let batch = RecordBatch::new(&bytes).expect("batch");
     batch.validate().expect("compacted batches are valid");
     assert_eq!(batch.last_offset(), 3);
-    assert!(batch.validate_contiguous().is_err());
+    assert!(batch.validate_produced().is_err());
 }
 
 #[test]
@@ -200,4 +200,37 @@ fn split_first_walks_a_sequence_of_batches() {
     let (second, rest) = RecordBatch::split_first(rest).expect("second");
     assert_eq!(second.as_bytes(), &one[..]);
     assert!(rest.is_empty());
+}
+
+#[test]
+fn compacted_batch_keeps_its_span_and_may_be_empty() {
+    let mut builder = BatchBuilder::default().keep_span(100, 9, 250);
+    builder.push_with_delta(4, 120, Some(b"k"), Some(b"v"), &[]);
+    let bytes = builder.finish();
+    let batch = RecordBatch::new(&bytes).expect("batch");
+    batch.validate().expect("valid");
+    assert_eq!(batch.last_offset(), 9);
+    assert_eq!(batch.max_timestamp(), 250);
+    let record = batch.records().next().expect("one").expect("ok");
+    assert_eq!((record.offset, record.timestamp), (4, 120));
+
+    let empty = BatchBuilder::default().keep_span(100, 9, 250).finish();
+    let batch = RecordBatch::new(&empty).expect("batch");
+    batch.validate().expect("an emptied batch is valid storage");
+    assert_eq!((batch.record_count(), batch.last_offset()), (0, 9));
+    assert!(
+        batch.validate_produced().is_err(),
+        "producers must send records"
+    );
+}
+
+#[test]
+fn produced_batch_must_state_its_true_max_timestamp() {
+    let mut bytes = sample_batch();
+    bytes[35..43].copy_from_slice(&1_800_000_000_000i64.to_be_bytes());
+    let crc = crc32fast::hash(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    let batch = RecordBatch::new(&bytes).expect("batch");
+    batch.validate().expect("storage-valid");
+    assert!(batch.validate_produced().is_err());
 }

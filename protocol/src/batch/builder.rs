@@ -17,6 +17,7 @@ pub struct BatchBuilder {
     first_timestamp: Option<i64>,
     max_timestamp: i64,
     last_offset_delta: i32,
+    span_last_offset_delta: i32,
     count: i32,
 }
 
@@ -44,6 +45,7 @@ impl BatchBuilder {
             first_timestamp: None,
             max_timestamp: i64::MIN,
             last_offset_delta: -1,
+            span_last_offset_delta: 0,
             count: 0,
         }
     }
@@ -51,6 +53,24 @@ impl BatchBuilder {
     /// Sets the raw attribute bits (compression must stay 0).
     pub fn attributes(mut self, attributes: u16) -> Self {
         self.attributes = attributes;
+        self
+    }
+
+    /// Makes the batch span at least `last_offset_delta + 1` offsets and carry at
+    /// least `max_timestamp`, and measures record timestamps from `first_timestamp`.
+    ///
+    /// Compaction uses this to rewrite a batch with fewer records while keeping its
+    /// header's offset span and timestamps, so the log stays gap-free between batches.
+    /// Call before pushing any record.
+    pub fn keep_span(
+        mut self,
+        first_timestamp: i64,
+        last_offset_delta: i32,
+        max_timestamp: i64,
+    ) -> Self {
+        self.first_timestamp = Some(first_timestamp);
+        self.span_last_offset_delta = last_offset_delta;
+        self.max_timestamp = max_timestamp;
         self
     }
 
@@ -127,11 +147,12 @@ impl BatchBuilder {
     pub fn finish(self) -> Vec<u8> {
         let mut buf = self.buf;
         let first = self.first_timestamp.unwrap_or(-1);
-        let max = if self.count == 0 {
+        let max = if self.max_timestamp == i64::MIN {
             -1
         } else {
             self.max_timestamp
         };
+        let last_offset_delta = self.last_offset_delta.max(self.span_last_offset_delta);
         let length = (buf.len() - LOG_OVERHEAD) as i32;
         let p = self.producer;
         let mut at = 0;
@@ -145,7 +166,7 @@ impl BatchBuilder {
         put(&[MAGIC as u8]);
         put(&0u32.to_be_bytes());
         put(&self.attributes.to_be_bytes());
-        put(&self.last_offset_delta.max(0).to_be_bytes());
+        put(&last_offset_delta.to_be_bytes());
         put(&first.to_be_bytes());
         put(&max.to_be_bytes());
         put(&p.producer_id.to_be_bytes());

@@ -40,8 +40,10 @@
 //!
 //! Invariants of a batch that passed [`RecordBatch::validate`]: the length field
 //! matches the bytes, the magic and CRC are right, every record parses and together
-//! they fill the batch exactly, offset deltas strictly increase from >= 0 to exactly
-//! `last_offset_delta`, and `max_timestamp` is the largest record timestamp.
+//! they fill the batch exactly, offset deltas strictly increase within
+//! `0..=last_offset_delta`, and no record is newer than `max_timestamp`. A batch from
+//! a producer also passes [`RecordBatch::validate_produced`]: deltas are exactly
+//! `0..count` and `max_timestamp` is the newest record's.
 
 mod builder;
 mod record;

@@ -11,10 +11,12 @@ impl RecordBatch<'_> {
     /// Checks the whole batch: magic, CRC, attributes, every record, offset deltas,
     /// the record count and the max timestamp.
     ///
-    /// Offset deltas must strictly increase and the last must equal the header's
-    /// `last_offset_delta`; gaps are allowed because compaction removes records from
-    /// a batch while keeping the offsets of those that remain. Producers must send
-    /// gap-free batches; check that with [`RecordBatch::validate_contiguous`].
+    /// This is what any stored batch satisfies, including one rewritten by
+    /// compaction: offset deltas strictly increase and stay within
+    /// `0..=last_offset_delta` (compaction removes records but keeps the batch's
+    /// offset span, so there may be gaps or no records at all), and `max_timestamp`
+    /// is at least every record's timestamp. Producers must send more: check that
+    /// with [`RecordBatch::validate_produced`].
     pub fn validate(&self) -> Result<()> {
         let h = self.header();
         if h.magic != MAGIC {
@@ -84,24 +86,21 @@ impl RecordBatch<'_> {
                 found: format!("{} bytes remain after that many records", rest.len()),
             });
         }
-        match previous {
-            Some(last) if last != h.last_offset_delta => Err(Error::LastOffsetDelta {
-                declared: h.last_offset_delta,
-                expected: last.to_string(),
-            }),
-            Some(_) if max_timestamp != h.max_timestamp => Err(Error::MaxTimestamp {
+        if previous.is_some() && max_timestamp > h.max_timestamp {
+            return Err(Error::MaxTimestamp {
                 declared: h.max_timestamp,
                 actual: max_timestamp,
-            }),
-            _ => Ok(()),
+            });
         }
+        Ok(())
     }
 
     /// Checks what a producer's batch must satisfy on top of [`RecordBatch::validate`]:
-    /// at least one record, and offset deltas exactly `0, 1, …, count - 1`.
+    /// at least one record, offset deltas exactly `0, 1, …, count - 1`, and
+    /// `max_timestamp` equal to the largest record timestamp.
     ///
     /// Call after `validate` succeeded.
-    pub fn validate_contiguous(&self) -> Result<()> {
+    pub fn validate_produced(&self) -> Result<()> {
         let h = self.header();
         if h.record_count < 1 {
             return Err(Error::RecordCountMismatch {
@@ -115,6 +114,7 @@ impl RecordBatch<'_> {
                 expected: format!("record count - 1 = {}", h.record_count - 1),
             });
         }
+        let mut max_timestamp = i64::MIN;
         for (index, record) in self.records().enumerate() {
             let record = record?;
             if record.offset_delta as usize != index {
@@ -124,6 +124,13 @@ impl RecordBatch<'_> {
                     expected: index.to_string(),
                 });
             }
+            max_timestamp = max_timestamp.max(record.timestamp);
+        }
+        if max_timestamp != h.max_timestamp {
+            return Err(Error::MaxTimestamp {
+                declared: h.max_timestamp,
+                actual: max_timestamp,
+            });
         }
         Ok(())
     }
