@@ -84,6 +84,8 @@ pub(crate) struct MmapIndex<E: Entry> {
     /// `None` when the file is empty (a zero-length mapping is not allowed).
     mmap: Option<MmapMut>,
     entries: usize,
+    /// Bytes at the end of the file that do not form a whole entry.
+    ragged_tail: u64,
     _entry: PhantomData<E>,
 }
 
@@ -104,6 +106,7 @@ impl<E: Entry> MmapIndex<E> {
             file,
             mmap: None,
             entries: (len / E::SIZE as u64) as usize,
+            ragged_tail: len % E::SIZE as u64,
             _entry: PhantomData,
         };
         index.remap(len)?;
@@ -124,6 +127,7 @@ impl<E: Entry> MmapIndex<E> {
             file,
             mmap: None,
             entries: 0,
+            ragged_tail: 0,
             _entry: PhantomData,
         })
     }
@@ -152,6 +156,15 @@ impl<E: Entry> MmapIndex<E> {
         self.mmap = None;
         self.file.set_len(capacity).io("grow index", &self.path)?;
         self.remap(capacity)
+    }
+
+    /// Drops every entry and preallocates the emptied file to `capacity` bytes.
+    pub fn reset(&mut self, capacity: u64) -> Result<()> {
+        self.mmap = None;
+        self.entries = 0;
+        self.ragged_tail = 0;
+        self.file.set_len(0).io("empty index", &self.path)?;
+        self.grow(capacity)
     }
 
     /// Flushes and shrinks the file to exactly its entries.
@@ -207,9 +220,13 @@ impl<E: Entry> MmapIndex<E> {
         true
     }
 
-    /// Keeps only the first `n` entries.
-    pub fn truncate(&mut self, n: usize) {
-        self.entries = self.entries.min(n);
+    /// Keeps only the leading entries for which `keep` holds (a prefix).
+    pub fn truncate_while(&mut self, keep: impl Fn(&E) -> bool) {
+        let mut n = 0;
+        while n < self.entries && keep(&self.get(n)) {
+            n += 1;
+        }
+        self.entries = n;
     }
 
     /// The last entry for which `le` holds, where `le` is true for a prefix of the
@@ -236,6 +253,13 @@ impl<E: Entry> MmapIndex<E> {
         second: impl Fn(&E) -> i128,
         valid: impl Fn(&E) -> bool,
     ) -> Result<(), String> {
+        if self.ragged_tail != 0 {
+            return Err(format!(
+                "file ends in {} bytes that are not a whole {}-byte entry",
+                self.ragged_tail,
+                E::SIZE
+            ));
+        }
         let mut prev: Option<E> = None;
         for i in 0..self.entries {
             let e = self.get(i);
@@ -250,10 +274,5 @@ impl<E: Entry> MmapIndex<E> {
             prev = Some(e);
         }
         Ok(())
-    }
-
-    /// Path of the index file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }

@@ -158,12 +158,7 @@ impl LogOptions {
     }
 }
 
-fn check(
-    name: &'static str,
-    value: impl ToString,
-    ok: bool,
-    allowed: &'static str,
-) -> Result<()> {
+fn check(name: &'static str, value: impl ToString, ok: bool, allowed: &'static str) -> Result<()> {
     if ok {
         Ok(())
     } else {

@@ -1,0 +1,541 @@
+//! [`Log`]: one partition's segmented, append-only log.
+//!
+//! Invariants:
+//! - Segments are contiguous: each starts at the offset where the previous ends, and
+//!   only the last one (the *active* segment) is appended to.
+//! - Appends are serialized by the writer lock; reads take no lock beyond a brief
+//!   look at the segment map, so they run concurrently with appends and each other.
+//! - Readers see offsets below the high watermark only. Under `fsync = "always"` the
+//!   high watermark moves after the fsync that covers a batch, so no reader ever sees
+//!   data that a crash could take back; under the other policies it moves on write.
+//! - Dropping a `Log` without [`Log::close`] is a crash as far as the files are
+//!   concerned: the next open recovers from the recovery point.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use rill_protocol::batch::stamp_base_offset;
+use rill_protocol::{BatchHeader, RecordBatch};
+
+use crate::checkpoint::{self, sync_dir, Checkpoint};
+use crate::error::IoContext;
+use crate::segment::{lock, read_lock, write_lock, Segment};
+use crate::sync::GroupCommit;
+use crate::{
+    now_ms, Counters, Error, FsyncPolicy, LogMetrics, LogOptions, Result, SegmentRecovery,
+};
+
+/// Where an appended batch landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset assigned to the batch's first record.
+    pub base_offset: i64,
+    /// Offset of its last record.
+    pub last_offset: i64,
+}
+
+/// The result of a read: whole batches, bytes exactly as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadBatches {
+    /// Zero or more complete batches, back to back.
+    pub bytes: Vec<u8>,
+    /// The log's high watermark (next offset readers will see) at read time.
+    pub high_watermark: i64,
+    /// The first offset in the log at read time.
+    pub log_start_offset: i64,
+}
+
+/// What [`Log::open`] found and repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Whether the previous run closed the log cleanly.
+    pub clean_shutdown: bool,
+    /// Per-segment findings, by base offset, for segments that needed attention.
+    pub segments: Vec<(i64, SegmentRecovery)>,
+    /// Segments deleted because an earlier one was cut short.
+    pub deleted_segments: Vec<i64>,
+    /// Why the checkpoint file was ignored, if it was.
+    pub checkpoint_problem: Option<String>,
+}
+
+pub(crate) struct Writer {
+    pub active: Arc<Segment>,
+    pub next_offset: i64,
+    pub closed: bool,
+    pub last_sync: Instant,
+}
+
+/// One partition's log. Share it between threads with `Arc<Log>`.
+pub struct Log {
+    pub(crate) dir: PathBuf,
+    pub(crate) opts: LogOptions,
+    pub(crate) segments: RwLock<BTreeMap<i64, Arc<Segment>>>,
+    pub(crate) writer: Mutex<Writer>,
+    pub(crate) commit: GroupCommit,
+    /// Serializes retention, compaction and truncation.
+    pub(crate) maintenance: Mutex<()>,
+    pub(crate) counters: Counters,
+    high_watermark: AtomicI64,
+    pub(crate) log_start: AtomicI64,
+    recovery: RecoveryReport,
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir`, recovering from a crash if the
+    /// last run did not close it.
+    pub fn open(dir: impl AsRef<Path>, opts: LogOptions) -> Result<Log> {
+        opts.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).io("create log directory", &dir)?;
+        let bases = list_segments(&dir)?;
+        let mut report = RecoveryReport::default();
+        let recovery_point = match checkpoint::read(&dir) {
+            Ok(Some(cp)) => {
+                report.clean_shutdown = cp.clean;
+                cp.recovery_point
+            }
+            Ok(None) => i64::MIN,
+            Err(problem) => {
+                report.checkpoint_problem = Some(problem);
+                i64::MIN
+            }
+        };
+        let now = now_ms();
+        let mut segments: BTreeMap<i64, Arc<Segment>> = BTreeMap::new();
+        let mut cut = false;
+        for base in bases {
+            let continues = segments
+                .values()
+                .next_back()
+                .is_none_or(|s| s.next_offset() == base);
+            if cut || !continues {
+                delete_segment_files(&dir, base)?;
+                report.deleted_segments.push(base);
+                cut = true;
+                continue;
+            }
+            let (segment, found) = Segment::open(&dir, base, &opts, base >= recovery_point, now)?;
+            cut = found.truncated.is_some();
+            if found != SegmentRecovery::default() {
+                tracing::warn!(dir = %dir.display(), base, ?found, "recovered segment");
+                report.segments.push((base, found));
+            }
+            segments.insert(base, Arc::new(segment));
+        }
+        let active = match segments.values().next_back() {
+            Some(s) => Arc::clone(s),
+            None => {
+                let s = Arc::new(Segment::create(&dir, 0, &opts, now)?);
+                segments.insert(0, Arc::clone(&s));
+                s
+            }
+        };
+        for segment in segments.values() {
+            if segment.base_offset != active.base_offset {
+                segment.close()?;
+            }
+        }
+        write_lock(&active.index).grow(opts.index_max_bytes)?;
+        write_lock(&active.time_index).grow(opts.index_max_bytes)?;
+        active.sync_data()?;
+        sync_dir(&dir)?;
+        checkpoint::write(
+            &dir,
+            Checkpoint {
+                recovery_point: active.base_offset,
+                clean: false,
+            },
+        )?;
+        let next_offset = active.next_offset();
+        let log_start = segments.keys().next().copied().unwrap_or(0);
+        Ok(Log {
+            dir,
+            opts,
+            segments: RwLock::new(segments),
+            writer: Mutex::new(Writer {
+                active,
+                next_offset,
+                closed: false,
+                last_sync: Instant::now(),
+            }),
+            commit: GroupCommit::new(next_offset),
+            maintenance: Mutex::new(()),
+            counters: Counters::default(),
+            high_watermark: AtomicI64::new(next_offset),
+            log_start: AtomicI64::new(log_start),
+            recovery: report,
+        })
+    }
+
+    /// Validates `batch`, assigns it the next offsets (rewriting its base offset in
+    /// place) and appends it. Returns once the batch is as durable as the fsync
+    /// policy asks.
+    pub fn append(&self, batch: &mut [u8]) -> Result<AppendInfo> {
+        if batch.len() > self.opts.max_batch_bytes {
+            return Err(Error::BatchTooLarge {
+                size: batch.len(),
+                max: self.opts.max_batch_bytes,
+            });
+        }
+        let checked = RecordBatch::new(batch).and_then(|b| b.validate().map(|()| *b.header()));
+        let header = checked.map_err(Error::InvalidBatch)?;
+        let now = now_ms();
+        let mut w = lock(&self.writer);
+        self.check_writable(&w)?;
+        if self.should_roll(&w, batch.len() as u64, &header, now) {
+            self.roll(&mut w, now)?;
+        }
+        let base_offset = w.next_offset;
+        stamp_base_offset(batch, base_offset);
+        let header = BatchHeader {
+            base_offset,
+            ..header
+        };
+        w.active.append(batch, &header, now)?;
+        w.next_offset = header.next_offset();
+        self.counters.appends.fetch_add(1, Ordering::Relaxed);
+        let info = AppendInfo {
+            base_offset,
+            last_offset: header.last_offset(),
+        };
+        let target = w.next_offset;
+        match self.opts.fsync {
+            FsyncPolicy::Always => {
+                drop(w);
+                self.commit
+                    .wait_for(target, || self.sync_active().map_err(|e| e.to_string()))
+                    .map_err(|reason| Error::Failed {
+                        dir: self.dir.clone(),
+                        reason,
+                    })?;
+            }
+            FsyncPolicy::Interval(every) => {
+                w.active.publish(w.active.size());
+                self.high_watermark.fetch_max(target, Ordering::AcqRel);
+                let due = w.last_sync.elapsed() >= every;
+                drop(w);
+                if due {
+                    self.flush()?;
+                }
+            }
+            FsyncPolicy::Never => {
+                w.active.publish(w.active.size());
+                self.high_watermark.fetch_max(target, Ordering::AcqRel);
+            }
+        }
+        Ok(info)
+    }
+
+    fn check_writable(&self, w: &Writer) -> Result<()> {
+        if w.closed {
+            return Err(Error::Closed {
+                dir: self.dir.clone(),
+            });
+        }
+        match self.commit.failure() {
+            Some(reason) => Err(Error::Failed {
+                dir: self.dir.clone(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn should_roll(&self, w: &Writer, len: u64, header: &BatchHeader, now: i64) -> bool {
+        let active = &w.active;
+        let size = active.size();
+        if size == 0 {
+            return false;
+        }
+        let age_ms = now.saturating_sub(active.roll_reference_ms.load(Ordering::Acquire));
+        let relative_end = w.next_offset + i64::from(header.last_offset_delta) - active.base_offset;
+        size + len > self.opts.segment_bytes
+            || age_ms >= self.opts.segment_age.as_millis() as i64
+            || active.indexes_full()
+            || relative_end > i64::from(u32::MAX)
+    }
+
+    /// Seals the active segment and starts a new one at the log end.
+    fn roll(&self, w: &mut Writer, now: i64) -> Result<()> {
+        w.active.close()?;
+        self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.commit.mark_synced(w.next_offset);
+        self.high_watermark
+            .fetch_max(w.next_offset, Ordering::AcqRel);
+        let segment = Arc::new(Segment::create(&self.dir, w.next_offset, &self.opts, now)?);
+        sync_dir(&self.dir)?;
+        write_lock(&self.segments).insert(segment.base_offset, Arc::clone(&segment));
+        w.active = segment;
+        checkpoint::write(
+            &self.dir,
+            Checkpoint {
+                recovery_point: w.next_offset,
+                clean: false,
+            },
+        )
+    }
+
+    /// One fsync of everything written so far; returns the offset it covers up to
+    /// and makes that much visible to readers.
+    fn sync_active(&self) -> Result<i64> {
+        let (segment, size, next) = {
+            let w = lock(&self.writer);
+            (Arc::clone(&w.active), w.active.size(), w.next_offset)
+        };
+        if let Err(e) = segment.sync_data() {
+            self.commit.fail(e.to_string());
+            return Err(e);
+        }
+        self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+        segment.publish(size);
+        self.high_watermark.fetch_max(next, Ordering::AcqRel);
+        Ok(next)
+    }
+
+    /// Fsyncs everything written so far.
+    pub fn flush(&self) -> Result<()> {
+        let next = self.sync_active()?;
+        self.commit.mark_synced(next);
+        lock(&self.writer).last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Under an interval policy, fsyncs if the last fsync is older than the interval.
+    /// The owner of the log calls this periodically so idle logs get synced too.
+    pub fn flush_if_due(&self) -> Result<()> {
+        let FsyncPolicy::Interval(every) = self.opts.fsync else {
+            return Ok(());
+        };
+        let due = lock(&self.writer).last_sync.elapsed() >= every;
+        if due {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Reads whole batches starting with the one that holds `offset`: at least one
+    /// batch (even if larger than `max_bytes`), then as many as fit. Reads stop at a
+    /// segment boundary; read again from the next offset to go on. Reading at the
+    /// high watermark returns no bytes.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadBatches> {
+        let high_watermark = self.high_watermark();
+        let log_start_offset = self.log_start_offset();
+        let mut result = ReadBatches {
+            bytes: Vec::new(),
+            high_watermark,
+            log_start_offset,
+        };
+        if offset < log_start_offset || offset > high_watermark {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                start: log_start_offset,
+                end: high_watermark,
+            });
+        }
+        let mut cursor = offset;
+        while cursor < high_watermark {
+            let Some(segment) = self.segment_at_or_after(cursor) else {
+                break;
+            };
+            if let Some((pos, header)) = segment.find_batch(offset, &self.counters)? {
+                if header.base_offset < high_watermark {
+                    result.bytes = segment.read(pos, &header, max_bytes)?;
+                }
+                break;
+            }
+            cursor = segment.next_offset().max(segment.base_offset + 1);
+        }
+        Ok(result)
+    }
+
+    /// The segment holding `offset`, or the first one after it.
+    fn segment_at_or_after(&self, offset: i64) -> Option<Arc<Segment>> {
+        let segments = read_lock(&self.segments);
+        segments
+            .range(..=offset)
+            .next_back()
+            .filter(|(_, s)| s.next_offset() > offset)
+            .or_else(|| segments.range(offset + 1..).next())
+            .map(|(_, s)| Arc::clone(s))
+    }
+
+    /// Offset of the first record whose timestamp is at or after `timestamp`, or
+    /// `None` if every record is older.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
+        let high_watermark = self.high_watermark();
+        let segments: Vec<Arc<Segment>> = read_lock(&self.segments).values().cloned().collect();
+        for segment in segments {
+            if let Some(offset) = segment.offset_for_timestamp(timestamp, &self.counters)? {
+                return Ok((offset < high_watermark).then_some(offset));
+            }
+        }
+        Ok(None)
+    }
+
+    /// First offset in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    /// The offset the next visible record will get: readers see everything below it.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// The offset the next append will get (may exceed the high watermark while an
+    /// fsync is pending under `fsync = "always"`).
+    pub fn log_end_offset(&self) -> i64 {
+        lock(&self.writer).next_offset
+    }
+
+    /// Removes every record at or after `offset` (whole batches: a batch that
+    /// straddles `offset` goes too) and returns the new log end. If `offset` is at or
+    /// before the first segment, the log is emptied and restarts at `offset`.
+    pub fn truncate_to(&self, offset: i64) -> Result<i64> {
+        let _maintenance = lock(&self.maintenance);
+        let mut w = lock(&self.writer);
+        self.check_writable(&w)?;
+        if offset >= w.next_offset {
+            return Ok(w.next_offset);
+        }
+        let doomed: Vec<Arc<Segment>> = read_lock(&self.segments)
+            .range(offset..)
+            .map(|(_, s)| Arc::clone(s))
+            .filter(|s| s.base_offset >= offset)
+            .collect();
+        let mut segments = write_lock(&self.segments);
+        for s in &doomed {
+            segments.remove(&s.base_offset);
+            s.delete_files()?;
+        }
+        let active = match segments.values().next_back() {
+            Some(s) => Arc::clone(s),
+            None => {
+                let s = Arc::new(Segment::create(&self.dir, offset, &self.opts, now_ms())?);
+                segments.insert(offset, Arc::clone(&s));
+                self.log_start.store(offset, Ordering::Release);
+                s
+            }
+        };
+        drop(segments);
+        let next = active.truncate_to(offset, &self.counters)?;
+        write_lock(&active.index).grow(self.opts.index_max_bytes)?;
+        write_lock(&active.time_index).grow(self.opts.index_max_bytes)?;
+        sync_dir(&self.dir)?;
+        w.active = active;
+        w.next_offset = next;
+        self.high_watermark.store(next, Ordering::Release);
+        self.commit.reset_to(next);
+        checkpoint::write(
+            &self.dir,
+            Checkpoint {
+                recovery_point: w.active.base_offset,
+                clean: false,
+            },
+        )?;
+        Ok(next)
+    }
+
+    /// Flushes everything, seals the indexes and writes the clean-shutdown
+    /// checkpoint, so the next open scans nothing. Further appends fail.
+    pub fn close(&self) -> Result<()> {
+        let mut w = lock(&self.writer);
+        if w.closed {
+            return Ok(());
+        }
+        w.active.close()?;
+        self.commit.mark_synced(w.next_offset);
+        checkpoint::write(
+            &self.dir,
+            Checkpoint {
+                recovery_point: w.next_offset,
+                clean: true,
+            },
+        )?;
+        w.closed = true;
+        Ok(())
+    }
+
+    /// What opening this log found and repaired.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Counters since the log was opened.
+    pub fn metrics(&self) -> LogMetrics {
+        self.counters.snapshot()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_bases(&self) -> Vec<i64> {
+        read_lock(&self.segments).keys().copied().collect()
+    }
+
+    /// Total bytes in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        read_lock(&self.segments).values().map(|s| s.size()).sum()
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options the log was opened with.
+    pub fn options(&self) -> &LogOptions {
+        &self.opts
+    }
+}
+
+/// Deletes a segment's three files; missing ones are fine.
+pub(crate) fn delete_segment_files(dir: &Path, base: i64) -> Result<()> {
+    delete_segment_files_with_suffix(dir, base, "")
+}
+
+/// Deletes a segment's three files named with `suffix`; missing ones are fine.
+pub(crate) fn delete_segment_files_with_suffix(dir: &Path, base: i64, suffix: &str) -> Result<()> {
+    for ext in ["log", "index", "timeindex"] {
+        let path = crate::segment::segment_path(dir, base, &format!("{ext}{suffix}"));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).io("delete segment file", &path),
+        }
+    }
+    Ok(())
+}
+
+/// Base offsets of the `.log` files in `dir`, sorted. Leftovers of an interrupted
+/// compaction (`*.cleaned`) and index files without a log are removed.
+fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in std::fs::read_dir(dir).io("list log directory", dir)? {
+        let path = entry.io("list log directory", dir)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let Some((stem, ext)) = name.split_once('.') else {
+            continue;
+        };
+        let base = (stem.len() == 20)
+            .then(|| stem.parse::<i64>().ok())
+            .flatten();
+        match (base, ext) {
+            (Some(base), "log") => bases.push(base),
+            (Some(base), "index" | "timeindex") => indexes.push((base, path)),
+            (_, e) if e.ends_with("cleaned") => {
+                std::fs::remove_file(&path).io("remove leftover", &path)?
+            }
+            _ => {}
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in indexes {
+        if bases.binary_search(&base).is_err() {
+            std::fs::remove_file(&path).io("remove orphan index", &path)?;
+        }
+    }
+    Ok(bases)
+}

@@ -1,0 +1,425 @@
+//! One segment of a partition log: a `.log` file of record batches and its two
+//! sparse indexes.
+//!
+//! Files are named by the segment's base offset, zero-padded to 20 digits
+//! (`00000000000000000042.log`, `.index`, `.timeindex`). Batches are stored exactly
+//! as they came over the wire, back to back; the first batch's base offset is the
+//! segment's base offset and every following batch starts where the previous one's
+//! offsets end (compaction keeps batch offset spans, so this holds after it too).
+//!
+//! Concurrency: only the log's writer appends, truncates or closes a segment; any
+//! number of readers call the `&self` lookups at the same time. Readers never look
+//! past `visible`, the byte length the writer has published to them.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use rill_protocol::{BatchHeader, RecordBatch, BATCH_HEADER_LEN};
+
+use crate::error::IoContext;
+use crate::index::{MmapIndex, OffsetEntry, TimeEntry};
+use crate::{Counters, Error, LogOptions, Result};
+
+/// Where a segment's files live.
+pub(crate) fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{ext}"))
+}
+
+/// The open files of a segment, before they are assembled into one.
+pub(crate) struct SegmentFiles {
+    pub log_path: PathBuf,
+    pub file: File,
+    pub index: MmapIndex<OffsetEntry>,
+    pub time_index: MmapIndex<TimeEntry>,
+}
+
+/// Writer-side bookkeeping for placing sparse index entries.
+#[derive(Debug, Default)]
+pub(crate) struct IndexProgress {
+    pub since_index: u64,
+    pub since_time_index: u64,
+    pub max_timestamp: Option<i64>,
+    pub offset_of_max_timestamp: i64,
+}
+
+/// One segment. See the module docs.
+pub(crate) struct Segment {
+    pub(crate) base_offset: i64,
+    pub(crate) log_path: PathBuf,
+    pub(crate) file: File,
+    /// Bytes written to `file`; advanced only by the writer.
+    pub(crate) written: AtomicU64,
+    /// Bytes readers may see; at most `written`.
+    pub(crate) visible: AtomicU64,
+    /// Offset after the last written batch.
+    pub(crate) next_offset: AtomicI64,
+    /// Largest batch max-timestamp in the segment (`i64::MIN` when empty).
+    pub(crate) max_timestamp: AtomicI64,
+    /// Reference time for rolling by age, in ms since the epoch.
+    pub(crate) roll_reference_ms: AtomicI64,
+    pub(crate) index: RwLock<MmapIndex<OffsetEntry>>,
+    pub(crate) time_index: RwLock<MmapIndex<TimeEntry>>,
+    pub(crate) progress: Mutex<IndexProgress>,
+    pub(crate) index_interval: u64,
+}
+
+impl Segment {
+    /// Creates a new, empty segment (replacing any files of that name) ready for
+    /// appends.
+    pub fn create(dir: &Path, base_offset: i64, opts: &LogOptions, now_ms: i64) -> Result<Segment> {
+        Segment::create_with_suffix(dir, base_offset, opts, now_ms, "")
+    }
+
+    /// Like [`Segment::create`], with `suffix` appended to each file name (the
+    /// compactor writes `*.cleaned` files next to the segment it replaces).
+    pub fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        opts: &LogOptions,
+        now_ms: i64,
+        suffix: &str,
+    ) -> Result<Segment> {
+        let path = |ext: &str| segment_path(dir, base_offset, &format!("{ext}{suffix}"));
+        let log_path = path("log");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)
+            .io("create segment", &log_path)?;
+        let mut files = SegmentFiles {
+            log_path,
+            file,
+            index: MmapIndex::create(&path("index"))?,
+            time_index: MmapIndex::create(&path("timeindex"))?,
+        };
+        files.index.grow(opts.index_max_bytes)?;
+        files.time_index.grow(opts.index_max_bytes)?;
+        Ok(Segment::assemble(base_offset, files, opts, now_ms))
+    }
+
+    pub(crate) fn assemble(
+        base_offset: i64,
+        files: SegmentFiles,
+        opts: &LogOptions,
+        now_ms: i64,
+    ) -> Segment {
+        let SegmentFiles {
+            log_path,
+            file,
+            index,
+            time_index,
+        } = files;
+        Segment {
+            base_offset,
+            log_path,
+            file,
+            written: AtomicU64::new(0),
+            visible: AtomicU64::new(0),
+            next_offset: AtomicI64::new(base_offset),
+            max_timestamp: AtomicI64::new(i64::MIN),
+            roll_reference_ms: AtomicI64::new(now_ms),
+            index: RwLock::new(index),
+            time_index: RwLock::new(time_index),
+            progress: Mutex::new(IndexProgress::default()),
+            index_interval: opts.index_interval_bytes,
+        }
+    }
+
+    /// Bytes written.
+    pub fn size(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+
+    /// Offset after the last written batch.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+
+    /// Whether either index has no room for another entry.
+    pub fn indexes_full(&self) -> bool {
+        read_lock(&self.index).is_full() || read_lock(&self.time_index).is_full()
+    }
+
+    /// Appends a validated batch whose base offset is already stamped to
+    /// `next_offset()`. Readers do not see it until [`Segment::publish`].
+    pub fn append(&self, batch: &[u8], header: &BatchHeader, now_ms: i64) -> Result<()> {
+        let pos = self.size();
+        self.file
+            .write_all_at(batch, pos)
+            .io("write segment", &self.log_path)?;
+        if pos == 0 {
+            self.roll_reference_ms.store(now_ms, Ordering::Release);
+        }
+        self.track(pos, header, batch.len() as u64);
+        self.written
+            .store(pos + batch.len() as u64, Ordering::Release);
+        self.next_offset
+            .store(header.next_offset(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Records a batch at `pos` in the indexes and the running max timestamp.
+    pub(crate) fn track(&self, pos: u64, h: &BatchHeader, len: u64) {
+        let mut p = lock(&self.progress);
+        let relative = (h.base_offset - self.base_offset) as u32;
+        if p.since_index >= self.index_interval {
+            let entry = OffsetEntry {
+                relative_offset: relative,
+                position: pos as u32,
+            };
+            if write_lock(&self.index).push(entry) {
+                p.since_index = 0;
+            }
+        }
+        p.since_index += len;
+        p.since_time_index += len;
+        if p.max_timestamp.is_none_or(|m| h.max_timestamp > m) {
+            p.max_timestamp = Some(h.max_timestamp);
+            p.offset_of_max_timestamp = h.base_offset;
+            self.max_timestamp
+                .fetch_max(h.max_timestamp, Ordering::AcqRel);
+        }
+        self.maybe_add_time_entry(&mut p, false);
+    }
+
+    fn maybe_add_time_entry(&self, p: &mut IndexProgress, force: bool) {
+        let Some(max) = p.max_timestamp else { return };
+        let mut time_index = write_lock(&self.time_index);
+        let due = force || time_index.len() == 0 || p.since_time_index >= self.index_interval;
+        if due && time_index.last().is_none_or(|e| max > e.timestamp) {
+            let entry = TimeEntry {
+                timestamp: max,
+                relative_offset: (p.offset_of_max_timestamp - self.base_offset) as u32,
+            };
+            if time_index.push(entry) {
+                p.since_time_index = 0;
+            }
+        }
+    }
+
+    /// Makes everything written so far visible to readers.
+    pub fn publish(&self, upto: u64) {
+        self.visible.fetch_max(upto, Ordering::AcqRel);
+    }
+
+    /// Forces written data to disk (`fdatasync`).
+    pub fn sync_data(&self) -> Result<()> {
+        self.file.sync_data().io("fsync segment", &self.log_path)
+    }
+
+    /// Seals the segment: a final time-index entry for its max timestamp, indexes
+    /// trimmed to their entries, and everything fsynced.
+    pub fn close(&self) -> Result<()> {
+        self.maybe_add_time_entry(&mut lock(&self.progress), true);
+        write_lock(&self.index).trim()?;
+        write_lock(&self.time_index).trim()?;
+        self.file.sync_all().io("fsync segment", &self.log_path)?;
+        self.publish(self.size());
+        Ok(())
+    }
+
+    /// Reads and parses the batch header at `pos`, which must lie below `limit`.
+    pub fn header_at(&self, pos: u64, limit: u64) -> Result<BatchHeader> {
+        let mut buf = [0u8; BATCH_HEADER_LEN];
+        if pos + BATCH_HEADER_LEN as u64 > limit {
+            return Err(self.corrupt(pos, "batch header runs past the end of the segment"));
+        }
+        self.file
+            .read_exact_at(&mut buf, pos)
+            .io("read segment", &self.log_path)?;
+        let header = BatchHeader::parse(&buf).map_err(|e| self.corrupt_err(pos, e))?;
+        match header.total_len() {
+            Some(n) if n >= BATCH_HEADER_LEN && pos + n as u64 <= limit => Ok(header),
+            _ => Err(self.corrupt(pos, "batch length field runs past the end of the segment")),
+        }
+    }
+
+    /// Finds the first batch whose last offset is at least `offset`, starting from
+    /// the nearest offset-index entry at or below it. Returns its position and header.
+    pub fn find_batch(
+        &self,
+        offset: i64,
+        counters: &Counters,
+    ) -> Result<Option<(u64, BatchHeader)>> {
+        let limit = self.visible.load(Ordering::Acquire);
+        let start = read_lock(&self.index)
+            .floor(|e| self.base_offset + i64::from(e.relative_offset) <= offset)
+            .map_or(0, |e| u64::from(e.position));
+        counters.index_lookups.fetch_add(1, Ordering::Relaxed);
+        self.walk_from(start, limit, counters, |h| h.last_offset() >= offset)
+    }
+
+    /// Walks batch headers from `pos` until `stop` holds or `limit` is reached.
+    fn walk_from(
+        &self,
+        mut pos: u64,
+        limit: u64,
+        counters: &Counters,
+        stop: impl Fn(&BatchHeader) -> bool,
+    ) -> Result<Option<(u64, BatchHeader)>> {
+        while pos < limit {
+            let h = self.header_at(pos, limit)?;
+            counters.headers_scanned.fetch_add(1, Ordering::Relaxed);
+            if stop(&h) {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.total_len().unwrap_or(0) as u64;
+        }
+        Ok(None)
+    }
+
+    /// Reads whole batches starting at `pos` (a batch boundary found by
+    /// [`Segment::find_batch`]): at least the first batch, then as many more as fit
+    /// in `max_bytes`.
+    pub fn read(&self, pos: u64, first: &BatchHeader, max_bytes: usize) -> Result<Vec<u8>> {
+        let limit = self.visible.load(Ordering::Acquire);
+        let first_len = first.total_len().unwrap_or(0) as u64;
+        let want = (max_bytes as u64)
+            .max(first_len)
+            .min(limit.saturating_sub(pos));
+        let mut buf = vec![0u8; want as usize];
+        self.file
+            .read_exact_at(&mut buf, pos)
+            .io("read segment", &self.log_path)?;
+        let mut end = 0usize;
+        while let Ok(h) = BatchHeader::parse(&buf[end..]) {
+            match h.total_len() {
+                Some(n) if n >= BATCH_HEADER_LEN && end + n <= buf.len() => end += n,
+                _ => break,
+            }
+        }
+        if end == 0 {
+            return Err(self.corrupt(pos, "batch does not fit in the segment"));
+        }
+        buf.truncate(end);
+        Ok(buf)
+    }
+
+    /// Offset of the first record with a timestamp at or after `timestamp`, if this
+    /// segment has one.
+    pub fn offset_for_timestamp(&self, timestamp: i64, counters: &Counters) -> Result<Option<i64>> {
+        if self.max_timestamp.load(Ordering::Acquire) < timestamp {
+            return Ok(None);
+        }
+        let from_offset = read_lock(&self.time_index)
+            .floor(|e| e.timestamp < timestamp)
+            .map_or(self.base_offset, |e| {
+                self.base_offset + i64::from(e.relative_offset)
+            });
+        let Some((mut pos, _)) = self.find_batch(from_offset, counters)? else {
+            return Ok(None);
+        };
+        let limit = self.visible.load(Ordering::Acquire);
+        while let Some((at, h)) =
+            self.walk_from(pos, limit, counters, |h| h.max_timestamp >= timestamp)?
+        {
+            let bytes = self.read(at, &h, 0)?;
+            let batch = RecordBatch::new(&bytes).map_err(|e| self.corrupt_err(at, e))?;
+            for record in batch.records() {
+                let record = record.map_err(|e| self.corrupt_err(at, e))?;
+                if record.timestamp >= timestamp {
+                    return Ok(Some(record.offset));
+                }
+            }
+            pos = at + bytes.len() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Removes every batch whose last offset is at least `offset`; returns the new
+    /// next offset.
+    pub fn truncate_to(&self, offset: i64, counters: &Counters) -> Result<i64> {
+        let limit = self.size();
+        let cut = self.walk_from(0, limit, counters, |h| h.last_offset() >= offset)?;
+        let Some((pos, header)) = cut else {
+            return Ok(self.next_offset());
+        };
+        self.file
+            .set_len(pos)
+            .io("truncate segment", &self.log_path)?;
+        self.file.sync_all().io("fsync segment", &self.log_path)?;
+        self.written.store(pos, Ordering::Release);
+        self.visible.store(pos, Ordering::Release);
+        let next = header.base_offset;
+        self.next_offset.store(next, Ordering::Release);
+        let base = self.base_offset;
+        write_lock(&self.index).truncate_while(|e| u64::from(e.position) < pos);
+        write_lock(&self.time_index).truncate_while(|e| base + i64::from(e.relative_offset) < next);
+        self.rebuild_progress(counters).map(|()| next)
+    }
+
+    /// Recomputes the running max timestamp and index spacing after a truncation by
+    /// walking from the last time-index entry to the end.
+    fn rebuild_progress(&self, counters: &Counters) -> Result<()> {
+        let last_time = read_lock(&self.time_index).last();
+        let start = match last_time {
+            Some(e) => self
+                .find_batch(self.base_offset + i64::from(e.relative_offset), counters)?
+                .map_or(0, |(pos, _)| pos),
+            None => 0,
+        };
+        let mut p = lock(&self.progress);
+        *p = IndexProgress {
+            max_timestamp: last_time.map(|e| e.timestamp),
+            offset_of_max_timestamp: last_time
+                .map_or(0, |e| self.base_offset + i64::from(e.relative_offset)),
+            ..IndexProgress::default()
+        };
+        let limit = self.size();
+        let mut pos = start;
+        while pos < limit {
+            let h = self.header_at(pos, limit)?;
+            if p.max_timestamp.is_none_or(|m| h.max_timestamp > m) {
+                p.max_timestamp = Some(h.max_timestamp);
+                p.offset_of_max_timestamp = h.base_offset;
+            }
+            pos += h.total_len().unwrap_or(0) as u64;
+        }
+        self.max_timestamp
+            .store(p.max_timestamp.unwrap_or(i64::MIN), Ordering::Release);
+        Ok(())
+    }
+
+    /// Deletes the segment's files. Open handles (readers) keep working on Linux.
+    pub fn delete_files(&self) -> Result<()> {
+        let dir = self.log_path.parent().unwrap_or(Path::new("."));
+        crate::log::delete_segment_files(dir, self.base_offset)
+    }
+
+    pub(crate) fn corrupt(&self, pos: u64, what: &str) -> Error {
+        self.corrupt_err(
+            pos,
+            rill_protocol::Error::Invalid {
+                what: "stored batch",
+                detail: what.to_string(),
+            },
+        )
+    }
+
+    pub(crate) fn corrupt_err(&self, pos: u64, source: rill_protocol::Error) -> Error {
+        Error::Corrupt {
+            path: self.log_path.clone(),
+            position: pos,
+            source,
+        }
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (the data
+/// guarded here is always left consistent between statements).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
