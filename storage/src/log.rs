@@ -133,9 +133,13 @@ impl Log {
                 s
             }
         };
-        for segment in segments.values() {
-            if segment.base_offset != active.base_offset {
-                segment.close()?;
+        // A scanned segment's indexes were rebuilt at full preallocated size; seal
+        // the closed ones so they are trimmed and durable before the checkpoint.
+        for (base, found) in &report.segments {
+            if *base != active.base_offset && found.rebuilt_indexes.is_some() {
+                if let Some(segment) = segments.get(base) {
+                    segment.close()?;
+                }
             }
         }
         write_lock(&active.index).grow(opts.index_max_bytes)?;
