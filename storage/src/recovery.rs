@@ -111,7 +111,19 @@ impl Segment {
                 .last()
                 .map_or(base, |e| base + i64::from(e.relative_offset))
         });
+        if len > 0 && read_lock(&self.time_index).len() == 0 {
+            return Err("time index is empty but the log is not".to_string());
+        }
         while pos < len {
+            // An entry is added before any batch that starts a full interval after
+            // the previous entry, so a later tail batch means missing entries.
+            if pos - tail_start >= self.index_interval {
+                return Err(format!(
+                    "offset index has no entry for the batch at byte {pos} \
+                     ({} bytes after the last entry)",
+                    pos - tail_start
+                ));
+            }
             let h = self.header_at(pos, len).map_err(|e| e.to_string())?;
             counters.headers_scanned.fetch_add(1, Ordering::Relaxed);
             if h.base_offset != expected {

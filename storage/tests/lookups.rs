@@ -110,3 +110,43 @@ fn lookups_survive_a_clean_reopen() {
     }
     assert_eq!(log.high_watermark(), records.len() as i64);
 }
+
+#[test]
+fn deleted_indexes_are_rebuilt_and_used_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), small_segments()).expect("open");
+    let records = fill(&log, 800);
+    log.close().expect("close");
+    let mut deleted = 0;
+    for entry in std::fs::read_dir(dir.path()).expect("list") {
+        let path = entry.expect("entry").path();
+        let ext = path.extension().and_then(|e| e.to_str());
+        if matches!(ext, Some("index" | "timeindex")) {
+            std::fs::remove_file(&path).expect("delete index");
+            deleted += 1;
+        }
+    }
+    assert!(deleted >= 8);
+    let log = Log::open(dir.path(), small_segments()).expect("reopen");
+    let rebuilt = log.recovery_report().segments.len();
+    assert_eq!(
+        rebuilt,
+        log.segment_bases().len(),
+        "{:?}",
+        log.recovery_report()
+    );
+    let before = log.metrics();
+    for &(offset, _) in &records {
+        log.read(offset, 0).expect("read");
+    }
+    let after = log.metrics();
+    let per_lookup = (after.headers_scanned - before.headers_scanned) as f64 / records.len() as f64;
+    assert!(
+        per_lookup < 8.0,
+        "{per_lookup:.1} headers per lookup after the rebuild"
+    );
+    assert!(log
+        .offset_for_timestamp(1_000_000 + 50_000)
+        .expect("ts")
+        .is_some());
+}
