@@ -117,7 +117,14 @@ impl Log {
                 cut = true;
                 continue;
             }
-            let (segment, found) = Segment::open(&dir, base, &opts, base >= recovery_point, now)?;
+            // After a clean close the recovery point is the log end, and a segment
+            // starting there is empty and sealed: only later ones would need a scan.
+            let scan = if report.clean_shutdown {
+                base > recovery_point
+            } else {
+                base >= recovery_point
+            };
+            let (segment, found) = Segment::open(&dir, base, &opts, scan, now)?;
             cut = found.truncated.is_some();
             if found != SegmentRecovery::default() {
                 tracing::warn!(dir = %dir.display(), base, ?found, "recovered segment");

@@ -363,14 +363,16 @@ impl Segment {
                 .map_or(0, |(pos, _)| pos),
             None => 0,
         };
-        let mut p = lock(&self.progress);
-        *p = IndexProgress {
-            max_timestamp: last_time.map(|e| e.timestamp),
-            offset_of_max_timestamp: last_time
-                .map_or(0, |e| self.base_offset + i64::from(e.relative_offset)),
-            ..IndexProgress::default()
-        };
         let limit = self.size();
+        let last_entry = read_lock(&self.index)
+            .last()
+            .map_or(0, |e| u64::from(e.position));
+        let mut p = lock(&self.progress);
+        *p = IndexProgress::resumed(
+            limit - last_entry,
+            last_time.map(|e| e.timestamp),
+            last_time.map_or(0, |e| self.base_offset + i64::from(e.relative_offset)),
+        );
         let mut pos = start;
         while pos < limit {
             let h = self.header_at(pos, limit)?;
