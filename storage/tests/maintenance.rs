@@ -14,8 +14,11 @@ use rill_storage::{Error, Log, LogOptions};
 const DAY_MS: i64 = 24 * 3600 * 1000;
 const NOW: i64 = 1_800_000_000_000;
 
-/// (offset, key, value) of every record in the log, in order.
-fn records(log: &Log) -> Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> {
+/// A record as (offset, key, value).
+type Owned = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Every record in the log, in order.
+fn records(log: &Log) -> Vec<Owned> {
     let mut out = Vec::new();
     for bytes in read_all(log) {
         let b = RecordBatch::new(&bytes).expect("batch");

@@ -4,6 +4,8 @@
 use rill_protocol::{BatchBuilder, ProducerInfo, RecordBatch};
 use rill_storage::{Log, LogOptions};
 
+pub mod files;
+
 /// A batch of `count` records with keys `key-{i}` (i from `first_key`), values of
 /// `value_len` bytes, and timestamps `timestamp, timestamp + 1, …`.
 pub fn batch(count: usize, first_key: usize, value_len: usize, timestamp: i64) -> Vec<u8> {
