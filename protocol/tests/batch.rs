@@ -76,8 +76,8 @@ proptest! {
     ) {
         let producer = ProducerInfo { producer_id, producer_epoch: epoch, base_sequence: sequence };
         let mut bytes = build(&records, producer);
-        stamp_base_offset(&mut bytes, base_offset);
-        stamp_leader_epoch(&mut bytes, 7);
+        stamp_base_offset(&mut bytes, base_offset).expect("stamp");
+        stamp_leader_epoch(&mut bytes, 7).expect("stamp");
         let batch = RecordBatch::new(&bytes).expect("whole batch");
         batch.validate().expect("valid");
         batch.validate_produced().expect("contiguous");

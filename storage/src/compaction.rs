@@ -27,7 +27,7 @@ use rill_protocol::{BatchBuilder, BatchHeader, Record, RecordBatch};
 use crate::checkpoint::sync_dir;
 use crate::error::IoContext;
 use crate::segment::{lock, read_lock, segment_path, write_lock, Segment};
-use crate::{now_ms, Log, Result};
+use crate::{now_ms, Error, Log, Result};
 
 /// What a compaction pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -110,7 +110,7 @@ impl Log {
             if kept.len() == records.len() {
                 return cleaned.append(batch.as_bytes(), batch.header(), now_ms);
             }
-            let bytes = reencode(batch.header(), &kept);
+            let bytes = reencode(batch.header(), &kept)?;
             let header = *RecordBatch::new(&bytes)
                 .map_err(|e| old.corrupt_err(0, e))?
                 .header();
@@ -143,7 +143,7 @@ impl Log {
 
 /// Re-encodes a batch with only `kept` records, at their original offsets, keeping
 /// the header's span, timestamps, producer and leader epoch.
-fn reencode(h: &BatchHeader, kept: &[&Record<'_>]) -> Vec<u8> {
+fn reencode(h: &BatchHeader, kept: &[&Record<'_>]) -> Result<Vec<u8>> {
     let mut builder = BatchBuilder::new(h.producer)
         .attributes(h.attributes)
         .keep_span(h.first_timestamp, h.last_offset_delta, h.max_timestamp);
@@ -152,9 +152,9 @@ fn reencode(h: &BatchHeader, kept: &[&Record<'_>]) -> Vec<u8> {
         builder.push_with_delta(r.offset_delta, r.timestamp, r.key, r.value, &headers);
     }
     let mut bytes = builder.finish();
-    stamp_base_offset(&mut bytes, h.base_offset);
-    stamp_leader_epoch(&mut bytes, h.leader_epoch);
-    bytes
+    stamp_base_offset(&mut bytes, h.base_offset).map_err(Error::InvalidBatch)?;
+    stamp_leader_epoch(&mut bytes, h.leader_epoch).map_err(Error::InvalidBatch)?;
+    Ok(bytes)
 }
 
 /// Calls `f` with every visible batch of `segment`, in order, each validated.

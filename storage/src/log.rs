@@ -200,7 +200,7 @@ impl Log {
             self.roll(&mut w, now)?;
         }
         let base_offset = w.next_offset;
-        stamp_base_offset(batch, base_offset);
+        stamp_base_offset(batch, base_offset).map_err(Error::InvalidBatch)?;
         let header = BatchHeader {
             base_offset,
             ..header

@@ -294,17 +294,30 @@ impl<'a> RecordBatch<'a> {
 
 /// Overwrites the base offset of the batch at the front of `batch`.
 ///
-/// The CRC does not cover this field, so the batch stays valid. `batch` must be at
-/// least [`BATCH_HEADER_LEN`] long (a validated batch always is).
-pub fn stamp_base_offset(batch: &mut [u8], base_offset: i64) {
-    batch[..8].copy_from_slice(&base_offset.to_be_bytes());
+/// The CRC does not cover this field, so the batch stays valid. Fails, changing
+/// nothing, if `batch` is shorter than a batch header.
+pub fn stamp_base_offset(batch: &mut [u8], base_offset: i64) -> Result<()> {
+    stamp(batch, 0, &base_offset.to_be_bytes())
 }
 
 /// Overwrites the leader epoch of the batch at the front of `batch`.
 ///
-/// The CRC does not cover this field, so the batch stays valid.
-pub fn stamp_leader_epoch(batch: &mut [u8], epoch: i32) {
-    batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&epoch.to_be_bytes());
+/// The CRC does not cover this field, so the batch stays valid. Fails, changing
+/// nothing, if `batch` is shorter than a batch header.
+pub fn stamp_leader_epoch(batch: &mut [u8], epoch: i32) -> Result<()> {
+    stamp(batch, LEADER_EPOCH_AT, &epoch.to_be_bytes())
+}
+
+fn stamp(batch: &mut [u8], at: usize, value: &[u8]) -> Result<()> {
+    if batch.len() < BATCH_HEADER_LEN {
+        return Err(Error::Truncated {
+            what: "batch header",
+            needed: BATCH_HEADER_LEN,
+            available: batch.len(),
+        });
+    }
+    batch[at..at + value.len()].copy_from_slice(value);
+    Ok(())
 }
 
 pub(crate) fn read_i64(b: &[u8], at: usize) -> i64 {
