@@ -271,7 +271,7 @@ impl Log {
 
     /// Seals the active segment and starts a new one at the log end.
     fn roll(&self, w: &mut Writer, now: i64) -> Result<()> {
-        w.active.close()?;
+        self.fail_on_error(w.active.close())?;
         self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.commit.mark_synced(w.next_offset);
         self.high_watermark
@@ -296,14 +296,21 @@ impl Log {
             let w = lock(&self.writer);
             (Arc::clone(&w.active), w.active.size(), w.next_offset)
         };
-        if let Err(e) = segment.sync_data() {
-            self.commit.fail(e.to_string());
-            return Err(e);
-        }
+        self.fail_on_error(segment.sync_data())?;
         self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         segment.publish(size);
         self.high_watermark.fetch_max(next, Ordering::AcqRel);
         Ok(next)
+    }
+
+    /// Marks the log failed if a durability step (fsync, seal) failed: after that the
+    /// log cannot tell what is on disk, so it takes no more writes and is never
+    /// checkpointed as clean.
+    fn fail_on_error<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            self.commit.fail(e.to_string());
+        }
+        result
     }
 
     /// Fsyncs everything written so far.
@@ -353,7 +360,11 @@ impl Log {
             };
             if let Some((pos, header)) = segment.find_batch(offset, &self.counters)? {
                 if header.base_offset < high_watermark {
-                    result.bytes = segment.read(pos, &header, max_bytes)?;
+                    let mut bytes = segment.read(pos, &header, max_bytes)?;
+                    // Appends may have landed since the high watermark was read;
+                    // answer consistently with the one reported.
+                    bytes.truncate(whole_batches_below(&bytes, high_watermark));
+                    result.bytes = bytes;
                 }
                 break;
             }
@@ -451,14 +462,19 @@ impl Log {
     }
 
     /// Flushes everything, seals the indexes and writes the clean-shutdown
-    /// checkpoint, so the next open scans nothing. Further appends fail.
+    /// checkpoint, so the next open scans nothing. Further appends fail. A log that
+    /// saw an fsync failure refuses (it returns the failure) and stays unclean, so the
+    /// next open scans it.
     pub fn close(&self) -> Result<()> {
         let mut w = lock(&self.writer);
         if w.closed {
             return Ok(());
         }
-        w.active.close()?;
+        self.check_writable(&w)?;
+        self.fail_on_error(w.active.close())?;
         self.commit.mark_synced(w.next_offset);
+        self.high_watermark
+            .fetch_max(w.next_offset, Ordering::AcqRel);
         checkpoint::write(
             &self.dir,
             Checkpoint {
@@ -501,6 +517,18 @@ impl Log {
     }
 }
 
+/// Length of the prefix of `bytes` (whole batches) whose batches start below `end`.
+fn whole_batches_below(bytes: &[u8], end: i64) -> usize {
+    let mut len = 0;
+    while let Ok((batch, _)) = RecordBatch::split_first(&bytes[len..]) {
+        if batch.base_offset() >= end {
+            break;
+        }
+        len += batch.as_bytes().len();
+    }
+    len
+}
+
 /// Deletes a segment's three files; missing ones are fine.
 pub(crate) fn delete_segment_files(dir: &Path, base: i64) -> Result<()> {
     delete_segment_files_with_suffix(dir, base, "")
@@ -536,7 +564,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>> {
         match (base, ext) {
             (Some(base), "log") => bases.push(base),
             (Some(base), "index" | "timeindex") => indexes.push((base, path)),
-            (_, e) if e.ends_with("cleaned") => {
+            (Some(_), "log.cleaned" | "index.cleaned" | "timeindex.cleaned") => {
                 std::fs::remove_file(&path).io("remove leftover", &path)?
             }
             _ => {}

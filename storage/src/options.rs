@@ -27,8 +27,9 @@ pub struct LogOptions {
     /// Roll the active segment when it would grow past this many bytes.
     /// Default 1 GiB; allowed 1 KiB ..= 2 GiB (index positions are 32-bit).
     pub segment_bytes: u64,
-    /// Roll the active segment when its first batch is older than this.
-    /// Default 7 days.
+    /// Roll the active segment when it is older than this: age counts, in wall-clock
+    /// time, from its first append, or from when the log was reopened (a restart
+    /// restarts the clock). Record timestamps play no part. Default 7 days.
     pub segment_age: Duration,
     /// Add a sparse index entry every this many bytes of log. Default 4096.
     pub index_interval_bytes: u64,
@@ -143,14 +144,14 @@ impl LogOptions {
         )?;
         if let FsyncPolicy::Interval(d) = self.fsync {
             check(
-                "fsync.interval_ms",
+                "fsync (interval)",
                 d.as_millis(),
                 !d.is_zero(),
-                "must be at least 1 ms (use fsync = \"always\" for every append)",
+                "the interval must be at least 1 ms (use Always to sync every append)",
             )?;
         }
         check(
-            "segment_ms",
+            "segment_age",
             self.segment_age.as_millis(),
             !self.segment_age.is_zero(),
             "must be at least 1 ms",

@@ -2,8 +2,10 @@
 //!
 //! A segment covered by the log's recovery point (everything in it was fsynced,
 //! and its indexes trimmed, before the checkpoint was written) is *trusted*: its
-//! indexes are checked for order and for pointing at real batch boundaries, and only
-//! the tail after the last index entry is walked. Any other segment, and any trusted
+//! index entries are checked for order and range, the last offset-index entry must
+//! point at the batch it names, the tail after it must hold no batch that should
+//! have had an entry, and the time index must not be empty for a non-empty log.
+//! Only that tail is walked. Any other segment, and any trusted
 //! one whose check fails, is *scanned*: every batch is read and fully validated (CRC
 //! and structure) and must continue the offsets of the one before; the indexes are
 //! rebuilt on the way; the file is truncated at the first batch that fails.
@@ -13,7 +15,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use rill_protocol::{RecordBatch, LOG_OVERHEAD};
+use rill_protocol::{RecordBatch, BATCH_HEADER_LEN, LOG_OVERHEAD};
 
 use crate::error::IoContext;
 use crate::index::MmapIndex;
@@ -146,11 +148,6 @@ impl Segment {
                 ));
             }
         }
-        if len > 0 {
-            let first = self.header_at(0, len).map_err(|e| e.to_string())?;
-            self.roll_reference_ms
-                .store(first.max_timestamp, Ordering::Release);
-        }
         self.next_offset.store(expected, Ordering::Release);
         self.max_timestamp
             .store(max_ts.unwrap_or(i64::MIN), Ordering::Release);
@@ -173,7 +170,7 @@ impl Segment {
         let mut expected = self.base_offset;
         let mut failure = None;
         while pos < len {
-            match self.read_valid_batch(&mut reader, &mut buf, pos, len, expected) {
+            match self.read_valid_batch(&mut reader, &mut buf, pos, len, expected)? {
                 Ok(()) => {}
                 Err(reason) => {
                     failure = Some(reason);
@@ -182,10 +179,6 @@ impl Segment {
             }
             let batch = RecordBatch::new(&buf).map_err(|e| self.corrupt_err(pos, e))?;
             let header = *batch.header();
-            if pos == 0 {
-                self.roll_reference_ms
-                    .store(header.max_timestamp, Ordering::Release);
-            }
             self.track(pos, &header, buf.len() as u64);
             expected = header.next_offset();
             pos += buf.len() as u64;
@@ -207,8 +200,9 @@ impl Segment {
         }))
     }
 
-    /// Reads the batch at `pos` into `buf` and checks it fully. An `Err` says why the
-    /// log must end here.
+    /// Reads the batch at `pos` into `buf` and checks it fully. `Ok(Err(reason))`
+    /// says why the log must end here; an outer `Err` is an I/O failure, which must
+    /// not be mistaken for damage (the caller stops instead of cutting data).
     fn read_valid_batch(
         &self,
         reader: &mut impl Read,
@@ -216,28 +210,33 @@ impl Segment {
         pos: u64,
         len: u64,
         expected: i64,
-    ) -> Result<(), String> {
+    ) -> Result<Result<(), String>> {
         let remaining = len - pos;
-        if remaining < LOG_OVERHEAD as u64 {
-            return Err(format!(
-                "{remaining} trailing bytes are too few for a batch"
-            ));
-        }
         let mut prefix = [0u8; LOG_OVERHEAD];
-        reader.read_exact(&mut prefix).map_err(|e| e.to_string())?;
+        if remaining >= LOG_OVERHEAD as u64 {
+            reader
+                .read_exact(&mut prefix)
+                .io("read segment", &self.log_path)?;
+        }
         let length = i32::from_be_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]);
         let total = u64::try_from(length).map_or(u64::MAX, |l| l + LOG_OVERHEAD as u64);
-        if total > remaining || total < rill_protocol::BATCH_HEADER_LEN as u64 {
-            return Err(format!(
-                "batch length {length} does not fit the {remaining} bytes left (torn write)"
-            ));
+        if remaining < LOG_OVERHEAD as u64 || total > remaining || total < BATCH_HEADER_LEN as u64 {
+            return Ok(Err(format!(
+                "batch at byte {pos} with length field {length} does not fit the \
+                 {remaining} bytes left (torn write)"
+            )));
         }
         buf.clear();
         buf.extend_from_slice(&prefix);
         buf.resize(total as usize, 0);
         reader
             .read_exact(&mut buf[LOG_OVERHEAD..])
-            .map_err(|e| e.to_string())?;
+            .io("read segment", &self.log_path)?;
+        Ok(self.check_recovered(buf, expected))
+    }
+
+    /// Full validation of one recovered batch, plus offset continuity.
+    fn check_recovered(&self, buf: &[u8], expected: i64) -> Result<(), String> {
         let batch = RecordBatch::new(buf).map_err(|e| e.to_string())?;
         batch.validate().map_err(|e| e.to_string())?;
         if batch.base_offset() != expected {

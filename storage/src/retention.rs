@@ -9,6 +9,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::checkpoint::sync_dir;
 use crate::segment::{lock, read_lock, write_lock, Segment};
 use crate::{now_ms, Log, Result};
 
@@ -67,10 +68,13 @@ impl Log {
                 .unwrap_or(last.next_offset());
             self.log_start.store(start, Ordering::Release);
         }
-        for s in doomed {
+        for s in &doomed {
             s.delete_files()?;
             report.bytes_freed += s.size();
             report.deleted_segments.push(s.base_offset);
+        }
+        if !doomed.is_empty() {
+            sync_dir(&self.dir)?;
         }
         report.log_start_offset = self.log_start_offset();
         Ok(report)

@@ -58,7 +58,8 @@ pub(crate) struct Segment {
     pub(crate) next_offset: AtomicI64,
     /// Largest batch max-timestamp in the segment (`i64::MIN` when empty).
     pub(crate) max_timestamp: AtomicI64,
-    /// Reference time for rolling by age, in ms since the epoch.
+    /// Wall-clock time (ms since the epoch) the segment's age counts from: its first
+    /// append, or, for a segment reopened with data, the moment it was opened.
     pub(crate) roll_reference_ms: AtomicI64,
     pub(crate) index: RwLock<MmapIndex<OffsetEntry>>,
     pub(crate) time_index: RwLock<MmapIndex<TimeEntry>>,

@@ -25,6 +25,9 @@ struct State {
     running: bool,
     /// The first fsync error, if any.
     failed: Option<String>,
+    /// Bumped by every truncation: an fsync that started before one must not
+    /// advance `synced`, since the offsets it covered were removed and may be reused.
+    epoch: u64,
 }
 
 /// Coordinates fsyncs between concurrent appenders. See the module docs.
@@ -70,22 +73,25 @@ impl GroupCommit {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         state.running = true;
+        let epoch = state.epoch;
         drop(state);
         let result = sync();
         let mut state = lock(&self.state);
         state.running = false;
         match result {
-            Ok(covered) => state.synced = state.synced.max(covered),
+            Ok(covered) if state.epoch == epoch => state.synced = state.synced.max(covered),
+            Ok(_) => {}
             Err(e) => state.failed = Some(e),
         }
         self.done.notify_all();
         match &state.failed {
             Some(e) => Err(e.clone()),
             None if state.synced >= target => Ok(()),
-            None => Err(format!(
-                "fsync covered offsets below {} but {target} was needed",
-                state.synced
-            )),
+            None => {
+                drop(state);
+                // A truncation raced with this fsync; sync again in the new epoch.
+                self.wait_for(target, sync)
+            }
         }
     }
 
@@ -98,7 +104,9 @@ impl GroupCommit {
 
     /// Sets the durable point after a truncation moved the log end back.
     pub fn reset_to(&self, offset: i64) {
-        lock(&self.state).synced = offset;
+        let mut state = lock(&self.state);
+        state.synced = offset;
+        state.epoch += 1;
     }
 
     /// Records an fsync failure; the log accepts no more writes.

@@ -17,7 +17,8 @@ pub struct Record<'a> {
     pub offset_delta: i32,
     /// Absolute timestamp: the batch's first timestamp plus the record's delta.
     pub timestamp: i64,
-    /// Record attributes (unused by the format, carried as is).
+    /// Record attributes (unused by the format; builders write 0, and compaction
+    /// rewrites a record's attributes as 0).
     pub attributes: i8,
     /// The key, or `None` for a null key.
     pub key: Option<&'a [u8]>,

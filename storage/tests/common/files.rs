@@ -10,9 +10,7 @@ use rill_storage::{RecoveryReport, SegmentRecovery};
 /// Bytes 12..16 of a batch: the leader epoch.
 pub const LEADER_EPOCH: std::ops::Range<usize> = 12..16;
 
-/// Milliseconds since the epoch. Timestamps near "now" keep reopened segments from
-/// rolling by age (the roll reference of a recovered segment is its first batch's
-/// max timestamp).
+/// Milliseconds since the epoch, for record timestamps near the present.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
