@@ -5,15 +5,23 @@
 
 use rill_protocol::{BatchBuilder, ProducerInfo};
 
-/// A batch whose records encode `seq` so a reader can tell exactly which batch it
-/// is: `count` records with key `seq` and value `seq:i` padded to `value_len` bytes.
-pub fn numbered_batch(seq: u64, count: usize, value_len: usize) -> Vec<u8> {
+/// Records in the batch numbered `seq` (1 to 8).
+pub fn records_in(seq: u64) -> usize {
+    1 + (seq % 8) as usize
+}
+
+/// The batch numbered `seq`: [`records_in`]`(seq)` records with key `seq` and values
+/// `seq:i:` padded with dots to between 50 and 450 bytes. A reader can rebuild it
+/// from `seq` alone and compare bytes.
+pub fn numbered_batch(seq: u64) -> Vec<u8> {
     let mut b = BatchBuilder::new(ProducerInfo::NONE);
     let key = seq.to_string();
-    for i in 0..count {
+    let value_len = 50 + (seq % 5) as usize * 100;
+    for i in 0..records_in(seq) {
         let mut value = format!("{seq}:{i}:").into_bytes();
         value.resize(value_len.max(value.len()), b'.');
-        b.push(1_700_000_000_000 + seq as i64, Some(key.as_bytes()), Some(&value), &[]);
+        let timestamp = 1_700_000_000_000 + seq as i64;
+        b.push(timestamp, Some(key.as_bytes()), Some(&value), &[]);
     }
     b.finish()
 }
