@@ -95,4 +95,38 @@ pub enum Error {
         /// What was found and what is allowed.
         detail: String,
     },
+    /// Bytes were left over after a message was fully decoded.
+    #[error("{count} unexpected bytes after the end of {what}")]
+    TrailingBytes {
+        /// The message that ended early.
+        what: &'static str,
+        /// How many bytes were left.
+        count: usize,
+    },
+    /// A request names an API this broker does not implement.
+    #[error("unknown api key {key}")]
+    UnknownApiKey {
+        /// The api key from the request header.
+        key: i16,
+    },
+    /// A request asks for a version of an API this broker does not implement.
+    #[error("unsupported version {version} of {api}: supported versions are {min}..={max}")]
+    UnsupportedVersion {
+        /// The API's name.
+        api: &'static str,
+        /// The requested version.
+        version: i16,
+        /// Oldest supported version.
+        min: i16,
+        /// Newest supported version.
+        max: i16,
+    },
+    /// A frame's length prefix exceeds the configured maximum.
+    #[error("frame of {size} bytes exceeds the maximum of {max} bytes")]
+    FrameTooLarge {
+        /// The length the prefix announced.
+        size: u64,
+        /// The configured maximum.
+        max: usize,
+    },
 }

@@ -4,16 +4,29 @@
 //! performs I/O. Its central type is the record batch ([`batch`]), which is the unit a
 //! producer sends, the broker stores byte for byte, and a consumer reads back. The
 //! storage crate depends on this one for the batch layout so the two can never drift.
+//!
+//! On top of the batch sit the request/response messages of the Rill protocol
+//! ([`api`], one module per API, each a pure `encode`/`decode`), their headers
+//! ([`header`]), primitives ([`wire`]) and a tokio-util codec for framing ([`frame`]).
+//! `docs/PROTOCOL.md` is the specification.
 
+pub mod api;
 pub mod batch;
 mod error;
+pub mod error_code;
+pub mod frame;
+pub mod header;
+#[cfg(test)]
+mod testing;
 pub mod varint;
+pub mod wire;
 
 pub use batch::{
     BatchBuilder, BatchHeader, Header, ProducerInfo, Record, RecordBatch, Records,
     BATCH_HEADER_LEN, LOG_OVERHEAD, MAGIC,
 };
 pub use error::Error;
+pub use error_code::ErrorCode;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

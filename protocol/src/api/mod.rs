@@ -1,0 +1,95 @@
+//! The APIs of the Rill wire protocol: keys, versions and one module per request
+//! type, each with its request and response and a pure `encode`/`decode`.
+//!
+//! Api keys use Apache Kafka's numbers for the same operations, so traces read
+//! familiarly; the bodies are Rill's own (see `docs/PROTOCOL.md`).
+
+pub mod api_versions;
+
+use crate::{Error, Result};
+
+/// Identifies an API in a request header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiKey {
+    /// Append record batches to partitions.
+    Produce,
+    /// Read record batches from partitions (long-poll).
+    Fetch,
+    /// Look up offsets: earliest, latest, or by timestamp.
+    ListOffsets,
+    /// Describe topics and their partitions.
+    Metadata,
+    /// List the APIs and versions the broker supports.
+    ApiVersions,
+    /// Create topics.
+    CreateTopics,
+    /// Delete topics.
+    DeleteTopics,
+}
+
+impl ApiKey {
+    /// Every API, in key order.
+    pub const ALL: [ApiKey; 7] = [
+        ApiKey::Produce,
+        ApiKey::Fetch,
+        ApiKey::ListOffsets,
+        ApiKey::Metadata,
+        ApiKey::ApiVersions,
+        ApiKey::CreateTopics,
+        ApiKey::DeleteTopics,
+    ];
+
+    /// The number on the wire.
+    pub fn code(self) -> i16 {
+        match self {
+            ApiKey::Produce => 0,
+            ApiKey::Fetch => 1,
+            ApiKey::ListOffsets => 2,
+            ApiKey::Metadata => 3,
+            ApiKey::ApiVersions => 18,
+            ApiKey::CreateTopics => 19,
+            ApiKey::DeleteTopics => 20,
+        }
+    }
+
+    /// The API for a wire number.
+    pub fn from_code(code: i16) -> Result<ApiKey> {
+        ApiKey::ALL
+            .into_iter()
+            .find(|k| k.code() == code)
+            .ok_or(Error::UnknownApiKey { key: code })
+    }
+
+    /// The API's name, as in docs and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiKey::Produce => "Produce",
+            ApiKey::Fetch => "Fetch",
+            ApiKey::ListOffsets => "ListOffsets",
+            ApiKey::Metadata => "Metadata",
+            ApiKey::ApiVersions => "ApiVersions",
+            ApiKey::CreateTopics => "CreateTopics",
+            ApiKey::DeleteTopics => "DeleteTopics",
+        }
+    }
+
+    /// Oldest and newest supported versions.
+    pub fn versions(self) -> (i16, i16) {
+        (0, 0)
+    }
+
+    /// Fails unless `version` is supported for this API.
+    pub fn check_version(self, version: i16) -> Result<()> {
+        let (min, max) = self.versions();
+        if (min..=max).contains(&version) {
+            Ok(())
+        } else {
+            Err(Error::UnsupportedVersion {
+                api: self.name(),
+                version,
+                min,
+                max,
+            })
+        }
+    }
+}
