@@ -16,6 +16,7 @@ mod error;
 pub mod error_code;
 pub mod frame;
 pub mod header;
+pub mod message;
 #[cfg(test)]
 mod testing;
 pub mod varint;

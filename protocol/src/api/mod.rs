@@ -5,6 +5,12 @@
 //! familiarly; the bodies are Rill's own (see `docs/PROTOCOL.md`).
 
 pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
 
 use crate::{Error, Result};
 

@@ -1,0 +1,253 @@
+//! Produce (key 0): append record batches to partitions.
+//!
+//! ```text
+//! ProduceRequest v0
+//!   acks          int16   -1 = after fsync per the topic's policy, 0 = no response
+//!                         body is awaited by the client, 1 = after the write
+//!   timeout_ms    int32
+//!   topics        array<
+//!     name          string
+//!     partitions    array<
+//!       partition     int32
+//!       records       bytes   one or more whole record batches, back to back > >
+//!
+//! ProduceResponse v0
+//!   topics        array<
+//!     name          string
+//!     partitions    array<
+//!       partition         int32
+//!       error_code        int16
+//!       error_message     nullable_string
+//!       base_offset       int64   offset of the first record, -1 on error
+//!       log_append_time_ms int64  -1 (create time is kept)
+//!       log_start_offset  int64 > >
+//! ```
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error_code::ErrorCode;
+use crate::wire::{Reader, Writer};
+use crate::Result;
+
+/// Batches for one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducePartition {
+    /// Partition index.
+    pub partition: i32,
+    /// Whole record batches, back to back (not parsed by the codec).
+    pub records: Bytes,
+}
+
+/// Batches for one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceTopic {
+    /// Topic name.
+    pub name: String,
+    /// Per-partition batches.
+    pub partitions: Vec<ProducePartition>,
+}
+
+/// Appends batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceRequest {
+    /// -1, 0 or 1 (other values are answered with `InvalidRequiredAcks`).
+    pub acks: i16,
+    /// How long the broker may wait for durability before answering.
+    pub timeout_ms: i32,
+    /// What to append.
+    pub topics: Vec<ProduceTopic>,
+}
+
+impl ProduceRequest {
+    /// Appends the body.
+    pub fn encode(&self, buf: &mut BytesMut) {
+        Writer::new(buf)
+            .i16(self.acks)
+            .i32(self.timeout_ms)
+            .array_of(&self.topics, |w, t| {
+                w.string(&t.name).array_of(&t.partitions, |w, p| {
+                    w.i32(p.partition).bytes(&p.records);
+                });
+            });
+    }
+
+    /// Decodes a body.
+    pub fn decode(body: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(body, "Produce request");
+        let acks = r.i16("acks")?;
+        let timeout_ms = r.i32("timeout_ms")?;
+        let topics = r.array_of("topics", 6, |r| {
+            Ok(ProduceTopic {
+                name: r.string("topic name")?,
+                partitions: r.array_of("partitions", 8, |r| {
+                    Ok(ProducePartition {
+                        partition: r.i32("partition")?,
+                        records: Bytes::copy_from_slice(r.bytes("records")?),
+                    })
+                })?,
+            })
+        })?;
+        r.finish()?;
+        Ok(ProduceRequest {
+            acks,
+            timeout_ms,
+            topics,
+        })
+    }
+}
+
+/// The outcome for one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducePartitionResponse {
+    /// Partition index.
+    pub partition: i32,
+    /// `None` on success.
+    pub error_code: ErrorCode,
+    /// What went wrong.
+    pub error_message: Option<String>,
+    /// Offset of the first appended record, -1 on error.
+    pub base_offset: i64,
+    /// Broker append time, or -1.
+    pub log_append_time_ms: i64,
+    /// First offset in the partition's log.
+    pub log_start_offset: i64,
+}
+
+/// The outcome for one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceTopicResponse {
+    /// Topic name.
+    pub name: String,
+    /// Per-partition outcomes.
+    pub partitions: Vec<ProducePartitionResponse>,
+}
+
+/// Where the batches landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceResponse {
+    /// Per-topic outcomes.
+    pub topics: Vec<ProduceTopicResponse>,
+}
+
+impl ProduceResponse {
+    /// Appends the body.
+    pub fn encode(&self, buf: &mut BytesMut) {
+        Writer::new(buf).array_of(&self.topics, |w, t| {
+            w.string(&t.name).array_of(&t.partitions, |w, p| {
+                w.i32(p.partition)
+                    .i16(p.error_code.code())
+                    .nullable_string(p.error_message.as_deref())
+                    .i64(p.base_offset)
+                    .i64(p.log_append_time_ms)
+                    .i64(p.log_start_offset);
+            });
+        });
+    }
+
+    /// Decodes a body.
+    pub fn decode(body: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(body, "Produce response");
+        let topics = r.array_of("topics", 6, |r| {
+            Ok(ProduceTopicResponse {
+                name: r.string("topic name")?,
+                partitions: r.array_of("partitions", 32, |r| {
+                    Ok(ProducePartitionResponse {
+                        partition: r.i32("partition")?,
+                        error_code: ErrorCode::from_code(r.i16("error_code")?),
+                        error_message: r.nullable_string("error_message")?,
+                        base_offset: r.i64("base_offset")?,
+                        log_append_time_ms: r.i64("log_append_time_ms")?,
+                        log_start_offset: r.i64("log_start_offset")?,
+                    })
+                })?,
+            })
+        })?;
+        r.finish()?;
+        Ok(ProduceResponse { topics })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{check_round_trip, check_truncations};
+
+    fn request() -> ProduceRequest {
+        ProduceRequest {
+            acks: -1,
+            timeout_ms: 30_000,
+            topics: vec![
+                ProduceTopic {
+                    name: "purchases".to_string(),
+                    partitions: vec![
+                        ProducePartition {
+                            partition: 0,
+                            records: Bytes::from_static(b"batch-bytes"),
+                        },
+                        ProducePartition {
+                            partition: 5,
+                            records: Bytes::new(),
+                        },
+                    ],
+                },
+                ProduceTopic {
+                    name: "audit".to_string(),
+                    partitions: vec![],
+                },
+            ],
+        }
+    }
+
+    fn response() -> ProduceResponse {
+        ProduceResponse {
+            topics: vec![ProduceTopicResponse {
+                name: "purchases".to_string(),
+                partitions: vec![
+                    ProducePartitionResponse {
+                        partition: 0,
+                        error_code: ErrorCode::None,
+                        error_message: None,
+                        base_offset: 42,
+                        log_append_time_ms: -1,
+                        log_start_offset: 0,
+                    },
+                    ProducePartitionResponse {
+                        partition: 9,
+                        error_code: ErrorCode::UnknownTopicOrPartition,
+                        error_message: Some("partition 9 of purchases does not exist".to_string()),
+                        base_offset: -1,
+                        log_append_time_ms: -1,
+                        log_start_offset: -1,
+                    },
+                ],
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips_and_rejects_every_truncation() {
+        check_round_trip(&request(), ProduceRequest::encode, ProduceRequest::decode);
+        check_truncations(&request(), ProduceRequest::encode, ProduceRequest::decode);
+        check_round_trip(
+            &response(),
+            ProduceResponse::encode,
+            ProduceResponse::decode,
+        );
+        check_truncations(
+            &response(),
+            ProduceResponse::encode,
+            ProduceResponse::decode,
+        );
+    }
+
+    #[test]
+    fn lying_counts_and_trailing_bytes_are_rejected() {
+        let mut huge = BytesMut::new();
+        Writer::new(&mut huge).i16(1).i32(1000).i32(i32::MAX);
+        assert!(ProduceRequest::decode(&huge).is_err());
+        let mut buf = BytesMut::new();
+        request().encode(&mut buf);
+        buf.extend_from_slice(&[0]);
+        assert!(ProduceRequest::decode(&buf).is_err());
+    }
+}

@@ -1,0 +1,259 @@
+//! Whole requests and responses: a header plus the body of the API it names.
+//!
+//! [`Request::decode`] turns a frame body into a typed request, checking the api
+//! key and version before the body. When that fails, [`DecodeFailure`] still carries
+//! the correlation id if the header could be read, so the broker can answer with an
+//! error response header instead of closing the connection.
+
+use bytes::BytesMut;
+
+use crate::api::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse};
+use crate::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
+use crate::api::fetch::{FetchRequest, FetchResponse};
+use crate::api::list_offsets::{ListOffsetsRequest, ListOffsetsResponse};
+use crate::api::metadata::{MetadataRequest, MetadataResponse};
+use crate::api::produce::{ProduceRequest, ProduceResponse};
+use crate::api::ApiKey;
+use crate::header::{RequestHeader, ResponseHeader};
+use crate::{Error, Result};
+
+/// Generates the request and response enums and their dispatch over every API.
+macro_rules! messages {
+    ($($api:ident => $req:ident, $resp:ident;)*) => {
+        /// The body of a request, by API.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum RequestBody {
+            $(
+                #[doc = concat!("A ", stringify!($api), " request.")]
+                $api($req),
+            )*
+        }
+
+        /// The body of a response, by API.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum ResponseBody {
+            $(
+                #[doc = concat!("A ", stringify!($api), " response.")]
+                $api($resp),
+            )*
+        }
+
+        impl RequestBody {
+            /// The API this body belongs to.
+            pub fn api_key(&self) -> ApiKey {
+                match self {
+                    $(RequestBody::$api(_) => ApiKey::$api,)*
+                }
+            }
+
+            /// Appends the body.
+            pub fn encode(&self, buf: &mut BytesMut) {
+                match self {
+                    $(RequestBody::$api(m) => m.encode(buf),)*
+                }
+            }
+
+            /// Decodes the body of `api` at `version`.
+            pub fn decode(api: ApiKey, version: i16, body: &[u8]) -> Result<Self> {
+                api.check_version(version)?;
+                Ok(match api {
+                    $(ApiKey::$api => RequestBody::$api($req::decode(body)?),)*
+                })
+            }
+        }
+
+        impl ResponseBody {
+            /// The API this body belongs to.
+            pub fn api_key(&self) -> ApiKey {
+                match self {
+                    $(ResponseBody::$api(_) => ApiKey::$api,)*
+                }
+            }
+
+            /// Appends the body.
+            pub fn encode(&self, buf: &mut BytesMut) {
+                match self {
+                    $(ResponseBody::$api(m) => m.encode(buf),)*
+                }
+            }
+
+            /// Decodes the body of a response to `api` at `version`.
+            pub fn decode(api: ApiKey, version: i16, body: &[u8]) -> Result<Self> {
+                api.check_version(version)?;
+                Ok(match api {
+                    $(ApiKey::$api => ResponseBody::$api($resp::decode(body)?),)*
+                })
+            }
+        }
+    };
+}
+
+messages! {
+    Produce => ProduceRequest, ProduceResponse;
+    Fetch => FetchRequest, FetchResponse;
+    ListOffsets => ListOffsetsRequest, ListOffsetsResponse;
+    Metadata => MetadataRequest, MetadataResponse;
+    ApiVersions => ApiVersionsRequest, ApiVersionsResponse;
+    CreateTopics => CreateTopicsRequest, CreateTopicsResponse;
+    DeleteTopics => DeleteTopicsRequest, DeleteTopicsResponse;
+}
+
+/// A decoded request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The header.
+    pub header: RequestHeader,
+    /// The body.
+    pub body: RequestBody,
+}
+
+/// Why a frame did not decode into a [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeFailure {
+    /// The correlation id, when the frame held one: answer with an error response.
+    /// `None`: the frame is too short to answer; close the connection.
+    pub correlation_id: Option<i32>,
+    /// What was wrong.
+    pub error: Error,
+}
+
+impl Request {
+    /// A request for `body` with the given correlation id, at the newest version.
+    pub fn new(correlation_id: i32, client_id: Option<String>, body: RequestBody) -> Self {
+        let api = body.api_key();
+        Request {
+            header: RequestHeader {
+                api_key: api.code(),
+                api_version: api.versions().1,
+                correlation_id,
+                client_id,
+            },
+            body,
+        }
+    }
+
+    /// Appends header and body (the frame body, without the length prefix).
+    pub fn encode(&self, buf: &mut BytesMut) {
+        self.header.encode(buf);
+        self.body.encode(buf);
+    }
+
+    /// Decodes a frame body.
+    pub fn decode(frame: &[u8]) -> Result<Request, DecodeFailure> {
+        let fail = |error| DecodeFailure {
+            correlation_id: RequestHeader::peek_correlation_id(frame),
+            error,
+        };
+        let (header, body) = RequestHeader::decode(frame).map_err(fail)?;
+        let api = ApiKey::from_code(header.api_key).map_err(fail)?;
+        let body = RequestBody::decode(api, header.api_version, body).map_err(fail)?;
+        Ok(Request { header, body })
+    }
+}
+
+/// A response: header plus, when the header carries no error, a body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// The header.
+    pub header: ResponseHeader,
+    /// The body; `None` when the header refuses the request.
+    pub body: Option<ResponseBody>,
+}
+
+impl Response {
+    /// Appends header and body (the frame body, without the length prefix).
+    pub fn encode(&self, buf: &mut BytesMut) {
+        self.header.encode(buf);
+        if let Some(body) = &self.body {
+            body.encode(buf);
+        }
+    }
+
+    /// Decodes a frame body answering a request to `api` at `version`.
+    pub fn decode(api: ApiKey, version: i16, frame: &[u8]) -> Result<Response> {
+        let (header, rest) = ResponseHeader::decode(frame)?;
+        let body = if header.error_code.is_ok() {
+            Some(ResponseBody::decode(api, version, rest)?)
+        } else if rest.is_empty() {
+            None
+        } else {
+            return Err(Error::TrailingBytes {
+                what: "error response",
+                count: rest.len(),
+            });
+        };
+        Ok(Response { header, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::metadata::MetadataRequest;
+    use crate::error_code::ErrorCode;
+
+    #[test]
+    fn requests_round_trip_through_the_dispatcher() {
+        let request = Request::new(
+            9,
+            Some("shop".to_string()),
+            RequestBody::Metadata(MetadataRequest {
+                topics: vec!["purchases".to_string()],
+            }),
+        );
+        let mut buf = BytesMut::new();
+        request.encode(&mut buf);
+        assert_eq!(Request::decode(&buf), Ok(request));
+    }
+
+    #[test]
+    fn unknown_keys_and_versions_fail_with_the_correlation_id() {
+        let mut frame = BytesMut::new();
+        RequestHeader {
+            api_key: 99,
+            api_version: 0,
+            correlation_id: 41,
+            client_id: None,
+        }
+        .encode(&mut frame);
+        let failure = Request::decode(&frame).expect_err("unknown key");
+        assert_eq!(failure.correlation_id, Some(41));
+        assert_eq!(failure.error, Error::UnknownApiKey { key: 99 });
+
+        let mut frame = BytesMut::new();
+        RequestHeader {
+            api_key: ApiKey::Fetch.code(),
+            api_version: 7,
+            correlation_id: 42,
+            client_id: None,
+        }
+        .encode(&mut frame);
+        let failure = Request::decode(&frame).expect_err("unsupported version");
+        assert!(failure
+            .error
+            .to_string()
+            .contains("supported versions are 0..=0"));
+        assert_eq!(
+            Request::decode(&[0, 1]).expect_err("short").correlation_id,
+            None
+        );
+    }
+
+    #[test]
+    fn error_responses_have_no_body() {
+        let response = Response {
+            header: ResponseHeader {
+                correlation_id: 3,
+                error_code: ErrorCode::InvalidRequest,
+                error_message: Some("Fetch request: truncated".to_string()),
+            },
+            body: None,
+        };
+        let mut buf = BytesMut::new();
+        response.encode(&mut buf);
+        assert_eq!(Response::decode(ApiKey::Fetch, 0, &buf), Ok(response));
+        buf.extend_from_slice(&[0]);
+        assert!(Response::decode(ApiKey::Fetch, 0, &buf).is_err());
+    }
+}
