@@ -26,6 +26,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::api::{PartitionEntry, TopicEntries};
 use crate::error_code::ErrorCode;
 use crate::wire::{Reader, Writer};
 use crate::Result;
@@ -41,14 +42,24 @@ pub struct FetchPartition {
     pub partition_max_bytes: i32,
 }
 
-/// The partitions to read of one topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchTopic {
-    /// Topic name.
-    pub name: String,
-    /// Partitions to read.
-    pub partitions: Vec<FetchPartition>,
+impl PartitionEntry for FetchPartition {
+    const MIN_BYTES: usize = 16;
+    fn encode(&self, w: &mut Writer<'_>) {
+        w.i32(self.partition)
+            .i64(self.fetch_offset)
+            .i32(self.partition_max_bytes);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(FetchPartition {
+            partition: r.i32("partition")?,
+            fetch_offset: r.i64("fetch_offset")?,
+            partition_max_bytes: r.i32("partition_max_bytes")?,
+        })
+    }
 }
+
+/// The partitions to read of one topic.
+pub type FetchTopic = TopicEntries<FetchPartition>;
 
 /// Reads batches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,17 +77,11 @@ pub struct FetchRequest {
 impl FetchRequest {
     /// Appends the body.
     pub fn encode(&self, buf: &mut BytesMut) {
-        Writer::new(buf)
-            .i32(self.max_wait_ms)
+        let mut w = Writer::new(buf);
+        w.i32(self.max_wait_ms)
             .i32(self.min_bytes)
-            .i32(self.max_bytes)
-            .array_of(&self.topics, |w, t| {
-                w.string(&t.name).array_of(&t.partitions, |w, p| {
-                    w.i32(p.partition)
-                        .i64(p.fetch_offset)
-                        .i32(p.partition_max_bytes);
-                });
-            });
+            .i32(self.max_bytes);
+        FetchTopic::encode_all(&self.topics, &mut w);
     }
 
     /// Decodes a body.
@@ -85,18 +90,7 @@ impl FetchRequest {
         let max_wait_ms = r.i32("max_wait_ms")?;
         let min_bytes = r.i32("min_bytes")?;
         let max_bytes = r.i32("max_bytes")?;
-        let topics = r.array_of("topics", 6, |r| {
-            Ok(FetchTopic {
-                name: r.string("topic name")?,
-                partitions: r.array_of("partitions", 16, |r| {
-                    Ok(FetchPartition {
-                        partition: r.i32("partition")?,
-                        fetch_offset: r.i64("fetch_offset")?,
-                        partition_max_bytes: r.i32("partition_max_bytes")?,
-                    })
-                })?,
-            })
-        })?;
+        let topics = FetchTopic::decode_all(&mut r)?;
         r.finish()?;
         Ok(FetchRequest {
             max_wait_ms,
@@ -124,14 +118,30 @@ pub struct FetchPartitionResponse {
     pub records: Bytes,
 }
 
-/// What was read from one topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchTopicResponse {
-    /// Topic name.
-    pub name: String,
-    /// Per-partition results.
-    pub partitions: Vec<FetchPartitionResponse>,
+impl PartitionEntry for FetchPartitionResponse {
+    const MIN_BYTES: usize = 28;
+    fn encode(&self, w: &mut Writer<'_>) {
+        w.i32(self.partition)
+            .i16(self.error_code.code())
+            .nullable_string(self.error_message.as_deref())
+            .i64(self.high_watermark)
+            .i64(self.log_start_offset)
+            .bytes(&self.records);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(FetchPartitionResponse {
+            partition: r.i32("partition")?,
+            error_code: ErrorCode::from_code(r.i16("error_code")?),
+            error_message: r.nullable_string("error_message")?,
+            high_watermark: r.i64("high_watermark")?,
+            log_start_offset: r.i64("log_start_offset")?,
+            records: Bytes::copy_from_slice(r.bytes("records")?),
+        })
+    }
 }
+
+/// What was read from one topic.
+pub type FetchTopicResponse = TopicEntries<FetchPartitionResponse>;
 
 /// The batches read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,36 +153,13 @@ pub struct FetchResponse {
 impl FetchResponse {
     /// Appends the body.
     pub fn encode(&self, buf: &mut BytesMut) {
-        Writer::new(buf).array_of(&self.topics, |w, t| {
-            w.string(&t.name).array_of(&t.partitions, |w, p| {
-                w.i32(p.partition)
-                    .i16(p.error_code.code())
-                    .nullable_string(p.error_message.as_deref())
-                    .i64(p.high_watermark)
-                    .i64(p.log_start_offset)
-                    .bytes(&p.records);
-            });
-        });
+        FetchTopicResponse::encode_all(&self.topics, &mut Writer::new(buf));
     }
 
     /// Decodes a body.
     pub fn decode(body: &[u8]) -> Result<Self> {
         let mut r = Reader::new(body, "Fetch response");
-        let topics = r.array_of("topics", 6, |r| {
-            Ok(FetchTopicResponse {
-                name: r.string("topic name")?,
-                partitions: r.array_of("partitions", 28, |r| {
-                    Ok(FetchPartitionResponse {
-                        partition: r.i32("partition")?,
-                        error_code: ErrorCode::from_code(r.i16("error_code")?),
-                        error_message: r.nullable_string("error_message")?,
-                        high_watermark: r.i64("high_watermark")?,
-                        log_start_offset: r.i64("log_start_offset")?,
-                        records: Bytes::copy_from_slice(r.bytes("records")?),
-                    })
-                })?,
-            })
-        })?;
+        let topics = FetchTopicResponse::decode_all(&mut r)?;
         r.finish()?;
         Ok(FetchResponse { topics })
     }

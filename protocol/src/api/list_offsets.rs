@@ -22,6 +22,7 @@
 
 use bytes::BytesMut;
 
+use crate::api::{PartitionEntry, TopicEntries};
 use crate::error_code::ErrorCode;
 use crate::wire::{Reader, Writer};
 use crate::Result;
@@ -40,14 +41,21 @@ pub struct ListOffsetsPartition {
     pub timestamp: i64,
 }
 
-/// One topic's queries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListOffsetsTopic {
-    /// Topic name.
-    pub name: String,
-    /// Per-partition queries.
-    pub partitions: Vec<ListOffsetsPartition>,
+impl PartitionEntry for ListOffsetsPartition {
+    const MIN_BYTES: usize = 12;
+    fn encode(&self, w: &mut Writer<'_>) {
+        w.i32(self.partition).i64(self.timestamp);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(ListOffsetsPartition {
+            partition: r.i32("partition")?,
+            timestamp: r.i64("timestamp")?,
+        })
+    }
 }
+
+/// One topic's queries.
+pub type ListOffsetsTopic = TopicEntries<ListOffsetsPartition>;
 
 /// Looks up offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,27 +67,13 @@ pub struct ListOffsetsRequest {
 impl ListOffsetsRequest {
     /// Appends the body.
     pub fn encode(&self, buf: &mut BytesMut) {
-        Writer::new(buf).array_of(&self.topics, |w, t| {
-            w.string(&t.name).array_of(&t.partitions, |w, p| {
-                w.i32(p.partition).i64(p.timestamp);
-            });
-        });
+        ListOffsetsTopic::encode_all(&self.topics, &mut Writer::new(buf));
     }
 
     /// Decodes a body.
     pub fn decode(body: &[u8]) -> Result<Self> {
         let mut r = Reader::new(body, "ListOffsets request");
-        let topics = r.array_of("topics", 6, |r| {
-            Ok(ListOffsetsTopic {
-                name: r.string("topic name")?,
-                partitions: r.array_of("partitions", 12, |r| {
-                    Ok(ListOffsetsPartition {
-                        partition: r.i32("partition")?,
-                        timestamp: r.i64("timestamp")?,
-                    })
-                })?,
-            })
-        })?;
+        let topics = ListOffsetsTopic::decode_all(&mut r)?;
         r.finish()?;
         Ok(ListOffsetsRequest { topics })
     }
@@ -100,14 +94,28 @@ pub struct ListOffsetsPartitionResponse {
     pub offset: i64,
 }
 
-/// One topic's answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListOffsetsTopicResponse {
-    /// Topic name.
-    pub name: String,
-    /// Per-partition answers.
-    pub partitions: Vec<ListOffsetsPartitionResponse>,
+impl PartitionEntry for ListOffsetsPartitionResponse {
+    const MIN_BYTES: usize = 24;
+    fn encode(&self, w: &mut Writer<'_>) {
+        w.i32(self.partition)
+            .i16(self.error_code.code())
+            .nullable_string(self.error_message.as_deref())
+            .i64(self.timestamp)
+            .i64(self.offset);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(ListOffsetsPartitionResponse {
+            partition: r.i32("partition")?,
+            error_code: ErrorCode::from_code(r.i16("error_code")?),
+            error_message: r.nullable_string("error_message")?,
+            timestamp: r.i64("timestamp")?,
+            offset: r.i64("offset")?,
+        })
+    }
 }
+
+/// One topic's answers.
+pub type ListOffsetsTopicResponse = TopicEntries<ListOffsetsPartitionResponse>;
 
 /// The offsets found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,34 +127,13 @@ pub struct ListOffsetsResponse {
 impl ListOffsetsResponse {
     /// Appends the body.
     pub fn encode(&self, buf: &mut BytesMut) {
-        Writer::new(buf).array_of(&self.topics, |w, t| {
-            w.string(&t.name).array_of(&t.partitions, |w, p| {
-                w.i32(p.partition)
-                    .i16(p.error_code.code())
-                    .nullable_string(p.error_message.as_deref())
-                    .i64(p.timestamp)
-                    .i64(p.offset);
-            });
-        });
+        ListOffsetsTopicResponse::encode_all(&self.topics, &mut Writer::new(buf));
     }
 
     /// Decodes a body.
     pub fn decode(body: &[u8]) -> Result<Self> {
         let mut r = Reader::new(body, "ListOffsets response");
-        let topics = r.array_of("topics", 6, |r| {
-            Ok(ListOffsetsTopicResponse {
-                name: r.string("topic name")?,
-                partitions: r.array_of("partitions", 24, |r| {
-                    Ok(ListOffsetsPartitionResponse {
-                        partition: r.i32("partition")?,
-                        error_code: ErrorCode::from_code(r.i16("error_code")?),
-                        error_message: r.nullable_string("error_message")?,
-                        timestamp: r.i64("timestamp")?,
-                        offset: r.i64("offset")?,
-                    })
-                })?,
-            })
-        })?;
+        let topics = ListOffsetsTopicResponse::decode_all(&mut r)?;
         r.finish()?;
         Ok(ListOffsetsResponse { topics })
     }

@@ -12,7 +12,52 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 
+use crate::wire::{Reader, Writer};
 use crate::{Error, Result};
+
+/// One partition's entry in a message keyed by topic and partition (Produce, Fetch,
+/// ListOffsets and their responses).
+pub trait PartitionEntry: Sized {
+    /// Smallest encoding of one entry, used to bound array counts before allocating.
+    const MIN_BYTES: usize;
+    /// Appends the entry.
+    fn encode(&self, w: &mut Writer<'_>);
+    /// Decodes one entry.
+    fn decode(r: &mut Reader<'_>) -> Result<Self>;
+}
+
+/// Entries grouped by topic:
+///
+/// ```text
+/// array< name string, partitions array<P> >
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicEntries<P> {
+    /// Topic name.
+    pub name: String,
+    /// One entry per partition.
+    pub partitions: Vec<P>,
+}
+
+impl<P: PartitionEntry> TopicEntries<P> {
+    /// Appends `topics` as an array.
+    pub fn encode_all(topics: &[Self], w: &mut Writer<'_>) {
+        w.array_of(topics, |w, t| {
+            w.string(&t.name)
+                .array_of(&t.partitions, |w, p| p.encode(w));
+        });
+    }
+
+    /// Decodes an array of topics.
+    pub fn decode_all(r: &mut Reader<'_>) -> Result<Vec<Self>> {
+        r.array_of("topics", 6, |r| {
+            Ok(TopicEntries {
+                name: r.string("topic name")?,
+                partitions: r.array_of("partitions", P::MIN_BYTES, P::decode)?,
+            })
+        })
+    }
+}
 
 /// Identifies an API in a request header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

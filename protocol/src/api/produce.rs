@@ -25,6 +25,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::api::{PartitionEntry, TopicEntries};
 use crate::error_code::ErrorCode;
 use crate::wire::{Reader, Writer};
 use crate::Result;
@@ -38,14 +39,21 @@ pub struct ProducePartition {
     pub records: Bytes,
 }
 
-/// Batches for one topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProduceTopic {
-    /// Topic name.
-    pub name: String,
-    /// Per-partition batches.
-    pub partitions: Vec<ProducePartition>,
+impl PartitionEntry for ProducePartition {
+    const MIN_BYTES: usize = 8;
+    fn encode(&self, w: &mut Writer<'_>) {
+        w.i32(self.partition).bytes(&self.records);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(ProducePartition {
+            partition: r.i32("partition")?,
+            records: Bytes::copy_from_slice(r.bytes("records")?),
+        })
+    }
 }
+
+/// Batches for one topic.
+pub type ProduceTopic = TopicEntries<ProducePartition>;
 
 /// Appends batches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,14 +69,9 @@ pub struct ProduceRequest {
 impl ProduceRequest {
     /// Appends the body.
     pub fn encode(&self, buf: &mut BytesMut) {
-        Writer::new(buf)
-            .i16(self.acks)
-            .i32(self.timeout_ms)
-            .array_of(&self.topics, |w, t| {
-                w.string(&t.name).array_of(&t.partitions, |w, p| {
-                    w.i32(p.partition).bytes(&p.records);
-                });
-            });
+        let mut w = Writer::new(buf);
+        w.i16(self.acks).i32(self.timeout_ms);
+        ProduceTopic::encode_all(&self.topics, &mut w);
     }
 
     /// Decodes a body.
@@ -76,17 +79,7 @@ impl ProduceRequest {
         let mut r = Reader::new(body, "Produce request");
         let acks = r.i16("acks")?;
         let timeout_ms = r.i32("timeout_ms")?;
-        let topics = r.array_of("topics", 6, |r| {
-            Ok(ProduceTopic {
-                name: r.string("topic name")?,
-                partitions: r.array_of("partitions", 8, |r| {
-                    Ok(ProducePartition {
-                        partition: r.i32("partition")?,
-                        records: Bytes::copy_from_slice(r.bytes("records")?),
-                    })
-                })?,
-            })
-        })?;
+        let topics = ProduceTopic::decode_all(&mut r)?;
         r.finish()?;
         Ok(ProduceRequest {
             acks,
@@ -113,14 +106,30 @@ pub struct ProducePartitionResponse {
     pub log_start_offset: i64,
 }
 
-/// The outcome for one topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProduceTopicResponse {
-    /// Topic name.
-    pub name: String,
-    /// Per-partition outcomes.
-    pub partitions: Vec<ProducePartitionResponse>,
+impl PartitionEntry for ProducePartitionResponse {
+    const MIN_BYTES: usize = 32;
+    fn encode(&self, w: &mut Writer<'_>) {
+        w.i32(self.partition)
+            .i16(self.error_code.code())
+            .nullable_string(self.error_message.as_deref())
+            .i64(self.base_offset)
+            .i64(self.log_append_time_ms)
+            .i64(self.log_start_offset);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(ProducePartitionResponse {
+            partition: r.i32("partition")?,
+            error_code: ErrorCode::from_code(r.i16("error_code")?),
+            error_message: r.nullable_string("error_message")?,
+            base_offset: r.i64("base_offset")?,
+            log_append_time_ms: r.i64("log_append_time_ms")?,
+            log_start_offset: r.i64("log_start_offset")?,
+        })
+    }
 }
+
+/// The outcome for one topic.
+pub type ProduceTopicResponse = TopicEntries<ProducePartitionResponse>;
 
 /// Where the batches landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,36 +141,13 @@ pub struct ProduceResponse {
 impl ProduceResponse {
     /// Appends the body.
     pub fn encode(&self, buf: &mut BytesMut) {
-        Writer::new(buf).array_of(&self.topics, |w, t| {
-            w.string(&t.name).array_of(&t.partitions, |w, p| {
-                w.i32(p.partition)
-                    .i16(p.error_code.code())
-                    .nullable_string(p.error_message.as_deref())
-                    .i64(p.base_offset)
-                    .i64(p.log_append_time_ms)
-                    .i64(p.log_start_offset);
-            });
-        });
+        ProduceTopicResponse::encode_all(&self.topics, &mut Writer::new(buf));
     }
 
     /// Decodes a body.
     pub fn decode(body: &[u8]) -> Result<Self> {
         let mut r = Reader::new(body, "Produce response");
-        let topics = r.array_of("topics", 6, |r| {
-            Ok(ProduceTopicResponse {
-                name: r.string("topic name")?,
-                partitions: r.array_of("partitions", 32, |r| {
-                    Ok(ProducePartitionResponse {
-                        partition: r.i32("partition")?,
-                        error_code: ErrorCode::from_code(r.i16("error_code")?),
-                        error_message: r.nullable_string("error_message")?,
-                        base_offset: r.i64("base_offset")?,
-                        log_append_time_ms: r.i64("log_append_time_ms")?,
-                        log_start_offset: r.i64("log_start_offset")?,
-                    })
-                })?,
-            })
-        })?;
+        let topics = ProduceTopicResponse::decode_all(&mut r)?;
         r.finish()?;
         Ok(ProduceResponse { topics })
     }
