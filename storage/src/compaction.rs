@@ -54,7 +54,11 @@ impl Log {
     /// `now_ms - tombstone_retention`.
     pub fn compact_at(&self, now_ms: i64) -> Result<CompactionReport> {
         let _maintenance = lock(&self.maintenance);
-        let active = Arc::clone(&lock(&self.writer).active);
+        let active = {
+            let w = lock(&self.writer);
+            self.check_open(&w)?;
+            Arc::clone(&w.active)
+        };
         let all: Vec<Arc<Segment>> = read_lock(&self.segments).values().cloned().collect();
         let closed: Vec<Arc<Segment>> = all
             .iter()

@@ -240,12 +240,18 @@ impl Log {
         Ok(info)
     }
 
-    fn check_writable(&self, w: &Writer) -> Result<()> {
+    /// Fails once the log is closed: its files may be gone or reused by then.
+    pub(crate) fn check_open(&self, w: &Writer) -> Result<()> {
         if w.closed {
             return Err(Error::Closed {
                 dir: self.dir.clone(),
             });
         }
+        Ok(())
+    }
+
+    fn check_writable(&self, w: &Writer) -> Result<()> {
+        self.check_open(w)?;
         match self.commit.failure() {
             Some(reason) => Err(Error::Failed {
                 dir: self.dir.clone(),
@@ -462,10 +468,13 @@ impl Log {
     }
 
     /// Flushes everything, seals the indexes and writes the clean-shutdown
-    /// checkpoint, so the next open scans nothing. Further appends fail. A log that
-    /// saw an fsync failure refuses (it returns the failure) and stays unclean, so the
-    /// next open scans it.
+    /// checkpoint, so the next open scans nothing. Waits for a running retention,
+    /// compaction or truncation to finish; afterwards appends and maintenance fail
+    /// with [`Error::Closed`], so the directory can be deleted or reused safely. A
+    /// log that saw an fsync failure refuses (it returns the failure) and stays
+    /// unclean, so the next open scans it.
     pub fn close(&self) -> Result<()> {
+        let _maintenance = lock(&self.maintenance);
         let mut w = lock(&self.writer);
         if w.closed {
             return Ok(());

@@ -33,7 +33,11 @@ impl Log {
     /// Applies the retention settings as of `now_ms` (ms since the epoch).
     pub fn enforce_retention_at(&self, now_ms: i64) -> Result<RetentionReport> {
         let _maintenance = lock(&self.maintenance);
-        let active_base = lock(&self.writer).active.base_offset;
+        let active_base = {
+            let w = lock(&self.writer);
+            self.check_open(&w)?;
+            w.active.base_offset
+        };
         let closed: Vec<Arc<Segment>> = read_lock(&self.segments)
             .values()
             .filter(|s| s.base_offset != active_base)

@@ -357,3 +357,26 @@ fn invalid_options_and_batches_are_rejected_and_change_nothing() {
     assert_eq!(log.log_end_offset(), 2);
     assert_eq!(records(&log).len(), 2);
 }
+
+/// Once closed, a log's directory may be deleted and reused by a new log: the old
+/// handle's maintenance must not touch it.
+#[test]
+fn a_closed_log_refuses_maintenance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = small_segments().retention_age(Some(Duration::from_secs(1)));
+    let log = Log::open(dir.path(), opts).expect("open");
+    for i in 0..200 {
+        log.append(&mut batch(5, i * 5, 100, 0))
+            .expect("ancient data");
+    }
+    assert!(log.segment_bases().len() > 1, "needs closed segments");
+    log.close().expect("close");
+    assert!(matches!(
+        log.enforce_retention_at(NOW),
+        Err(Error::Closed { .. })
+    ));
+    assert!(matches!(log.compact_at(NOW), Err(Error::Closed { .. })));
+    assert!(matches!(log.truncate_to(0), Err(Error::Closed { .. })));
+    let reopened = Log::open(dir.path(), small_segments()).expect("reopen");
+    assert_eq!(reopened.log_end_offset(), 1000, "nothing was deleted");
+}
