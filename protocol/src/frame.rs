@@ -3,7 +3,8 @@
 //!
 //! [`FrameCodec`] is the tokio-util codec over it. It checks the announced length
 //! against `max_frame_bytes` before reserving any memory, so a peer that announces
-//! 4 GiB gets an error (and the connection should be closed), not an allocation.
+//! 4 GiB gets an error (and the connection should be closed), not an allocation;
+//! and within the limit it reserves at most 64 KiB ahead of the bytes that arrived.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
@@ -12,6 +13,9 @@ use crate::Error;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX: usize = 4;
+
+/// Most buffer space reserved ahead of a frame's arriving bytes.
+const RESERVE_AHEAD: usize = 64 * 1024;
 
 /// Splits a byte stream into frame bodies and prefixes outgoing bodies.
 #[derive(Debug, Clone)]
@@ -55,7 +59,9 @@ impl Decoder for FrameCodec {
         }
         let total = LENGTH_PREFIX + len as usize;
         if src.len() < total {
-            src.reserve(total - src.len());
+            // Grow with the bytes that actually arrive, not with what the prefix
+            // promises: a peer that announces 16 MiB and sends nothing costs little.
+            src.reserve((total - src.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
         src.advance(LENGTH_PREFIX);
@@ -124,5 +130,13 @@ mod tests {
             wire.capacity() < 1 << 20,
             "no reservation for the announced size"
         );
+    }
+
+    #[test]
+    fn an_allowed_but_large_announcement_reserves_little() {
+        let mut codec = FrameCodec::new(16 << 20);
+        let mut wire = BytesMut::from(&(16u32 << 20).to_be_bytes()[..]);
+        assert!(codec.decode(&mut wire).expect("allowed").is_none());
+        assert!(wire.capacity() <= 4 + RESERVE_AHEAD, "{}", wire.capacity());
     }
 }

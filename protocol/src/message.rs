@@ -8,11 +8,19 @@
 use bytes::BytesMut;
 
 use crate::api::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::api::consumer_group_heartbeat::{
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+};
 use crate::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse};
 use crate::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
+use crate::api::describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
 use crate::api::fetch::{FetchRequest, FetchResponse};
+use crate::api::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+use crate::api::list_groups::{ListGroupsRequest, ListGroupsResponse};
 use crate::api::list_offsets::{ListOffsetsRequest, ListOffsetsResponse};
 use crate::api::metadata::{MetadataRequest, MetadataResponse};
+use crate::api::offset_commit::{OffsetCommitRequest, OffsetCommitResponse};
+use crate::api::offset_fetch::{OffsetFetchRequest, OffsetFetchResponse};
 use crate::api::produce::{ProduceRequest, ProduceResponse};
 use crate::api::ApiKey;
 use crate::header::{RequestHeader, ResponseHeader};
@@ -97,6 +105,12 @@ messages! {
     ApiVersions => ApiVersionsRequest, ApiVersionsResponse;
     CreateTopics => CreateTopicsRequest, CreateTopicsResponse;
     DeleteTopics => DeleteTopicsRequest, DeleteTopicsResponse;
+    OffsetCommit => OffsetCommitRequest, OffsetCommitResponse;
+    OffsetFetch => OffsetFetchRequest, OffsetFetchResponse;
+    DescribeGroups => DescribeGroupsRequest, DescribeGroupsResponse;
+    ListGroups => ListGroupsRequest, ListGroupsResponse;
+    InitProducerId => InitProducerIdRequest, InitProducerIdResponse;
+    ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse;
 }
 
 /// A decoded request.

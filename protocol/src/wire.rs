@@ -9,6 +9,7 @@
 //! bytes                    int32 length N >= 0, then N bytes
 //! nullable_bytes           int32 length, -1 = null, else as bytes
 //! array<T>                 int32 count N >= 0, then N elements
+//! nullable array<T>        int32 count, -1 = null, else as array<T>
 //! ```
 //!
 //! [`Reader`] decodes these from a borrowed slice with every length checked against
@@ -143,13 +144,44 @@ impl<'a> Reader<'a> {
         &mut self,
         field: &'static str,
         min_element_bytes: usize,
-        mut element: impl FnMut(&mut Reader<'a>) -> Result<T>,
+        element: impl FnMut(&mut Reader<'a>) -> Result<T>,
     ) -> Result<Vec<T>> {
         let count = self.i32(field)?;
         let count = usize::try_from(count).map_err(|_| Error::Invalid {
             what: field,
             detail: format!("array count {count} is negative"),
         })?;
+        self.elements(field, count, min_element_bytes, element)
+    }
+
+    /// An array that may be null (count -1): as [`Reader::array_of`], with the same
+    /// bound on the count before anything is allocated. A count below -1 is invalid.
+    pub fn nullable_array_of<T>(
+        &mut self,
+        field: &'static str,
+        min_element_bytes: usize,
+        element: impl FnMut(&mut Reader<'a>) -> Result<T>,
+    ) -> Result<Option<Vec<T>>> {
+        let count = self.i32(field)?;
+        if count == -1 {
+            return Ok(None);
+        }
+        let count = usize::try_from(count).map_err(|_| Error::Invalid {
+            what: field,
+            detail: format!("array count {count} is below -1"),
+        })?;
+        self.elements(field, count, min_element_bytes, element)
+            .map(Some)
+    }
+
+    /// `count` elements, after checking they can fit in what remains.
+    fn elements<T>(
+        &mut self,
+        field: &'static str,
+        count: usize,
+        min_element_bytes: usize,
+        mut element: impl FnMut(&mut Reader<'a>) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let fits = count
             .checked_mul(min_element_bytes.max(1))
             .is_some_and(|n| n <= self.buf.len());
@@ -254,5 +286,52 @@ impl<'a> Writer<'a> {
             element(self, item);
         }
         self
+    }
+
+    /// An array or null (count -1).
+    pub fn nullable_array_of<T>(
+        &mut self,
+        items: Option<&[T]>,
+        element: impl FnMut(&mut Self, &T),
+    ) -> &mut Self {
+        match items {
+            None => self.i32(-1),
+            Some(items) => self.array_of(items, element),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(buf: &[u8]) -> Result<Option<Vec<i32>>> {
+        let mut r = Reader::new(buf, "test");
+        let out = r.nullable_array_of("items", 4, |r| r.i32("item"))?;
+        r.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn nullable_arrays_keep_null_apart_from_empty() {
+        for items in [None, Some(vec![]), Some(vec![1, -7, i32::MAX])] {
+            let mut buf = BytesMut::new();
+            Writer::new(&mut buf).nullable_array_of(items.as_deref(), |w, v| {
+                w.i32(*v);
+            });
+            assert_eq!(decode(&buf), Ok(items.clone()));
+            for cut in 0..buf.len() {
+                assert!(decode(&buf[..cut]).is_err(), "prefix {cut} of {items:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn nullable_arrays_reject_counts_below_null_and_lying_counts() {
+        let err = decode(&(-2i32).to_be_bytes()).expect_err("count -2");
+        assert!(err.to_string().contains("below -1"), "{err}");
+        let mut huge = BytesMut::new();
+        Writer::new(&mut huge).i32(i32::MAX).i32(5);
+        assert!(matches!(decode(&huge), Err(Error::Truncated { .. })));
     }
 }

@@ -5,11 +5,17 @@
 //! familiarly; the bodies are Rill's own (see `docs/PROTOCOL.md`).
 
 pub mod api_versions;
+pub mod consumer_group_heartbeat;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod describe_groups;
 pub mod fetch;
+pub mod init_producer_id;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
 
 use crate::wire::{Reader, Writer};
@@ -59,6 +65,62 @@ impl<P: PartitionEntry> TopicEntries<P> {
     }
 }
 
+/// A topic and some of its partitions, by index (group assignments, owned partitions,
+/// offset queries):
+///
+/// ```text
+/// name        string
+/// partitions  array<int32>
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TopicPartitions {
+    /// Topic name.
+    pub name: String,
+    /// Partition indexes.
+    pub partitions: Vec<i32>,
+}
+
+impl TopicPartitions {
+    /// Smallest encoding of one entry (empty name, no partitions), used to bound
+    /// array counts before allocating.
+    pub const MIN_BYTES: usize = 6;
+
+    /// Appends one entry.
+    pub fn encode(&self, w: &mut Writer<'_>) {
+        w.string(&self.name).array_of(&self.partitions, |w, p| {
+            w.i32(*p);
+        });
+    }
+
+    /// Decodes one entry.
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(TopicPartitions {
+            name: r.string("topic name")?,
+            partitions: r.array_of("partitions", 4, |r| r.i32("partition"))?,
+        })
+    }
+
+    /// Appends `items` as an array.
+    pub fn encode_all(items: &[Self], w: &mut Writer<'_>) {
+        w.array_of(items, |w, t| t.encode(w));
+    }
+
+    /// Decodes an array, naming it `field` in errors.
+    pub fn decode_all(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<Self>> {
+        r.array_of(field, Self::MIN_BYTES, Self::decode)
+    }
+
+    /// Appends `items` as a nullable array (`None` is count -1).
+    pub fn encode_nullable(items: Option<&[Self]>, w: &mut Writer<'_>) {
+        w.nullable_array_of(items, |w, t| t.encode(w));
+    }
+
+    /// Decodes a nullable array, naming it `field` in errors.
+    pub fn decode_nullable(r: &mut Reader<'_>, field: &'static str) -> Result<Option<Vec<Self>>> {
+        r.nullable_array_of(field, Self::MIN_BYTES, Self::decode)
+    }
+}
+
 /// Identifies an API in a request header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApiKey {
@@ -76,18 +138,36 @@ pub enum ApiKey {
     CreateTopics,
     /// Delete topics.
     DeleteTopics,
+    /// Commit consumed offsets for a group.
+    OffsetCommit,
+    /// Read a group's committed offsets.
+    OffsetFetch,
+    /// Describe groups: state, epoch, members and what they own.
+    DescribeGroups,
+    /// List the groups the broker knows.
+    ListGroups,
+    /// Get an idempotent producer identity (producer id and epoch).
+    InitProducerId,
+    /// Join, heartbeat in, or leave a consumer group; receive assignments.
+    ConsumerGroupHeartbeat,
 }
 
 impl ApiKey {
     /// Every API, in key order.
-    pub const ALL: [ApiKey; 7] = [
+    pub const ALL: [ApiKey; 13] = [
         ApiKey::Produce,
         ApiKey::Fetch,
         ApiKey::ListOffsets,
         ApiKey::Metadata,
+        ApiKey::OffsetCommit,
+        ApiKey::OffsetFetch,
+        ApiKey::DescribeGroups,
+        ApiKey::ListGroups,
         ApiKey::ApiVersions,
         ApiKey::CreateTopics,
         ApiKey::DeleteTopics,
+        ApiKey::InitProducerId,
+        ApiKey::ConsumerGroupHeartbeat,
     ];
 
     /// The number on the wire.
@@ -100,6 +180,12 @@ impl ApiKey {
             ApiKey::ApiVersions => 18,
             ApiKey::CreateTopics => 19,
             ApiKey::DeleteTopics => 20,
+            ApiKey::OffsetCommit => 8,
+            ApiKey::OffsetFetch => 9,
+            ApiKey::DescribeGroups => 15,
+            ApiKey::ListGroups => 16,
+            ApiKey::InitProducerId => 22,
+            ApiKey::ConsumerGroupHeartbeat => 68,
         }
     }
 
@@ -121,6 +207,12 @@ impl ApiKey {
             ApiKey::ApiVersions => "ApiVersions",
             ApiKey::CreateTopics => "CreateTopics",
             ApiKey::DeleteTopics => "DeleteTopics",
+            ApiKey::OffsetCommit => "OffsetCommit",
+            ApiKey::OffsetFetch => "OffsetFetch",
+            ApiKey::DescribeGroups => "DescribeGroups",
+            ApiKey::ListGroups => "ListGroups",
+            ApiKey::InitProducerId => "InitProducerId",
+            ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
         }
     }
 
@@ -141,6 +233,45 @@ impl ApiKey {
                 min,
                 max,
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+
+    #[test]
+    fn api_keys_are_in_key_order_and_round_trip() {
+        let codes: Vec<i16> = ApiKey::ALL.iter().map(|k| k.code()).collect();
+        assert!(codes.windows(2).all(|w| w[0] < w[1]), "{codes:?}");
+        for key in ApiKey::ALL {
+            assert_eq!(ApiKey::from_code(key.code()), Ok(key));
+            assert_eq!(key.versions(), (0, 0));
+        }
+        assert_eq!(ApiKey::ConsumerGroupHeartbeat.code(), 68);
+        assert_eq!(ApiKey::InitProducerId.name(), "InitProducerId");
+    }
+
+    #[test]
+    fn topic_partitions_keep_null_apart_from_empty() {
+        let some = vec![
+            TopicPartitions {
+                name: "purchases".to_string(),
+                partitions: vec![0, 3],
+            },
+            TopicPartitions::default(),
+        ];
+        for items in [None, Some(vec![]), Some(some)] {
+            let mut buf = BytesMut::new();
+            TopicPartitions::encode_nullable(items.as_deref(), &mut Writer::new(&mut buf));
+            let mut r = Reader::new(&buf, "test");
+            assert_eq!(
+                TopicPartitions::decode_nullable(&mut r, "topics"),
+                Ok(items)
+            );
+            assert_eq!(r.finish(), Ok(()));
         }
     }
 }
