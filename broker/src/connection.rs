@@ -1,0 +1,229 @@
+//! One client connection: frames in, handlers in request order, responses out in
+//! the same order.
+//!
+//! The reader decodes one request at a time and runs its handler to completion
+//! before reading the next, so requests on one connection take effect in the order
+//! they were sent (two produces to a partition keep their order) and responses come
+//! back in that order. A separate writer task sends the responses, so a client may
+//! pipeline: the broker reads request n+1 while response n is still being written.
+//! Responses waiting to be written may hold at most `limits.max_in_flight_bytes`;
+//! beyond that the reader stops reading until the client catches up.
+//!
+//! A frame that cannot be answered (too large, cut short by EOF, too short to hold
+//! a correlation id) closes the connection; any other bad request gets an error
+//! response and the connection stays open.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rill_protocol::frame::{FrameCodec, FrameError};
+use rill_protocol::header::ResponseHeader;
+use rill_protocol::message::{DecodeFailure, Request, Response};
+use rill_protocol::{Error as ProtocolError, ErrorCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_util::codec::Decoder;
+use tracing::Instrument;
+
+use crate::handler;
+use crate::server::Broker;
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A response ready to write, holding its share of the in-flight budget.
+type Outgoing = (Bytes, OwnedSemaphorePermit);
+
+/// Serves one connection until the client leaves, breaks the framing, or the broker
+/// shuts down. `_slot` is this connection's place under `max_connections`.
+pub async fn run(
+    broker: Arc<Broker>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    _slot: OwnedSemaphorePermit,
+) {
+    let span = tracing::debug_span!("connection", %peer);
+    async move {
+        tracing::debug!("connected");
+        // Latency over packet count: responses go out as soon as they are written.
+        if let Err(e) = socket.set_nodelay(true) {
+            tracing::debug!(error = %e, "set_nodelay failed");
+        }
+        broker.metrics.connection(1);
+        let (reader, writer) = socket.into_split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut writer = AbortOnDrop(tokio::spawn(write_responses(writer, rx)));
+        read_requests(&broker, reader, tx).await;
+        // The reader dropped its sender: the writer sends what is queued, then ends.
+        // If the server gives up on this connection at shutdown, dropping this
+        // future drops the guard, which stops the writer too.
+        if let Err(e) = (&mut writer.0).await {
+            tracing::warn!(error = %e, "response writer failed");
+        }
+        broker.metrics.connection(-1);
+        tracing::debug!("closed");
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Reads and handles requests in order, queueing their responses.
+async fn read_requests(
+    broker: &Broker,
+    mut reader: OwnedReadHalf,
+    responses: mpsc::UnboundedSender<Outgoing>,
+) {
+    let limits = &broker.config.limits;
+    let mut codec = FrameCodec::new(limits.max_frame_bytes);
+    let budget = Arc::new(Semaphore::new(limits.max_in_flight_bytes));
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut shutdown = broker.shutdown_signal();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let frame = tokio::select! {
+            frame = next_frame(&mut reader, &mut buf, &mut codec) => frame,
+            _ = shutdown.changed() => return,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::info!(error = %e, "closing connection: unreadable frame");
+                return;
+            }
+        };
+        let response = match answer(broker, &frame).await {
+            Answer::Reply(bytes) => bytes,
+            Answer::Silent => continue,
+            Answer::Close(e) => {
+                tracing::info!(error = %e, "closing connection: request header unreadable");
+                return;
+            }
+        };
+        let share = response.len().clamp(1, limits.max_in_flight_bytes);
+        let share = u32::try_from(share).unwrap_or(u32::MAX);
+        // A client that stops reading holds its responses here; shutdown must not
+        // wait for it.
+        let permit = tokio::select! {
+            permit = Arc::clone(&budget).acquire_many_owned(share) => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => return,
+        };
+        if responses.send((response, permit)).is_err() {
+            return; // The writer failed: the client is gone.
+        }
+    }
+}
+
+/// The next frame body, `None` at a clean EOF between frames.
+async fn next_frame(
+    reader: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    codec: &mut FrameCodec,
+) -> Result<Option<BytesMut>, FrameError> {
+    loop {
+        if let Some(frame) = codec.decode(buf)? {
+            return Ok(Some(frame));
+        }
+        if reader.read_buf(buf).await? == 0 {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            return Err(FrameError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "connection closed inside a frame ({} bytes of it read)",
+                    buf.len()
+                ),
+            )));
+        }
+    }
+}
+
+/// What to do with one frame.
+enum Answer {
+    Reply(Bytes),
+    Silent,
+    Close(ProtocolError),
+}
+
+/// Decodes and handles one frame, returning the framed response.
+async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
+    let response = match Request::decode(frame) {
+        Ok(request) => {
+            let started = std::time::Instant::now();
+            let api = request.body.api_key().name();
+            let correlation_id = request.header.correlation_id;
+            let client_id = request.header.client_id;
+            let body = handler::handle(broker, client_id, request.body).await;
+            broker.metrics.request(api, started.elapsed());
+            let Some(body) = body else {
+                return Answer::Silent;
+            };
+            Response {
+                header: ResponseHeader::ok(correlation_id),
+                body: Some(body),
+            }
+        }
+        Err(DecodeFailure {
+            correlation_id: Some(correlation_id),
+            error,
+        }) => {
+            let code = match error {
+                ProtocolError::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
+                _ => ErrorCode::InvalidRequest,
+            };
+            tracing::debug!(%error, "refusing request");
+            Response {
+                header: ResponseHeader {
+                    correlation_id,
+                    error_code: code,
+                    error_message: Some(error.to_string()),
+                },
+                body: None,
+            }
+        }
+        Err(DecodeFailure {
+            correlation_id: None,
+            error,
+        }) => return Answer::Close(error),
+    };
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_u32(0);
+    response.encode(&mut buf);
+    let len = u32::try_from(buf.len() - 4).unwrap_or(u32::MAX);
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Answer::Reply(buf.freeze())
+}
+
+/// Writes queued responses, coalescing those that are ready into one flush.
+async fn write_responses(writer: OwnedWriteHalf, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
+    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
+    while let Some(first) = queue.recv().await {
+        let mut next = Some(first);
+        while let Some((bytes, _permit)) = next.take() {
+            if let Err(e) = writer.write_all(&bytes).await {
+                tracing::debug!(error = %e, "client stopped reading");
+                return;
+            }
+            next = queue.try_recv().ok();
+        }
+        if let Err(e) = writer.flush().await {
+            tracing::debug!(error = %e, "client stopped reading");
+            return;
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! InitProducerId: hands an idempotent producer its id.
+
+use rill_protocol::api::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+use rill_protocol::ErrorCode;
+
+use crate::server::Broker;
+
+/// Allocates a producer id (epoch 0). Transactions are not supported.
+pub async fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
+    let refuse = |code, message: String| InitProducerIdResponse {
+        error_code: code,
+        error_message: Some(message),
+        producer_id: -1,
+        producer_epoch: -1,
+    };
+    if let Some(id) = request.transactional_id {
+        return refuse(
+            ErrorCode::InvalidRequest,
+            format!("transactional id {id:?}: transactions are not supported; send null"),
+        );
+    }
+    let ids = std::sync::Arc::clone(&broker.producer_ids);
+    let allocated = tokio::task::spawn_blocking(move || ids.allocate())
+        .await
+        .map_err(|e| crate::Error::Task(e.to_string()))
+        .and_then(|r| r);
+    match allocated {
+        Ok(producer_id) => InitProducerIdResponse {
+            error_code: ErrorCode::None,
+            error_message: None,
+            producer_id,
+            producer_epoch: 0,
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "cannot reserve producer ids");
+            refuse(ErrorCode::StorageError, e.to_string())
+        }
+    }
+}

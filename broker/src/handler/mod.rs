@@ -1,0 +1,153 @@
+//! Request handlers: one file per API, each turning a decoded request into its
+//! response body. Handlers never fail as a whole: a problem with one topic or
+//! partition becomes that entry's error code and message, so the rest of the
+//! request still succeeds.
+
+mod api_versions;
+mod consumer_group_heartbeat;
+mod create_topics;
+mod delete_topics;
+mod describe_groups;
+mod fetch;
+mod init_producer_id;
+mod list_groups;
+mod list_offsets;
+mod metadata;
+mod offset_commit;
+mod offset_fetch;
+mod produce;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rill_protocol::api::TopicPartitions;
+
+use rill_protocol::message::{RequestBody, ResponseBody};
+use rill_protocol::ErrorCode;
+use rill_storage::Error as StorageError;
+
+use crate::partition::PartitionError;
+use crate::server::Broker;
+
+/// An error answered to the client: a code from docs/PROTOCOL.md §4 and a message
+/// saying what was wrong and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The wire error code.
+    pub code: ErrorCode,
+    /// The human-readable explanation.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<PartitionError> for ApiError {
+    fn from(e: PartitionError) -> ApiError {
+        if let PartitionError::Refused(refusal) = e {
+            return refusal;
+        }
+        let code = match &e {
+            PartitionError::Storage(s) => match s {
+                StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+                StorageError::InvalidBatch(_) => ErrorCode::CorruptMessage,
+                StorageError::BatchTooLarge { .. } => ErrorCode::MessageTooLarge,
+                StorageError::Closed { .. } => ErrorCode::UnknownTopicOrPartition,
+                _ => ErrorCode::StorageError,
+            },
+            PartitionError::Task(_) => ErrorCode::Unknown,
+            PartitionError::Deleted { .. } => ErrorCode::UnknownTopicOrPartition,
+            PartitionError::Refused(e) => e.code,
+        };
+        if code == ErrorCode::StorageError {
+            tracing::error!(error = %e, "storage failure");
+        }
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// Handles one request from the client named `client_id`. Returns `None` when the
+/// request gets no response (a Produce with acks = 0).
+pub async fn handle(
+    broker: &Broker,
+    client_id: Option<String>,
+    body: RequestBody,
+) -> Option<ResponseBody> {
+    Some(match body {
+        RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle()),
+        RequestBody::Metadata(r) => ResponseBody::Metadata(metadata::handle(broker, r)),
+        RequestBody::CreateTopics(r) => {
+            ResponseBody::CreateTopics(create_topics::handle(broker, r).await)
+        }
+        RequestBody::DeleteTopics(r) => {
+            ResponseBody::DeleteTopics(delete_topics::handle(broker, r).await)
+        }
+        RequestBody::Produce(r) => {
+            let acks = r.acks;
+            let response = produce::handle(broker, r).await;
+            if acks == 0 {
+                return None;
+            }
+            ResponseBody::Produce(response)
+        }
+        RequestBody::Fetch(r) => ResponseBody::Fetch(fetch::handle(broker, r).await),
+        RequestBody::ListOffsets(r) => {
+            ResponseBody::ListOffsets(list_offsets::handle(broker, r).await)
+        }
+        RequestBody::InitProducerId(r) => {
+            ResponseBody::InitProducerId(init_producer_id::handle(broker, r).await)
+        }
+        RequestBody::ConsumerGroupHeartbeat(r) => ResponseBody::ConsumerGroupHeartbeat(
+            consumer_group_heartbeat::handle(broker, client_id, r),
+        ),
+        RequestBody::OffsetCommit(r) => {
+            ResponseBody::OffsetCommit(offset_commit::handle(broker, r).await)
+        }
+        RequestBody::OffsetFetch(r) => ResponseBody::OffsetFetch(offset_fetch::handle(broker, r)),
+        RequestBody::ListGroups(_) => ResponseBody::ListGroups(list_groups::handle(broker)),
+        RequestBody::DescribeGroups(r) => {
+            ResponseBody::DescribeGroups(describe_groups::handle(broker, r))
+        }
+    })
+}
+
+/// Every topic's partition count now.
+pub(crate) fn partition_counts(broker: &Broker) -> BTreeMap<String, i32> {
+    broker
+        .topics
+        .list()
+        .iter()
+        .map(|t| {
+            let count = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX);
+            (t.name.clone(), count)
+        })
+        .collect()
+}
+
+/// Wire topic/partition lists as a set of pairs.
+pub(crate) fn from_topic_partitions(list: &[TopicPartitions]) -> BTreeSet<(String, i32)> {
+    list.iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), *p)))
+        .collect()
+}
+
+/// A set of pairs as wire topic/partition lists (grouped by topic, sorted).
+pub(crate) fn to_topic_partitions(set: &BTreeSet<(String, i32)>) -> Vec<TopicPartitions> {
+    let mut out: Vec<TopicPartitions> = Vec::new();
+    for (topic, partition) in set {
+        match out.last_mut() {
+            Some(last) if &last.name == topic => last.partitions.push(*partition),
+            _ => out.push(TopicPartitions {
+                name: topic.clone(),
+                partitions: vec![*partition],
+            }),
+        }
+    }
+    out
+}

@@ -1,0 +1,204 @@
+//! Produce: validates each partition's batch in full, then appends it.
+//!
+//! A partition's records must be exactly one record batch (as in Kafka's produce
+//! v3+), so a partition's write is all or nothing. Nothing is written unless the
+//! batch passes `validate` and `validate_produced` (CRC, lengths, record count,
+//! offset deltas, max timestamp) and fits the topic's `max_batch_bytes`. A
+//! partition listed twice in one request is refused, since the two appends would
+//! race. The partitions of one request are appended concurrently, so under
+//! `fsync = "always"` they share fsyncs with each other and with other
+//! connections' appends.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rill_protocol::api::produce::{
+    ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse,
+    ProduceTopicResponse,
+};
+use rill_protocol::{BatchHeader, ErrorCode, ProducerInfo, RecordBatch};
+
+use crate::group::offsets::OFFSETS_TOPIC;
+use crate::handler::ApiError;
+use crate::partition::Partition;
+use crate::server::Broker;
+
+/// Appends the request's batches and reports where each one landed.
+pub async fn handle(broker: &Broker, request: ProduceRequest) -> ProduceResponse {
+    let acks_ok = matches!(request.acks, -1..=1);
+    let mut seen: HashMap<(&str, i32), usize> = HashMap::new();
+    for topic in &request.topics {
+        for entry in &topic.partitions {
+            *seen
+                .entry((topic.name.as_str(), entry.partition))
+                .or_default() += 1;
+        }
+    }
+    let duplicated: HashSet<(String, i32)> = seen
+        .into_iter()
+        .filter(|(_, count)| *count > 1)
+        .map(|((name, partition), _)| (name.to_string(), partition))
+        .collect();
+    let mut pending = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for entry in topic.partitions {
+            let index = entry.partition;
+            let job = if !acks_ok {
+                Err(ApiError::new(
+                    ErrorCode::InvalidRequiredAcks,
+                    format!("acks = {}: allowed -1 (all), 0 or 1", request.acks),
+                ))
+            } else if duplicated.contains(&(topic.name.clone(), index)) {
+                Err(ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "partition {index} of topic {:?} is listed more than once in one request",
+                        topic.name
+                    ),
+                ))
+            } else {
+                start_append(broker, &topic.name, entry)
+            };
+            partitions.push((index, job));
+        }
+        pending.push((topic.name, partitions));
+    }
+    let mut topics = Vec::with_capacity(pending.len());
+    for (name, partitions) in pending {
+        let mut answers = Vec::with_capacity(partitions.len());
+        for (partition, job) in partitions {
+            let outcome = match job {
+                Ok((handle, (records, bytes))) => match handle.await {
+                    Ok(result) => {
+                        if result.is_ok() {
+                            broker.metrics.appended(&name, records, bytes);
+                        }
+                        result
+                    }
+                    Err(e) => Err(ApiError::new(ErrorCode::Unknown, e.to_string())),
+                },
+                Err(e) => Err(e),
+            };
+            answers.push(answer(partition, outcome));
+        }
+        topics.push(ProduceTopicResponse {
+            name,
+            partitions: answers,
+        });
+    }
+    ProduceResponse { topics }
+}
+
+/// A running append, with the batch's record count and size for the metrics.
+type AppendJob = (
+    tokio::task::JoinHandle<Result<(i64, i64), ApiError>>,
+    (i32, usize),
+);
+
+/// Resolves and validates a partition's batch, then starts appending it.
+fn start_append(
+    broker: &Broker,
+    topic: &str,
+    entry: ProducePartition,
+) -> Result<AppendJob, ApiError> {
+    if topic == OFFSETS_TOPIC {
+        return Err(ApiError::new(
+            ErrorCode::InvalidTopic,
+            format!("{OFFSETS_TOPIC} is internal: only the broker writes it"),
+        ));
+    }
+    let topic = broker.topics.topic(topic)?;
+    let partition = topic.partition(entry.partition)?;
+    let header = validate(&entry.records, topic.settings.max_batch_bytes)?;
+    let producer = header.producer;
+    if producer.producer_id >= 0 && !broker.producer_ids.issued(producer.producer_id) {
+        return Err(ApiError::new(
+            ErrorCode::UnknownProducerId,
+            format!(
+                "producer id {} was not issued by this broker: get one with InitProducerId",
+                producer.producer_id
+            ),
+        ));
+    }
+    let counts = (header.record_count, entry.records.len());
+    let job = tokio::spawn(append(
+        partition,
+        entry.records,
+        (producer.producer_id >= 0).then_some((producer, header.record_count)),
+    ));
+    Ok((job, counts))
+}
+
+/// Appends the batch (through duplicate detection when it comes from an
+/// idempotent producer); returns its base offset and the log start offset.
+/// `Vec::from` takes the decoder's buffer over without copying the bytes again.
+async fn append(
+    partition: Arc<Partition>,
+    batch: Bytes,
+    idempotent: Option<(ProducerInfo, i32)>,
+) -> Result<(i64, i64), ApiError> {
+    let base_offset = match idempotent {
+        Some((producer, records)) => {
+            partition
+                .append_idempotent(Vec::from(batch), producer, records)
+                .await?
+        }
+        None => partition.append(Vec::from(batch)).await?.base_offset,
+    };
+    Ok((base_offset, partition.log().log_start_offset()))
+}
+
+/// Checks that `records` is exactly one valid producer batch that fits the
+/// topic's `max_batch_bytes`.
+fn validate(records: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, ApiError> {
+    let corrupt = |detail: String| ApiError::new(ErrorCode::CorruptMessage, detail);
+    if records.is_empty() {
+        return Err(corrupt(
+            "no record batch: a produced partition carries exactly one".to_string(),
+        ));
+    }
+    let (batch, rest) = RecordBatch::split_first(records).map_err(|e| corrupt(e.to_string()))?;
+    let len = batch.as_bytes().len();
+    if len > max_batch_bytes {
+        return Err(ApiError::new(
+            ErrorCode::MessageTooLarge,
+            format!(
+                "record batch is {len} bytes: the topic's max_batch_bytes is {max_batch_bytes}"
+            ),
+        ));
+    }
+    batch
+        .validate()
+        .and_then(|()| batch.validate_produced())
+        .map_err(|e| corrupt(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(corrupt(format!(
+            "{} bytes follow the record batch: a produced partition carries exactly one batch",
+            rest.len()
+        )));
+    }
+    Ok(*batch.header())
+}
+
+fn answer(partition: i32, outcome: Result<(i64, i64), ApiError>) -> ProducePartitionResponse {
+    match outcome {
+        Ok((base_offset, log_start_offset)) => ProducePartitionResponse {
+            partition,
+            error_code: ErrorCode::None,
+            error_message: None,
+            base_offset,
+            log_append_time_ms: -1,
+            log_start_offset,
+        },
+        Err(e) => ProducePartitionResponse {
+            partition,
+            error_code: e.code,
+            error_message: Some(e.message),
+            base_offset: -1,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+        },
+    }
+}

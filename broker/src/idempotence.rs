@@ -1,0 +1,164 @@
+//! Duplicate detection for idempotent producers, per partition.
+//!
+//! A producer with an id stamps each batch with its epoch and the sequence number
+//! of its first record; sequences of one producer on one partition run 0, 1, 2, …
+//! with no gaps. The partition remembers, per producer, the last [`REMEMBERED`]
+//! batches it appended (first and last sequence, base offset). A batch equal to
+//! one of them is a retry of something already written: it is answered with the
+//! original offset and not written again. A batch that does not continue the
+//! sequence is refused, so a lost batch is never silently skipped.
+//!
+//! The state lives in memory: after a broker restart a producer's first batch is
+//! accepted at whatever sequence it carries, so a retry that straddles a restart
+//! is not recognised as a duplicate.
+
+use std::collections::{HashMap, VecDeque};
+
+use rill_protocol::{ErrorCode, ProducerInfo};
+
+use crate::handler::ApiError;
+
+/// Batches remembered per producer and partition (Kafka remembers 5 too, the
+/// most a producer has in flight).
+pub const REMEMBERED: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Appended {
+    first_sequence: i32,
+    last_sequence: i32,
+    base_offset: i64,
+}
+
+#[derive(Debug, Default)]
+struct Producer {
+    epoch: i16,
+    recent: VecDeque<Appended>,
+}
+
+/// What to do with an idempotent batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Write it.
+    Append,
+    /// Already written at this base offset: answer with it, write nothing.
+    Duplicate(i64),
+}
+
+/// The producers seen on one partition.
+#[derive(Debug, Default)]
+pub struct ProducerStates {
+    producers: HashMap<i64, Producer>,
+}
+
+impl ProducerStates {
+    /// Checks a batch of `records` records from `producer`.
+    pub fn check(&self, producer: &ProducerInfo, records: i32) -> Result<Verdict, ApiError> {
+        let Some(state) = self.producers.get(&producer.producer_id) else {
+            return Ok(Verdict::Append);
+        };
+        if producer.producer_epoch < state.epoch {
+            return Err(ApiError::new(
+                ErrorCode::InvalidProducerEpoch,
+                format!(
+                    "producer {} epoch {} is older than its current epoch {}",
+                    producer.producer_id, producer.producer_epoch, state.epoch
+                ),
+            ));
+        }
+        let last_sequence = producer.base_sequence.wrapping_add(records - 1);
+        if producer.producer_epoch == state.epoch {
+            if let Some(seen) = state.recent.iter().find(|a| {
+                a.first_sequence == producer.base_sequence && a.last_sequence == last_sequence
+            }) {
+                return Ok(Verdict::Duplicate(seen.base_offset));
+            }
+        }
+        let expected = match state.recent.back() {
+            Some(last) if producer.producer_epoch == state.epoch => {
+                last.last_sequence.wrapping_add(1)
+            }
+            _ => 0,
+        };
+        if producer.base_sequence != expected {
+            return Err(ApiError::new(
+                ErrorCode::OutOfOrderSequenceNumber,
+                format!(
+                    "producer {} epoch {} sent sequence {}, expected {expected}",
+                    producer.producer_id, producer.producer_epoch, producer.base_sequence
+                ),
+            ));
+        }
+        Ok(Verdict::Append)
+    }
+
+    /// Records an appended batch.
+    pub fn record(&mut self, producer: &ProducerInfo, records: i32, base_offset: i64) {
+        let state = self.producers.entry(producer.producer_id).or_default();
+        if producer.producer_epoch != state.epoch {
+            state.epoch = producer.producer_epoch;
+            state.recent.clear();
+        }
+        if state.recent.len() == REMEMBERED {
+            state.recent.pop_front();
+        }
+        state.recent.push_back(Appended {
+            first_sequence: producer.base_sequence,
+            last_sequence: producer.base_sequence.wrapping_add(records - 1),
+            base_offset,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn producer(epoch: i16, base_sequence: i32) -> ProducerInfo {
+        ProducerInfo {
+            producer_id: 7,
+            producer_epoch: epoch,
+            base_sequence,
+        }
+    }
+
+    #[test]
+    fn retries_are_duplicates_and_gaps_are_refused() {
+        let mut states = ProducerStates::default();
+        assert_eq!(states.check(&producer(0, 0), 3), Ok(Verdict::Append));
+        states.record(&producer(0, 0), 3, 100);
+        assert_eq!(
+            states.check(&producer(0, 0), 3),
+            Ok(Verdict::Duplicate(100))
+        );
+        assert_eq!(states.check(&producer(0, 3), 2), Ok(Verdict::Append));
+        states.record(&producer(0, 3), 2, 110);
+        let gap = states.check(&producer(0, 9), 1).expect_err("gap");
+        assert_eq!(gap.code, ErrorCode::OutOfOrderSequenceNumber);
+        assert!(gap.message.contains("expected 5"), "{}", gap.message);
+        assert_eq!(
+            states.check(&producer(0, 3), 2),
+            Ok(Verdict::Duplicate(110))
+        );
+        // A new epoch restarts at 0; the old epoch is fenced.
+        assert!(states.check(&producer(1, 5), 1).is_err());
+        assert_eq!(states.check(&producer(1, 0), 1), Ok(Verdict::Append));
+        states.record(&producer(1, 0), 1, 120);
+        assert_eq!(
+            states.check(&producer(0, 5), 1).expect_err("stale").code,
+            ErrorCode::InvalidProducerEpoch
+        );
+    }
+
+    #[test]
+    fn only_the_last_batches_are_remembered() {
+        let mut states = ProducerStates::default();
+        for i in 0..(REMEMBERED as i32 + 2) {
+            states.record(&producer(0, i), 1, i64::from(i) * 10);
+        }
+        assert_eq!(
+            states.check(&producer(0, 0), 1).map_err(|e| e.code),
+            Err(ErrorCode::OutOfOrderSequenceNumber)
+        );
+        assert_eq!(states.check(&producer(0, 6), 1), Ok(Verdict::Duplicate(60)));
+    }
+}

@@ -1,0 +1,193 @@
+//! One topic partition as the broker serves it: a `rill_storage::Log` plus the
+//! notification that wakes long-poll fetches when its high watermark moves.
+//!
+//! The log's calls block (disk I/O, fsync), so every one runs on tokio's blocking
+//! pool. Appends are serialized by the log itself; under `fsync = "always"`
+//! concurrent appends from different connections share one fsync (group commit).
+//! Reads take no lock that appends hold for long, so they run concurrently.
+//!
+//! This type is the one place a partition's role will live when replication comes
+//! (leader or follower); today every partition is a leader on this broker.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rill_protocol::ProducerInfo;
+use rill_storage::{AppendInfo, Log, ReadBatches};
+use tokio::sync::Notify;
+
+use crate::handler::ApiError;
+use crate::idempotence::{ProducerStates, Verdict};
+
+/// A partition of a topic.
+pub struct Partition {
+    topic: String,
+    index: i32,
+    log: Arc<Log>,
+    appended: Notify,
+    deleted: AtomicBool,
+    /// Idempotent producers seen here; held across their check and append.
+    producers: tokio::sync::Mutex<ProducerStates>,
+}
+
+/// Why a partition operation failed.
+#[derive(Debug)]
+pub enum PartitionError {
+    /// The log refused or failed.
+    Storage(rill_storage::Error),
+    /// The blocking task running the call did not finish (runtime shutting down).
+    Task(String),
+    /// An idempotent batch was refused (sequence gap, stale epoch).
+    Refused(ApiError),
+    /// The topic was deleted while the request was using this partition.
+    Deleted {
+        /// The topic's name.
+        topic: String,
+    },
+}
+
+impl std::fmt::Display for PartitionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PartitionError::Storage(e) => e.fmt(f),
+            PartitionError::Task(e) => write!(f, "broker task failed: {e}"),
+            PartitionError::Deleted { topic } => write!(f, "topic {topic:?} was deleted"),
+            PartitionError::Refused(e) => f.write_str(&e.message),
+        }
+    }
+}
+
+impl Partition {
+    /// Wraps an opened log.
+    pub fn new(topic: &str, index: i32, log: Log) -> Partition {
+        Partition {
+            topic: topic.to_string(),
+            index,
+            log: Arc::new(log),
+            appended: Notify::new(),
+            deleted: AtomicBool::new(false),
+            producers: tokio::sync::Mutex::new(ProducerStates::default()),
+        }
+    }
+
+    /// Marks the partition's topic deleted: later reads and appends through this
+    /// handle fail with [`PartitionError::Deleted`], and waiting fetches wake up to
+    /// see it.
+    pub fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
+        self.appended.notify_waiters();
+    }
+
+    fn check_live(&self) -> Result<(), PartitionError> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(PartitionError::Deleted {
+                topic: self.topic.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The topic's name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition index.
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
+    /// The underlying log.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    /// Appends one validated batch (stamping its offsets) and returns where it
+    /// landed, once it is as durable as the log's fsync policy asks. Wakes every
+    /// fetch waiting on this partition.
+    pub async fn append(&self, mut batch: Vec<u8>) -> Result<AppendInfo, PartitionError> {
+        self.check_live()?;
+        let log = Arc::clone(&self.log);
+        let result = blocking(move || log.append(&mut batch)).await;
+        self.appended.notify_waiters();
+        result
+    }
+
+    /// Appends a batch of an idempotent producer, unless it repeats one of the
+    /// producer's last batches (then returns that batch's base offset and writes
+    /// nothing) or breaks its sequence (refused). Check and append run under the
+    /// partition's producer lock, so a retry racing its original cannot slip in
+    /// twice.
+    pub async fn append_idempotent(
+        &self,
+        batch: Vec<u8>,
+        producer: ProducerInfo,
+        records: i32,
+    ) -> Result<i64, PartitionError> {
+        let mut states = self.producers.lock().await;
+        match states
+            .check(&producer, records)
+            .map_err(PartitionError::Refused)?
+        {
+            Verdict::Duplicate(base_offset) => Ok(base_offset),
+            Verdict::Append => {
+                let info = self.append(batch).await?;
+                states.record(&producer, records, info.base_offset);
+                Ok(info.base_offset)
+            }
+        }
+    }
+
+    /// Reads whole batches from `offset`, up to about `max_bytes` (at least one).
+    pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadBatches, PartitionError> {
+        self.check_live()?;
+        let log = Arc::clone(&self.log);
+        blocking(move || log.read(offset, max_bytes)).await
+    }
+
+    /// Offset and timestamp of the first record at or after `timestamp`.
+    pub async fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(i64, i64)>, PartitionError> {
+        self.check_live()?;
+        let log = Arc::clone(&self.log);
+        blocking(move || {
+            let Some(offset) = log.offset_for_timestamp(timestamp)? else {
+                return Ok(None);
+            };
+            let found = log.read(offset, 1)?;
+            Ok(Some((offset, record_timestamp(&found.bytes, offset))))
+        })
+        .await
+    }
+
+    /// A future that completes at the next append; create it (and `enable` it)
+    /// before checking for data so an append in between is not missed.
+    pub fn appended(&self) -> tokio::sync::futures::Notified<'_> {
+        self.appended.notified()
+    }
+}
+
+/// Timestamp of the record at `offset` in `batches` (the read that starts with the
+/// batch holding it), or -1 if it is not there.
+fn record_timestamp(batches: &[u8], offset: i64) -> i64 {
+    let Ok((batch, _)) = rill_protocol::RecordBatch::split_first(batches) else {
+        return -1;
+    };
+    batch
+        .records()
+        .filter_map(Result::ok)
+        .find(|r| r.offset >= offset)
+        .map_or(-1, |r| r.timestamp)
+}
+
+/// Runs a blocking log call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> rill_storage::Result<T> + Send + 'static,
+) -> Result<T, PartitionError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(PartitionError::Storage),
+        Err(e) => Err(PartitionError::Task(e.to_string())),
+    }
+}

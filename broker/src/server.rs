@@ -1,0 +1,198 @@
+//! The server: accepts connections under the connection limit, and shuts down by
+//! draining them.
+//!
+//! [`serve`] owns the broker's lifetime. It opens every topic, accepts clients until
+//! the shutdown future completes, then stops accepting, tells every connection to
+//! finish the request it is on and stop reading, waits for them (at most
+//! `shutdown_timeout_ms`), and finally closes every log, which fsyncs it and writes
+//! the clean-shutdown checkpoint so the next start scans nothing.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::config::{parse_advertised, BrokerConfig};
+use crate::group::coordinator::{Coordinator, GroupTiming};
+use crate::group::offsets::OffsetStore;
+use crate::metrics::{self, Metrics};
+use crate::producer_ids::ProducerIds;
+use crate::topics::Topics;
+use crate::{connection, maintenance, Error, Result};
+
+/// The state every connection shares.
+pub struct Broker {
+    /// The configuration the broker runs with.
+    pub config: BrokerConfig,
+    /// The topics.
+    pub topics: Topics,
+    /// Consumer-group membership.
+    pub coordinator: Coordinator,
+    /// Committed consumer offsets.
+    pub offsets: OffsetStore,
+    /// Ids for idempotent producers.
+    pub producer_ids: Arc<ProducerIds>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Metrics,
+    /// Host and port that Metadata reports for this broker.
+    pub advertised: (String, i32),
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Broker {
+    /// A receiver that turns `true` when the broker starts shutting down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Whether the broker has started shutting down.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// Runs a broker on `listener` until `shutdown` completes, then drains connections
+/// and closes every log cleanly. Returns an error if the broker could not start
+/// (bad config, unreadable data directory) or could not close its logs.
+pub async fn serve(
+    listener: TcpListener,
+    config: BrokerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    serve_with_metrics(listener, None, config, shutdown).await
+}
+
+/// [`serve`], also answering `GET /metrics` (Prometheus text) on
+/// `metrics_listener` when one is given.
+pub async fn serve_with_metrics(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    config: BrokerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    config.validate()?;
+    let local = listener.local_addr().map_err(Error::Listener)?;
+    let advertised = advertised(&config, local)?;
+    let (data_dir, defaults, limits) = (
+        config.data_dir.clone(),
+        config.log.clone(),
+        config.limits.clone(),
+    );
+    let (topics, producer_ids) = tokio::task::spawn_blocking(move || {
+        Ok::<_, Error>((
+            Topics::open(&data_dir, defaults, limits)?,
+            ProducerIds::open(&data_dir)?,
+        ))
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))??;
+    let offsets = OffsetStore::open(&topics).await?;
+    let coordinator = Coordinator::new(GroupTiming {
+        heartbeat_interval: Duration::from_millis(config.groups.heartbeat_interval_ms),
+        session_timeout: Duration::from_millis(config.groups.session_timeout_ms),
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let broker = Arc::new(Broker {
+        config,
+        topics,
+        coordinator,
+        offsets,
+        producer_ids: Arc::new(producer_ids),
+        metrics: Metrics::new(),
+        advertised,
+        shutdown: stop_rx,
+    });
+    tracing::info!(addr = %local, data_dir = %broker.config.data_dir.display(), "broker serving");
+    let maintenance = tokio::spawn(maintenance::run(Arc::clone(&broker)));
+    let metrics_endpoint = metrics_listener
+        .map(|listener| tokio::spawn(metrics::serve(listener, Arc::clone(&broker))));
+    let connections = accept_until(&listener, &broker, shutdown).await;
+    drop(listener);
+    stop.send_replace(true);
+    drain(
+        connections,
+        Duration::from_millis(broker.config.shutdown_timeout_ms),
+    )
+    .await;
+    // Maintenance stops at the next partition boundary; wait for it, so nothing
+    // touches a log while it is closed and no task holds the broker (and its
+    // data-dir lock) once `serve` returns.
+    if let Err(e) = maintenance.await {
+        tracing::error!(error = %e, "maintenance task failed");
+    }
+    if let Some(endpoint) = metrics_endpoint {
+        if let Err(e) = endpoint.await {
+            tracing::error!(error = %e, "metrics endpoint failed");
+        }
+    }
+    let closing = Arc::clone(&broker);
+    let closed = tokio::task::spawn_blocking(move || closing.topics.close_all())
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
+    tracing::info!("broker stopped");
+    closed
+}
+
+/// Accepts connections until `shutdown` completes; returns the live ones.
+async fn accept_until(
+    listener: &TcpListener,
+    broker: &Arc<Broker>,
+    shutdown: impl Future<Output = ()>,
+) -> JoinSet<()> {
+    let slots = Arc::new(Semaphore::new(broker.config.limits.max_connections));
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return connections,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => match Arc::clone(&slots).try_acquire_owned() {
+                    Ok(slot) => {
+                        connections.spawn(connection::run(Arc::clone(broker), socket, peer, slot));
+                    }
+                    Err(_) => {
+                        tracing::warn!(%peer, limit = broker.config.limits.max_connections,
+                            "refusing a connection: limits.max_connections reached");
+                        drop(socket);
+                    }
+                },
+                Err(e) => {
+                    // Usually out of file descriptors; back off instead of spinning.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Waits for every connection to finish, aborting the rest after `timeout`.
+async fn drain(mut connections: JoinSet<()>, timeout: Duration) {
+    let all = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(timeout, all).await.is_err() {
+        tracing::warn!(
+            left = connections.len(),
+            "shutdown timeout: closing connections with requests in flight"
+        );
+        connections.shutdown().await;
+    }
+}
+
+/// The host and port Metadata advertises.
+fn advertised(config: &BrokerConfig, local: SocketAddr) -> Result<(String, i32)> {
+    match &config.advertised_addr {
+        None => Ok((local.ip().to_string(), i32::from(local.port()))),
+        Some(addr) => {
+            let (host, port) = parse_advertised(addr).map_err(|reason| Error::Config {
+                source_name: "configuration".to_string(),
+                reason,
+            })?;
+            Ok((host, i32::from(port)))
+        }
+    }
+}

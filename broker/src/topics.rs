@@ -1,0 +1,453 @@
+//! The topics this broker serves, persisted so they survive restarts.
+//!
+//! On disk a topic is the directory `<data_dir>/<topic>/` holding one directory per
+//! partition (`0/`, `1/`, …, each a `rill_storage::Log`) and `topic.toml`, which
+//! records the partition count and the topic's log settings. `topic.toml` is written
+//! last (to a temporary file, fsynced, renamed, directory fsynced), so it is the
+//! commit point of a create: a topic directory without it is a create that never
+//! finished and was never acknowledged, and the next create of that name replaces
+//! it. A delete renames the directory to `<topic>~deleted-<nanos>` (`~` cannot occur
+//! in a topic name) before removing it, and start-up removes any such leftovers, so
+//! a crash mid-delete never resurrects the topic.
+//!
+//! Creates and deletes are serialized by one async mutex; lookups take a
+//! short-lived read lock on the map and never wait for disk I/O.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use rill_protocol::ErrorCode;
+use rill_storage::Log;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Limits, LogDefaults};
+use crate::error::io;
+use crate::handler::ApiError;
+use crate::partition::Partition;
+use crate::{Error, Result};
+
+/// Name of the lock file that keeps two brokers off one data directory.
+pub const LOCK_FILE: &str = "rill.lock";
+/// Name of a topic's metadata file.
+pub const TOPIC_FILE: &str = "topic.toml";
+/// Marks a topic directory that is being deleted.
+const DELETED_MARK: &str = "~deleted-";
+
+/// One topic: its settings and partitions.
+pub struct Topic {
+    /// The topic's name.
+    pub name: String,
+    /// Its log settings (broker defaults with the topic's overrides applied).
+    pub settings: LogDefaults,
+    /// Its partitions, by index.
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+impl Topic {
+    /// Partition `index`, or `UNKNOWN_TOPIC_OR_PARTITION`.
+    pub fn partition(&self, index: i32) -> Result<Arc<Partition>, ApiError> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!(
+                        "topic {:?} has partitions 0..={}, not {index}",
+                        self.name,
+                        self.partitions.len().saturating_sub(1)
+                    ),
+                )
+            })
+    }
+}
+
+/// What `topic.toml` holds.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicFile {
+    partitions: i32,
+    settings: LogDefaults,
+}
+
+/// Every topic on this broker.
+pub struct Topics {
+    data_dir: PathBuf,
+    defaults: LogDefaults,
+    limits: Limits,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    changes: tokio::sync::Mutex<()>,
+    /// Holds an exclusive lock on `<data_dir>/rill.lock` while the topics are open.
+    _lock: std::fs::File,
+}
+
+impl Topics {
+    /// Opens every topic under `data_dir` (creating the directory if needed),
+    /// recovering each partition's log. Blocking.
+    pub fn open(data_dir: &Path, defaults: LogDefaults, limits: Limits) -> Result<Topics> {
+        io(
+            std::fs::create_dir_all(data_dir),
+            "create data dir",
+            data_dir,
+        )?;
+        let lock = lock_data_dir(data_dir)?;
+        let mut topics = HashMap::new();
+        for entry in io(std::fs::read_dir(data_dir), "list data dir", data_dir)? {
+            let entry = io(entry, "list data dir", data_dir)?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !path.is_dir() {
+                continue;
+            }
+            if name.contains(DELETED_MARK) {
+                tracing::info!(dir = %path.display(), "removing a topic deleted before the restart");
+                io(
+                    std::fs::remove_dir_all(&path),
+                    "remove deleted topic",
+                    &path,
+                )?;
+                continue;
+            }
+            if !path.join(TOPIC_FILE).exists() {
+                tracing::warn!(dir = %path.display(), "ignoring a directory without {TOPIC_FILE} (an unfinished create, or not a topic)");
+                continue;
+            }
+            let topic = load_topic(&path, &name)?;
+            tracing::info!(topic = %name, partitions = topic.partitions.len(), "opened topic");
+            topics.insert(name, Arc::new(topic));
+        }
+        Ok(Topics {
+            data_dir: data_dir.to_path_buf(),
+            defaults,
+            limits,
+            topics: RwLock::new(topics),
+            changes: tokio::sync::Mutex::new(()),
+            _lock: lock,
+        })
+    }
+
+    /// The topic called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Topic>> {
+        let mut all: Vec<Arc<Topic>> = self.read().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The topic called `name`, or `UNKNOWN_TOPIC_OR_PARTITION`.
+    pub fn topic(&self, name: &str) -> Result<Arc<Topic>, ApiError> {
+        self.get(name).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            )
+        })
+    }
+
+    /// Partition `index` of topic `name`, or `UNKNOWN_TOPIC_OR_PARTITION`.
+    pub fn partition(&self, name: &str, index: i32) -> Result<Arc<Partition>, ApiError> {
+        self.topic(name)?.partition(index)
+    }
+
+    /// Checks a topic name against the naming rules.
+    pub fn check_name(&self, name: &str) -> Result<(), ApiError> {
+        let max = self.limits.max_topic_name_len;
+        let valid_chars = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if name.is_empty() || name.len() > max || !valid_chars || name == "." || name == ".." {
+            return Err(ApiError::new(
+                ErrorCode::InvalidTopic,
+                format!(
+                    "invalid topic name {name:?}: use 1 to {max} characters from [A-Za-z0-9._-], not \".\" or \"..\""
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates a topic with `partitions` partitions and the given setting
+    /// overrides; with `validate_only`, checks everything and creates nothing.
+    pub async fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(String, Option<String>)],
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        self.check_name(name)?;
+        let max = self.limits.max_partitions_per_topic;
+        if !(1..=max).contains(&partitions) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidPartitions,
+                format!("{partitions} partitions requested: allowed 1 ..= {max}"),
+            ));
+        }
+        let mut settings = self.defaults.clone();
+        for (key, value) in configs {
+            if let Some(value) = value {
+                settings
+                    .set(key, value)
+                    .map_err(|e| ApiError::new(ErrorCode::InvalidConfig, e))?;
+            }
+        }
+        settings
+            .validate()
+            .map_err(|e| ApiError::new(ErrorCode::InvalidConfig, e))?;
+        let _changes = self.changes.lock().await;
+        if self.read().contains_key(name) {
+            return Err(ApiError::new(
+                ErrorCode::TopicAlreadyExists,
+                format!("topic {name:?} already exists"),
+            ));
+        }
+        if self.read().len() >= self.limits.max_topics {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "the broker already holds limits.max_topics = {} topics",
+                    self.limits.max_topics
+                ),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let dir = self.data_dir.join(name);
+        let (name_owned, data_dir) = (name.to_string(), self.data_dir.clone());
+        let topic = tokio::task::spawn_blocking(move || {
+            create_topic(&data_dir, &dir, &name_owned, partitions, settings)
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))
+        .and_then(|r| r)
+        .map_err(|e| ApiError::new(ErrorCode::StorageError, e.to_string()))?;
+        tracing::info!(topic = %name, partitions, "created topic");
+        self.write().insert(name.to_string(), Arc::new(topic));
+        Ok(())
+    }
+
+    /// Deletes a topic and all its data.
+    pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
+        let _changes = self.changes.lock().await;
+        let topic = self.write().remove(name).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            )
+        })?;
+        let (dir, data_dir) = (self.data_dir.join(name), self.data_dir.clone());
+        tokio::task::spawn_blocking(move || remove_topic(&data_dir, &dir, &topic))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))
+            .and_then(|r| r)
+            .map_err(|e| ApiError::new(ErrorCode::StorageError, e.to_string()))?;
+        tracing::info!(topic = %name, "deleted topic");
+        Ok(())
+    }
+
+    /// Every partition of every topic.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.read()
+            .values()
+            .flat_map(|t| t.partitions.iter().cloned())
+            .collect()
+    }
+
+    /// Flushes and closes every log, writing clean-shutdown checkpoints. Blocking.
+    /// Returns the first failure after trying every log.
+    pub fn close_all(&self) -> Result<()> {
+        let mut first_error = None;
+        for partition in self.all_partitions() {
+            if let Err(source) = partition.log().close() {
+                tracing::error!(topic = partition.topic(), partition = partition.index(), error = %source, "closing the log failed");
+                first_error.get_or_insert(Error::Storage {
+                    topic: partition.topic().to_string(),
+                    partition: partition.index(),
+                    source,
+                });
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Takes the exclusive lock on the data directory, or fails if another broker
+/// (another process, or another `serve` in this one) holds it.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
+    let path = data_dir.join(LOCK_FILE);
+    let file = io(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path),
+        "open",
+        &path,
+    )?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Config {
+            source_name: "data_dir".to_string(),
+            reason: format!(
+                "{} is in use by another running broker (it holds {LOCK_FILE}); give each broker its own data_dir",
+                data_dir.display()
+            ),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::Io {
+            op: "lock",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Opens the partitions of an existing topic directory.
+fn load_topic(dir: &Path, name: &str) -> Result<Topic> {
+    let path = dir.join(TOPIC_FILE);
+    let text = io(std::fs::read_to_string(&path), "read", &path)?;
+    let file: TopicFile = toml::from_str(&text).map_err(|e| Error::TopicMetadata {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    if file.partitions < 1 {
+        return Err(Error::TopicMetadata {
+            path,
+            reason: format!("partitions = {}: must be at least 1", file.partitions),
+        });
+    }
+    open_partitions(dir, name, file.partitions, file.settings)
+}
+
+fn open_partitions(dir: &Path, name: &str, count: i32, settings: LogDefaults) -> Result<Topic> {
+    let options = settings.log_options();
+    let partitions = (0..count)
+        .map(|index| {
+            let log =
+                Log::open(dir.join(index.to_string()), options.clone()).map_err(|source| {
+                    Error::Storage {
+                        topic: name.to_string(),
+                        partition: index,
+                        source,
+                    }
+                })?;
+            Ok(Arc::new(Partition::new(name, index, log)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Topic {
+        name: name.to_string(),
+        settings,
+        partitions,
+    })
+}
+
+/// Creates the partition logs, then commits the topic by writing `topic.toml`.
+fn create_topic(
+    data_dir: &Path,
+    dir: &Path,
+    name: &str,
+    partitions: i32,
+    settings: LogDefaults,
+) -> Result<Topic> {
+    if dir.exists() {
+        tracing::warn!(dir = %dir.display(), "replacing the remains of an unfinished create");
+        discard_dir(data_dir, dir)?;
+    }
+    io(std::fs::create_dir_all(dir), "create topic dir", dir)?;
+    let topic = open_partitions(dir, name, partitions, settings.clone())?;
+    let text = toml::to_string(&TopicFile {
+        partitions,
+        settings,
+    })
+    .map_err(|e| Error::TopicMetadata {
+        path: dir.join(TOPIC_FILE),
+        reason: e.to_string(),
+    })?;
+    write_atomically(dir, TOPIC_FILE, text.as_bytes())?;
+    sync_dir(data_dir)?;
+    Ok(topic)
+}
+
+/// Closes a topic's logs and removes its directory.
+fn remove_topic(data_dir: &Path, dir: &Path, topic: &Topic) -> Result<()> {
+    for partition in &topic.partitions {
+        partition.mark_deleted();
+        // Waits for a running retention or compaction pass; after it, the old log
+        // handle never touches the directory again (a new topic may reuse it).
+        // The data is going away: a close failure (a failed fsync) changes nothing.
+        if let Err(e) = partition.log().close() {
+            tracing::warn!(topic = %topic.name, partition = partition.index(), error = %e, "close before delete failed");
+        }
+    }
+    discard_dir(data_dir, dir)
+}
+
+/// Renames `dir` to a deleted name (durably), then removes it.
+fn discard_dir(data_dir: &Path, dir: &Path) -> Result<()> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut doomed = dir.as_os_str().to_owned();
+    doomed.push(format!("{DELETED_MARK}{nanos}"));
+    let doomed = PathBuf::from(doomed);
+    io(std::fs::rename(dir, &doomed), "rename for delete", dir)?;
+    sync_dir(data_dir)?;
+    io(std::fs::remove_dir_all(&doomed), "remove", &doomed)
+}
+
+/// Writes `name` in `dir` via a temporary file, fsync and rename.
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut file = io(std::fs::File::create(&tmp), "create", &tmp)?;
+    io(file.write_all(bytes), "write", &tmp)?;
+    io(file.sync_all(), "fsync", &tmp)?;
+    let path = dir.join(name);
+    io(std::fs::rename(&tmp, &path), "rename", &path)?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    let handle = io(std::fs::File::open(dir), "open dir", dir)?;
+    io(handle.sync_all(), "fsync dir", dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_broker_on_the_same_data_dir_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = Topics::open(dir.path(), LogDefaults::default(), Limits::default())
+            .expect("first broker");
+        let Err(err) = Topics::open(dir.path(), LogDefaults::default(), Limits::default()) else {
+            panic!("a second broker opened a data dir in use");
+        };
+        assert!(
+            err.to_string().contains("in use by another running broker"),
+            "{err}"
+        );
+        drop(first);
+        Topics::open(dir.path(), LogDefaults::default(), Limits::default())
+            .expect("the lock is released with the first broker");
+    }
+}
