@@ -1,0 +1,318 @@
+//! Cluster administration: create, delete, list and describe topics.
+//!
+//! [`Admin`] wraps one [`Connection`] and turns the CreateTopics, DeleteTopics,
+//! Metadata and ListOffsets APIs into calls that either succeed or return an
+//! [`Error`] naming the topic and what the broker said. A description includes each
+//! partition's log start offset and high watermark, read with two pipelined
+//! ListOffsets requests (earliest and latest).
+
+use std::collections::HashMap;
+use std::fmt::Display;
+
+use rill_protocol::api::create_topics::{
+    CreatableTopic, CreateTopicsRequest, TopicConfig, TopicResult,
+};
+use rill_protocol::api::delete_topics::DeleteTopicsRequest;
+use rill_protocol::api::list_offsets::{
+    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic,
+    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
+};
+use rill_protocol::api::metadata::{MetadataRequest, MetadataTopic};
+use rill_protocol::message::{RequestBody, ResponseBody};
+
+use crate::connection::{Connection, ConnectionOptions};
+use crate::error::{Error, Result};
+
+/// How long the broker may take over a topic creation or deletion, in ms.
+const ADMIN_TIMEOUT_MS: i32 = 30_000;
+
+/// A topic and its partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Topic name.
+    pub name: String,
+    /// Its partitions, by index.
+    pub partitions: Vec<PartitionInfo>,
+}
+
+impl TopicInfo {
+    /// Records currently readable across all partitions (high watermark minus log
+    /// start, summed; an upper bound on a compacted topic).
+    pub fn records(&self) -> i64 {
+        self.partitions.iter().map(PartitionInfo::records).sum()
+    }
+}
+
+/// One partition of a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// Partition index.
+    pub partition: i32,
+    /// Node id of the broker that leads it.
+    pub leader: i32,
+    /// First offset still in the log.
+    pub log_start_offset: i64,
+    /// Offset after the last record readers may see.
+    pub high_watermark: i64,
+}
+
+impl PartitionInfo {
+    /// Records currently readable (high watermark minus log start).
+    pub fn records(&self) -> i64 {
+        self.high_watermark - self.log_start_offset
+    }
+}
+
+/// Administrative operations on one broker.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    conn: Connection,
+}
+
+impl Admin {
+    /// Connects to the broker at `addr` (`host:port`).
+    pub async fn connect(addr: impl Display) -> Result<Admin> {
+        let options = ConnectionOptions {
+            client_id: Some("rill-admin".to_string()),
+            ..ConnectionOptions::default()
+        };
+        Ok(Admin {
+            conn: Connection::connect_with(addr, options).await?,
+        })
+    }
+
+    /// Uses an existing connection.
+    pub fn from_connection(conn: Connection) -> Admin {
+        Admin { conn }
+    }
+
+    /// The underlying connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Creates `name` with `partitions` partitions and per-topic settings `configs`
+    /// (`("fsync", "always")`, `("retention_ms", "60000")`, ...; docs/PROTOCOL.md
+    /// §5.3 lists them). Fails with the broker's reason, e.g.
+    /// `TOPIC_ALREADY_EXISTS` or `INVALID_CONFIG` with the allowed values.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<()> {
+        if name.is_empty() {
+            return Err(Error::InvalidArgument("a topic name is required".into()));
+        }
+        if partitions < 1 {
+            return Err(Error::InvalidArgument(format!(
+                "topic {name:?} needs at least 1 partition, not {partitions}"
+            )));
+        }
+        let request = CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: name.to_string(),
+                partitions,
+                configs: configs
+                    .iter()
+                    .map(|(k, v)| TopicConfig {
+                        key: (*k).to_string(),
+                        value: Some((*v).to_string()),
+                    })
+                    .collect(),
+            }],
+            timeout_ms: ADMIN_TIMEOUT_MS,
+            validate_only: false,
+        };
+        let response = self.conn.call(request).await?;
+        one_topic_result(self.conn.addr(), response.topics, name)
+    }
+
+    /// Deletes `name` and its data. Fails with `UNKNOWN_TOPIC_OR_PARTITION` if there
+    /// is no such topic.
+    pub async fn delete_topic(&self, name: &str) -> Result<()> {
+        let request = DeleteTopicsRequest {
+            topics: vec![name.to_string()],
+            timeout_ms: ADMIN_TIMEOUT_MS,
+        };
+        let response = self.conn.call(request).await?;
+        one_topic_result(self.conn.addr(), response.topics, name)
+    }
+
+    /// Every topic, sorted by name, with its partitions' offsets. Internal topics
+    /// (names starting with `__`, such as `__consumer_offsets`) are left out; use
+    /// [`Admin::list_all_topics`] to see them. A topic deleted while the list is
+    /// being read is left out.
+    pub async fn list_topics(&self) -> Result<Vec<TopicInfo>> {
+        self.list(false).await
+    }
+
+    /// Like [`Admin::list_topics`], including internal topics.
+    pub async fn list_all_topics(&self) -> Result<Vec<TopicInfo>> {
+        self.list(true).await
+    }
+
+    async fn list(&self, internal: bool) -> Result<Vec<TopicInfo>> {
+        let metadata = self.conn.call(MetadataRequest { topics: vec![] }).await?;
+        let topics: Vec<MetadataTopic> = metadata
+            .topics
+            .into_iter()
+            .filter(|t| t.error_code.is_ok() && (internal || !is_internal(&t.name)))
+            .collect();
+        let offsets = self.offsets(&topics).await?;
+        let mut list: Vec<TopicInfo> = topics
+            .iter()
+            .filter_map(|t| topic_info(t, &offsets).ok())
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(list)
+    }
+
+    /// One topic's partitions with their log start offsets and high watermarks.
+    /// Fails with `UNKNOWN_TOPIC_OR_PARTITION` if there is no such topic.
+    pub async fn describe_topic(&self, name: &str) -> Result<TopicInfo> {
+        let metadata = self
+            .conn
+            .call(MetadataRequest {
+                topics: vec![name.to_string()],
+            })
+            .await?;
+        let topic = metadata
+            .topics
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::Protocol {
+                addr: self.conn.addr().to_string(),
+                detail: format!("the Metadata response does not mention topic {name:?}"),
+            })?;
+        if !topic.error_code.is_ok() {
+            return Err(Error::broker_at(
+                topic.error_code,
+                topic.error_message,
+                name,
+                None,
+            ));
+        }
+        let offsets = self.offsets(std::slice::from_ref(&topic)).await?;
+        topic_info(&topic, &offsets)
+    }
+
+    // Consumer groups: `list_groups` and `describe_group` (members, assignments,
+    // committed offsets and lag per partition) belong here, built on ListGroups,
+    // DescribeGroups, OffsetFetch and the high watermarks read by `offsets` below.
+
+    /// Log start offsets and high watermarks of every partition of `topics`, read
+    /// with two pipelined ListOffsets requests.
+    async fn offsets(&self, topics: &[MetadataTopic]) -> Result<OffsetTable> {
+        let query = |timestamp| {
+            RequestBody::ListOffsets(ListOffsetsRequest {
+                topics: topics
+                    .iter()
+                    .map(|t| ListOffsetsTopic {
+                        name: t.name.clone(),
+                        partitions: t
+                            .partitions
+                            .iter()
+                            .map(|p| ListOffsetsPartition {
+                                partition: p.partition,
+                                timestamp,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+        };
+        if topics.is_empty() {
+            return Ok(OffsetTable::default());
+        }
+        let earliest = self.conn.submit(query(EARLIEST_TIMESTAMP))?;
+        let latest = self.conn.submit(query(LATEST_TIMESTAMP))?;
+        let (earliest, latest) = (earliest.await?, latest.await?);
+        let mut table = OffsetTable::default();
+        for (body, is_start) in [(earliest, true), (latest, false)] {
+            let ResponseBody::ListOffsets(ListOffsetsResponse { topics }) = body else {
+                return Err(Error::Protocol {
+                    addr: self.conn.addr().to_string(),
+                    detail: "expected a ListOffsets response".to_string(),
+                });
+            };
+            for t in topics {
+                for p in t.partitions {
+                    let entry = table
+                        .0
+                        .entry((t.name.clone(), p.partition))
+                        .or_insert(Ok((-1, -1)));
+                    if !p.error_code.is_ok() {
+                        *entry = Err(Error::broker_at(
+                            p.error_code,
+                            p.error_message,
+                            &t.name,
+                            Some(p.partition),
+                        ));
+                    } else if let Ok((start, end)) = entry {
+                        if is_start {
+                            *start = p.offset;
+                        } else {
+                            *end = p.offset;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(table)
+    }
+}
+
+/// Whether `name` is an internal topic (`__consumer_offsets` and the like).
+pub fn is_internal(name: &str) -> bool {
+    name.starts_with("__")
+}
+
+/// `(log start, high watermark)` or the error, by `(topic, partition)`.
+#[derive(Debug, Default)]
+struct OffsetTable(HashMap<(String, i32), Result<(i64, i64)>>);
+
+/// A topic's description from its metadata and the offsets read for it.
+fn topic_info(topic: &MetadataTopic, offsets: &OffsetTable) -> Result<TopicInfo> {
+    let mut partitions = Vec::with_capacity(topic.partitions.len());
+    for p in &topic.partitions {
+        let (log_start_offset, high_watermark) =
+            match offsets.0.get(&(topic.name.clone(), p.partition)) {
+                Some(Ok(pair)) => *pair,
+                Some(Err(e)) => return Err(e.clone()),
+                None => (-1, -1),
+            };
+        partitions.push(PartitionInfo {
+            partition: p.partition,
+            leader: p.leader_id,
+            log_start_offset,
+            high_watermark,
+        });
+    }
+    partitions.sort_by_key(|p| p.partition);
+    Ok(TopicInfo {
+        name: topic.name.clone(),
+        partitions,
+    })
+}
+
+/// The outcome for `name` in a CreateTopics or DeleteTopics response.
+fn one_topic_result(addr: &str, results: Vec<TopicResult>, name: &str) -> Result<()> {
+    let result = results
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| Error::Protocol {
+            addr: addr.to_string(),
+            detail: format!("the response does not mention topic {name:?}"),
+        })?;
+    if result.error_code.is_ok() {
+        Ok(())
+    } else {
+        Err(Error::broker_at(
+            result.error_code,
+            result.error_message,
+            name,
+            None,
+        ))
+    }
+}

@@ -1,0 +1,117 @@
+//! `rill topic create|list|describe|delete`.
+
+use clap::Subcommand;
+use rill_client::{Admin, Result};
+
+use super::table;
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    Create {
+        /// Topic name ([A-Za-z0-9._-]).
+        name: String,
+        /// Number of partitions.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        partitions: i32,
+        /// A topic setting as KEY=VALUE (fsync, segment_bytes, retention_ms,
+        /// cleanup, ...); repeat for several.
+        #[arg(long = "config", value_name = "KEY=VALUE", value_parser = key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// List topics with their partition and record counts.
+    List,
+    /// Show a topic's partitions and offsets.
+    Describe {
+        /// Topic name.
+        name: String,
+    },
+    /// Delete a topic and its data.
+    Delete {
+        /// Topic name.
+        name: String,
+    },
+}
+
+fn key_value(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+pub async fn run(admin: &Admin, command: TopicCommand) -> Result<()> {
+    match command {
+        TopicCommand::Create {
+            name,
+            partitions,
+            configs,
+        } => {
+            let configs: Vec<(&str, &str)> = configs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            admin.create_topic(&name, partitions, &configs).await?;
+            println!("created topic {name} with {partitions} partitions");
+        }
+        TopicCommand::List => {
+            let rows: Vec<Vec<String>> = admin
+                .list_topics()
+                .await?
+                .into_iter()
+                .map(|t| {
+                    let (partitions, records) = (t.partitions.len(), t.records());
+                    vec![t.name, partitions.to_string(), records.to_string()]
+                })
+                .collect();
+            table::print(&["TOPIC", "PARTITIONS", "RECORDS"], &rows).or_else(stdout_error)?;
+        }
+        TopicCommand::Describe { name } => {
+            let topic = admin.describe_topic(&name).await?;
+            let rows: Vec<Vec<String>> = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    vec![
+                        name.clone(),
+                        p.partition.to_string(),
+                        p.leader.to_string(),
+                        p.log_start_offset.to_string(),
+                        p.high_watermark.to_string(),
+                        p.records().to_string(),
+                    ]
+                })
+                .collect();
+            table::print(
+                &[
+                    "TOPIC",
+                    "PARTITION",
+                    "LEADER",
+                    "LOG-START",
+                    "LOG-END",
+                    "RECORDS",
+                ],
+                &rows,
+            )
+            .or_else(stdout_error)?;
+        }
+        TopicCommand::Delete { name } => {
+            admin.delete_topic(&name).await?;
+            println!("deleted topic {name}");
+        }
+    }
+    Ok(())
+}
+
+/// A failed write to standard output: a closed pipe (the reader has what it
+/// wanted, as with `| head`) ends the command quietly; any other failure (a full
+/// disk, an I/O error) ends it with one line giving the reason, exit status 1.
+pub fn stdout_error(e: std::io::Error) -> Result<()> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return Ok(());
+    }
+    // Error has no variant for a local I/O failure, and none of its messages
+    // would read right here: say it directly, the way every failure is said.
+    eprintln!("rill: cannot write to standard output: {e}");
+    std::process::exit(1);
+}

@@ -1,0 +1,483 @@
+//! One TCP connection to a broker, shared by everything that talks to it.
+//!
+//! The broker answers a connection's requests one at a time and in the order they
+//! were sent (docs/PROTOCOL.md §1), so a client may pipeline: write many requests
+//! without waiting and match the answers by order. [`Connection`] does exactly that
+//! with two tasks: a writer that drains a queue of encoded frames onto the socket
+//! (many frames per system call when they pile up), and a reader that splits the
+//! incoming bytes into frames and hands each to the oldest waiting request after
+//! checking its correlation id. A `Connection` is a cheap handle (clone it freely);
+//! the tasks stop when the last handle is dropped or [`Connection::close`] is called.
+//!
+//! When the socket fails, the broker hangs up, or an answer does not match, every
+//! waiting request fails with an error naming the broker's address and the handle
+//! refuses new requests ([`Connection::is_closed`]); open a new connection to carry
+//! on. A response whose header refuses the whole request becomes [`Error::Broker`].
+
+use std::collections::VecDeque;
+use std::fmt::Display;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rill_protocol::api::ApiKey;
+use rill_protocol::frame::FrameCodec;
+use rill_protocol::header::{RequestHeader, ResponseHeader};
+use rill_protocol::message::{RequestBody, Response, ResponseBody};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+
+mod pending;
+mod typed;
+
+pub use pending::{PendingResponse, Written};
+pub use typed::Call;
+
+/// The id of the next connection opened.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Settings of a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionOptions {
+    /// Name sent in every request header, for the broker's logs. Default `rill-client`.
+    pub client_id: Option<String>,
+    /// Longest wait for the TCP connection to open. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Longest wait of [`Connection::request`] for its answer. Default 30 s.
+    pub request_timeout: Duration,
+    /// Largest response frame accepted; a larger one closes the connection.
+    /// Default 256 MiB (a fetch may exceed its byte caps by one batch).
+    pub max_response_bytes: usize,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            client_id: Some("rill-client".to_string()),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_response_bytes: 256 << 20,
+        }
+    }
+}
+
+/// A pipelined connection to one broker (a cheap, cloneable handle).
+#[derive(Debug, Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+    /// Dropping the last handle closes the writer's queue, which ends both tasks.
+    _writer: Arc<WriterHandle>,
+}
+
+#[derive(Debug)]
+struct WriterHandle {
+    cancel: CancellationToken,
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// State shared by the handles and the two tasks.
+#[derive(Debug)]
+struct Inner {
+    id: u64,
+    addr: String,
+    options: ConnectionOptions,
+    state: Mutex<State>,
+    cancel: CancellationToken,
+}
+
+#[derive(Debug)]
+struct State {
+    next_correlation_id: i32,
+    /// Requests waiting for their answers, oldest first.
+    waiters: VecDeque<Waiter>,
+    /// The writer's queue; `None` once the connection failed.
+    writer: Option<mpsc::UnboundedSender<Outgoing>>,
+    /// Why the connection ended, once it has.
+    failure: Option<Error>,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    tx: oneshot::Sender<Result<ResponseBody>>,
+}
+
+/// A frame for the writer, with an optional signal for when it is on the socket.
+#[derive(Debug)]
+struct Outgoing {
+    frame: Bytes,
+    written: Option<oneshot::Sender<()>>,
+}
+
+impl Connection {
+    /// Connects to `addr` (`host:port`) with default options.
+    pub async fn connect(addr: impl Display) -> Result<Connection> {
+        Connection::connect_with(addr, ConnectionOptions::default()).await
+    }
+
+    /// Connects to `addr` (`host:port`) with `options`.
+    pub async fn connect_with(
+        addr: impl Display,
+        options: ConnectionOptions,
+    ) -> Result<Connection> {
+        let addr = addr.to_string();
+        let connect_error = |reason: String| Error::Connect {
+            addr: addr.clone(),
+            reason,
+        };
+        let stream = tokio::time::timeout(options.connect_timeout, TcpStream::connect(&addr))
+            .await
+            .map_err(|_| connect_error(format!("no answer within {:?}", options.connect_timeout)))?
+            .map_err(|e| connect_error(e.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| connect_error(e.to_string()))?;
+        let (read, write) = stream.into_split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let inner = Arc::new(Inner {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            addr,
+            options,
+            state: Mutex::new(State {
+                next_correlation_id: 1,
+                waiters: VecDeque::new(),
+                writer: Some(tx),
+                failure: None,
+            }),
+            cancel: cancel.clone(),
+        });
+        tokio::spawn(write_loop(inner.clone(), rx, write));
+        tokio::spawn(read_loop(inner.clone(), read));
+        Ok(Connection {
+            inner,
+            _writer: Arc::new(WriterHandle { cancel }),
+        })
+    }
+
+    /// A number that no other connection of this process has: tells a new
+    /// connection to the same broker from the old one.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The broker's address, as given to `connect`.
+    pub fn addr(&self) -> &str {
+        &self.inner.addr
+    }
+
+    /// Whether the connection has failed or was closed; it accepts no more requests.
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().failure.is_some()
+    }
+
+    /// Closes the connection: requests still waiting fail, new ones are refused.
+    pub fn close(&self) {
+        self.inner.fail(Error::ConnectionLost {
+            addr: self.inner.addr.clone(),
+            reason: "closed by the client".to_string(),
+        });
+    }
+
+    /// Sends `body` and waits for its answer, at most the `request_timeout` option.
+    pub async fn request(&self, body: RequestBody) -> Result<ResponseBody> {
+        let api = body.api_key();
+        let pending = self.submit(body)?;
+        let timeout = self.inner.options.request_timeout;
+        tokio::time::timeout(timeout, pending)
+            .await
+            .map_err(|_| Error::Timeout {
+                what: format!("the {} response from {}", api.name(), self.inner.addr),
+                after: timeout,
+            })?
+    }
+
+    /// Sends a typed request and returns the typed response (see [`Call`]).
+    pub async fn call<R: Call>(&self, request: R) -> Result<R::Response> {
+        let body = self.request(request.into_body()).await?;
+        R::from_body(body).map_err(|got| self.unexpected(R::API, &got))
+    }
+
+    /// Queues `body` for sending and returns at once; the returned future resolves
+    /// to its answer. Requests queued by one caller go out in the order of the calls,
+    /// so a caller may keep many in flight. No timeout applies: wrap the future in
+    /// one if needed.
+    pub fn submit(&self, body: RequestBody) -> Result<PendingResponse> {
+        let api = body.api_key();
+        let version = api.versions().1;
+        let frame = self.encode(body);
+        let (tx, rx) = oneshot::channel();
+        let mut state = self.inner.lock();
+        let correlation_id = state.next_correlation_id;
+        let writer = state.writable()?;
+        let frame = with_correlation_id(frame, correlation_id);
+        if writer
+            .send(Outgoing {
+                frame,
+                written: None,
+            })
+            .is_err()
+        {
+            return Err(self.inner.lost("the writer task has stopped"));
+        }
+        state.next_correlation_id = correlation_id.wrapping_add(1);
+        state.waiters.push_back(Waiter {
+            correlation_id,
+            api,
+            version,
+            tx,
+        });
+        Ok(PendingResponse::new(rx, self.inner.addr.clone()))
+    }
+
+    /// Queues a request that the broker will not answer (a Produce with acks 0). The
+    /// returned future resolves once the frame is written to the socket, so a caller
+    /// can bound what it has queued; it fails if the connection ends first.
+    pub fn send_no_response(&self, body: RequestBody) -> Result<Written> {
+        let frame = self.encode(body);
+        let (tx, rx) = oneshot::channel();
+        let mut state = self.inner.lock();
+        let correlation_id = state.next_correlation_id;
+        let writer = state.writable()?;
+        let frame = with_correlation_id(frame, correlation_id);
+        if writer
+            .send(Outgoing {
+                frame,
+                written: Some(tx),
+            })
+            .is_err()
+        {
+            return Err(self.inner.lost("the writer task has stopped"));
+        }
+        state.next_correlation_id = correlation_id.wrapping_add(1);
+        Ok(Written::new(rx, self.inner.addr.clone()))
+    }
+
+    /// Encodes `body` as a whole frame (length prefix included) with correlation id 0,
+    /// outside the lock; [`with_correlation_id`] stamps the real one.
+    fn encode(&self, body: RequestBody) -> BytesMut {
+        let api = body.api_key();
+        let header = RequestHeader {
+            api_key: api.code(),
+            api_version: api.versions().1,
+            correlation_id: 0,
+            client_id: self.inner.options.client_id.clone(),
+        };
+        let mut buf = BytesMut::with_capacity(64);
+        buf.put_u32(0);
+        header.encode(&mut buf);
+        body.encode(&mut buf);
+        let len = (buf.len() - 4) as u32;
+        buf[..4].copy_from_slice(&len.to_be_bytes());
+        buf
+    }
+
+    /// The error for a response of the wrong kind (cannot happen with this codec, but
+    /// is not worth a panic).
+    fn unexpected(&self, expected: ApiKey, got: &ResponseBody) -> Error {
+        Error::Protocol {
+            addr: self.inner.addr.clone(),
+            detail: format!(
+                "expected a {} response, decoded a {} one",
+                expected.name(),
+                got.api_key().name()
+            ),
+        }
+    }
+}
+
+/// Writes `correlation_id` into a frame from [`Connection::encode`]: after the 4-byte
+/// length, the 2-byte api key and the 2-byte version.
+fn with_correlation_id(mut frame: BytesMut, correlation_id: i32) -> Bytes {
+    frame[8..12].copy_from_slice(&correlation_id.to_be_bytes());
+    frame.freeze()
+}
+
+impl State {
+    /// The writer's queue, or the error that closed the connection.
+    fn writable(&self) -> Result<mpsc::UnboundedSender<Outgoing>> {
+        match (&self.failure, &self.writer) {
+            (Some(e), _) => Err(e.clone()),
+            (None, Some(w)) => Ok(w.clone()),
+            (None, None) => Err(Error::Closed("connection")),
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the queue half-updated in a
+        // way that matters more than losing the connection, so keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lost(&self, reason: impl Into<String>) -> Error {
+        Error::ConnectionLost {
+            addr: self.addr.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Ends the connection with `error`: every waiter gets it, new requests too.
+    fn fail(&self, error: Error) {
+        let waiters = {
+            let mut state = self.lock();
+            if state.failure.is_none() {
+                state.failure = Some(error.clone());
+            }
+            state.writer = None;
+            std::mem::take(&mut state.waiters)
+        };
+        if !waiters.is_empty() {
+            tracing::debug!(addr = %self.addr, waiting = waiters.len(), %error, "connection failed");
+        }
+        for w in waiters {
+            let _ = w.tx.send(Err(error.clone()));
+        }
+        self.cancel.cancel();
+    }
+
+    /// Hands one response frame to the oldest waiter.
+    fn dispatch(&self, frame: &[u8]) -> std::result::Result<(), Error> {
+        let waiter = self.lock().waiters.pop_front();
+        let Some(waiter) = waiter else {
+            return Err(Error::Protocol {
+                addr: self.addr.clone(),
+                detail: "a response arrived with no request waiting for it".to_string(),
+            });
+        };
+        let header = match ResponseHeader::decode(frame) {
+            Ok((header, _)) => header,
+            Err(e) => {
+                let error = Error::Protocol {
+                    addr: self.addr.clone(),
+                    detail: format!("{} response: {e}", waiter.api.name()),
+                };
+                let _ = waiter.tx.send(Err(error.clone()));
+                return Err(error);
+            }
+        };
+        if header.correlation_id != waiter.correlation_id {
+            let detail = format!(
+                "response carries correlation id {}, expected {} (the {} request)",
+                header.correlation_id,
+                waiter.correlation_id,
+                waiter.api.name()
+            );
+            let error = Error::Protocol {
+                addr: self.addr.clone(),
+                detail,
+            };
+            let _ = waiter.tx.send(Err(error.clone()));
+            return Err(error);
+        }
+        let result = match Response::decode(waiter.api, waiter.version, frame) {
+            Err(e) => Err(Error::Protocol {
+                addr: self.addr.clone(),
+                detail: format!("{} response: {e}", waiter.api.name()),
+            }),
+            Ok(Response {
+                body: Some(body), ..
+            }) => Ok(body),
+            Ok(Response { header, body: None }) => Err(Error::broker(
+                header.error_code,
+                Some(format!(
+                    "{} request refused: {}",
+                    waiter.api.name(),
+                    header.error_message.unwrap_or_default()
+                )),
+            )),
+        };
+        // The requester may have given up (timeout); its answer is dropped.
+        let _ = waiter.tx.send(result);
+        Ok(())
+    }
+}
+
+async fn write_loop(
+    inner: Arc<Inner>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    mut socket: OwnedWriteHalf,
+) {
+    let mut buf = BytesMut::new();
+    let mut signals = Vec::new();
+    loop {
+        let first = tokio::select! {
+            _ = inner.cancel.cancelled() => break,
+            next = rx.recv() => match next {
+                Some(out) => out,
+                None => break,
+            },
+        };
+        // Gather what else is queued into one write, up to a sensible size.
+        let mut next = Some(first);
+        while let Some(out) = next.take() {
+            if out.frame.len() >= 64 * 1024 && buf.is_empty() && signals.is_empty() {
+                // Large frames go out directly, without a copy.
+                if let Err(e) = socket.write_all(&out.frame).await {
+                    inner.fail(inner.lost(format!("write failed: {e}")));
+                    return;
+                }
+                signals.extend(out.written);
+            } else {
+                buf.extend_from_slice(&out.frame);
+                signals.extend(out.written);
+            }
+            if buf.len() < 256 * 1024 {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !buf.is_empty() {
+            if let Err(e) = socket.write_all(&buf).await {
+                inner.fail(inner.lost(format!("write failed: {e}")));
+                return;
+            }
+            buf.clear();
+        }
+        for s in signals.drain(..) {
+            let _ = s.send(());
+        }
+    }
+    let _ = socket.shutdown().await;
+}
+
+async fn read_loop(inner: Arc<Inner>, mut socket: OwnedReadHalf) {
+    let mut codec = FrameCodec::new(inner.options.max_response_bytes);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let error = loop {
+        match codec.decode(&mut buf) {
+            Ok(Some(frame)) => {
+                if let Err(e) = inner.dispatch(&frame) {
+                    break e;
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => break inner.lost(format!("bad frame from the broker: {e}")),
+        }
+        let read = tokio::select! {
+            _ = inner.cancel.cancelled() => return,
+            read = socket.read_buf(&mut buf) => read,
+        };
+        match read {
+            Ok(0) => break inner.lost("the broker closed the connection"),
+            Ok(_) => {}
+            Err(e) => break inner.lost(format!("read failed: {e}")),
+        }
+    };
+    inner.fail(error);
+}

@@ -1,0 +1,249 @@
+//! Offset requests the consumer and the admin share: committed offsets
+//! (OffsetFetch), log offsets by time (ListOffsets) and commits (OffsetCommit).
+//!
+//! Each turns a partition list into one request grouped by topic and the answer
+//! back into a map, turning per-partition error codes into [`Error`]s that name the
+//! partition. An OffsetCommit is all or nothing on the broker (§5.10), so the first
+//! refused partition is the error of the whole commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use rill_protocol::api::list_offsets::{
+    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+};
+use rill_protocol::api::offset_commit::{
+    OffsetCommitPartition, OffsetCommitRequest, OffsetCommitResponse, OffsetCommitTopic,
+};
+use rill_protocol::api::offset_fetch::OffsetFetchRequest;
+use rill_protocol::api::TopicPartitions;
+use rill_protocol::message::{RequestBody, ResponseBody};
+
+use super::record::TopicPartition;
+use crate::connection::{Connection, PendingResponse};
+use crate::error::{Error, Result};
+
+/// Groups `(partition, value)` pairs by topic, in order.
+pub(crate) fn by_topic<T>(
+    items: impl IntoIterator<Item = (TopicPartition, T)>,
+) -> BTreeMap<String, Vec<(i32, T)>> {
+    let mut map: BTreeMap<String, Vec<(i32, T)>> = BTreeMap::new();
+    for (tp, value) in items {
+        map.entry(tp.topic).or_default().push((tp.partition, value));
+    }
+    map
+}
+
+/// `partitions` as the wire's topic list.
+pub(crate) fn topic_partitions(partitions: &[TopicPartition]) -> Vec<TopicPartitions> {
+    by_topic(partitions.iter().map(|tp| (tp.clone(), ())))
+        .into_iter()
+        .map(|(name, ps)| TopicPartitions {
+            name,
+            partitions: ps.into_iter().map(|(p, ())| p).collect(),
+        })
+        .collect()
+}
+
+/// The wire's topic list as partitions.
+pub(crate) fn from_topic_partitions(topics: &[TopicPartitions]) -> Vec<TopicPartition> {
+    topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| TopicPartition::new(&t.name, *p))
+        })
+        .collect()
+}
+
+/// `group`'s committed offsets for `partitions` (`None`: nothing committed).
+pub(crate) async fn committed(
+    conn: &Connection,
+    group: &str,
+    partitions: &[TopicPartition],
+) -> Result<HashMap<TopicPartition, Option<i64>>> {
+    let response = conn
+        .call(OffsetFetchRequest {
+            group_id: group.to_string(),
+            topics: Some(topic_partitions(partitions)),
+        })
+        .await?;
+    if !response.error_code.is_ok() {
+        return Err(Error::broker(response.error_code, response.error_message));
+    }
+    let mut found = HashMap::new();
+    for t in response.topics {
+        for p in t.partitions {
+            if !p.error_code.is_ok() {
+                return Err(Error::broker_at(
+                    p.error_code,
+                    p.error_message,
+                    &t.name,
+                    Some(p.partition),
+                ));
+            }
+            let offset = (p.offset >= 0).then_some(p.offset);
+            found.insert(TopicPartition::new(&t.name, p.partition), offset);
+        }
+    }
+    Ok(found)
+}
+
+/// The ListOffsets request for `partitions` at `timestamp` (-2 earliest, -1
+/// latest, else ms since the epoch).
+pub(crate) fn list_offsets_request(partitions: &[TopicPartition], timestamp: i64) -> RequestBody {
+    RequestBody::ListOffsets(ListOffsetsRequest {
+        topics: by_topic(partitions.iter().map(|tp| (tp.clone(), ())))
+            .into_iter()
+            .map(|(name, ps)| ListOffsetsTopic {
+                name,
+                partitions: ps
+                    .into_iter()
+                    .map(|(partition, ())| ListOffsetsPartition {
+                        partition,
+                        timestamp,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// The offsets in a ListOffsets answer (-1 where no record is at or after a
+/// queried time), or the first partition's error.
+pub(crate) fn list_offsets_result(
+    addr: &str,
+    body: ResponseBody,
+) -> Result<HashMap<TopicPartition, i64>> {
+    let ResponseBody::ListOffsets(response) = body else {
+        return Err(Error::Protocol {
+            addr: addr.to_string(),
+            detail: "expected a ListOffsets response".to_string(),
+        });
+    };
+    let mut found = HashMap::new();
+    for t in response.topics {
+        for p in t.partitions {
+            if !p.error_code.is_ok() {
+                return Err(Error::broker_at(
+                    p.error_code,
+                    p.error_message,
+                    &t.name,
+                    Some(p.partition),
+                ));
+            }
+            found.insert(TopicPartition::new(&t.name, p.partition), p.offset);
+        }
+    }
+    Ok(found)
+}
+
+/// Offsets of `partitions` at `timestamp` (see [`list_offsets_request`]).
+pub(crate) async fn list_offsets(
+    conn: &Connection,
+    partitions: &[TopicPartition],
+    timestamp: i64,
+) -> Result<HashMap<TopicPartition, i64>> {
+    let body = conn
+        .request(list_offsets_request(partitions, timestamp))
+        .await?;
+    list_offsets_result(conn.addr(), body)
+}
+
+/// An OffsetCommit of `offsets` for `group` by `member_id` at `member_epoch`.
+pub(crate) fn commit_request(
+    group: &str,
+    member_id: &str,
+    member_epoch: i32,
+    offsets: &[(TopicPartition, i64)],
+) -> OffsetCommitRequest {
+    OffsetCommitRequest {
+        group_id: group.to_string(),
+        member_id: member_id.to_string(),
+        member_epoch,
+        topics: by_topic(offsets.iter().cloned())
+            .into_iter()
+            .map(|(name, ps)| OffsetCommitTopic {
+                name,
+                partitions: ps
+                    .into_iter()
+                    .map(|(partition, offset)| OffsetCommitPartition {
+                        partition,
+                        offset,
+                        metadata: None,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// `Ok` if every partition of a commit was stored, else the first refusal.
+pub(crate) fn commit_result(response: OffsetCommitResponse) -> Result<()> {
+    for t in response.topics {
+        for p in t.partitions {
+            if !p.error_code.is_ok() {
+                return Err(Error::broker_at(
+                    p.error_code,
+                    p.error_message,
+                    &t.name,
+                    Some(p.partition),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A commit on its way: resolves when the broker has stored the offsets (or
+/// refused them). The commit is sent whether or not this is awaited.
+#[derive(Debug)]
+#[must_use = "a PendingCommit tells whether the commit was stored; await it or drop it knowingly"]
+pub struct PendingCommit {
+    pending: Option<PendingResponse>,
+    addr: String,
+}
+
+impl PendingCommit {
+    /// A commit that had nothing to send.
+    pub(crate) fn done() -> PendingCommit {
+        PendingCommit {
+            pending: None,
+            addr: String::new(),
+        }
+    }
+
+    /// A commit queued on a connection to `addr`.
+    pub(crate) fn queued(pending: PendingResponse, addr: &str) -> PendingCommit {
+        PendingCommit {
+            pending: Some(pending),
+            addr: addr.to_string(),
+        }
+    }
+}
+
+impl Future for PendingCommit {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(pending) = self.pending.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let body = match Pin::new(pending).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(body) => body,
+        };
+        self.pending = None;
+        Poll::Ready(match body {
+            Ok(ResponseBody::OffsetCommit(response)) => commit_result(response),
+            Ok(_) => Err(Error::Protocol {
+                addr: self.addr.clone(),
+                detail: "expected an OffsetCommit response".to_string(),
+            }),
+            Err(e) => Err(e),
+        })
+    }
+}

@@ -1,0 +1,40 @@
+//! Rill's client library: `Producer`, `Consumer` and `Admin` over the Rill wire
+//! protocol (docs/PROTOCOL.md), and the `rill` command line.
+//!
+//! - [`Connection`]: one pipelined TCP connection to a broker; the building block of
+//!   everything else, and usable on its own for raw requests.
+//! - [`Admin`]: create, delete, list and describe topics; list groups and describe
+//!   a group with per-partition committed offset, log end and lag.
+//! - [`Producer`]: batched, pipelined, idempotent sends with backpressure
+//!   ([`ProducerConfig`] documents every option).
+//! - [`Consumer`]: manual `assign` or group `subscribe`, `poll`, `seek` (offset,
+//!   beginning, end, timestamp), sync/async/auto commit, a fetch always in flight
+//!   ahead of the application ([`ConsumerConfig`] documents every option).
+//! - [`EmbeddedBroker`]: a broker inside this process on a free port, for the demo,
+//!   the benchmark and tests.
+//! - [`bench`](mod@bench): the throughput and latency benchmark behind `rill bench` and
+//!   `rill-bench`.
+//!
+//! Every fallible call returns [`Error`], whose messages name the broker address,
+//! the error code and the topic/partition involved.
+
+pub mod admin;
+pub mod bench;
+mod clock;
+pub mod connection;
+pub mod consumer;
+pub mod demo;
+pub mod embedded;
+pub mod error;
+pub mod group_admin;
+pub mod producer;
+
+pub use admin::{Admin, PartitionInfo, TopicInfo};
+pub use connection::{Connection, ConnectionOptions};
+pub use consumer::{
+    Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, PendingCommit, TopicPartition,
+};
+pub use embedded::EmbeddedBroker;
+pub use error::{Error, Result};
+pub use group_admin::{GroupDescription, GroupListing, GroupMember, GroupPartition};
+pub use producer::{Acks, Delivery, Partitioner, Producer, ProducerConfig, RecordMetadata};

@@ -1,0 +1,467 @@
+//! The producer: sends records to topics in batches, many requests in flight, and
+//! tells each caller where its record landed.
+//!
+//! [`Producer::enqueue`] places a record in its partition's open batch and returns a
+//! [`Delivery`] at once; the delivery resolves when the broker acknowledges the
+//! batch. So a caller can fire thousands of records without waiting for any (the
+//! shop never waits for its consumers), and still learn each record's offset.
+//! [`Producer::send`] does both steps in one future. A background task (the sender,
+//! `producer/sender.rs`) sends a batch when it reaches `batch_bytes` or has waited
+//! `linger`, packs one batch per partition into each Produce request, keeps up to
+//! `max_in_flight` requests on the connection, and retries what failed in order.
+//!
+//! Memory is bounded: records hold `buffer_bytes` of budget from enqueue until their
+//! batch is acknowledged, and `enqueue` waits while the budget is spent
+//! (backpressure). With idempotence the producer gets a producer id from the broker
+//! (InitProducerId) and stamps each batch with a per-partition sequence number, so a
+//! retried batch that already landed is answered with its original offset instead
+//! of being written twice.
+//!
+//! The module is split in four: `config` (options), `partitioner` (where a record
+//! goes), `accumulator` (open and closed batches) and `sender` (the network side).
+
+mod accumulator;
+mod config;
+pub mod partitioner;
+mod sender;
+#[cfg(test)]
+mod tests;
+
+use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rill_protocol::api::init_producer_id::InitProducerIdRequest;
+use rill_protocol::api::metadata::MetadataRequest;
+use rill_protocol::ErrorCode;
+use tokio::sync::{oneshot, Notify, Semaphore};
+use tokio::task::JoinHandle;
+
+pub use config::{Acks, PartitionFn, Partitioner, ProducerConfig};
+
+use crate::clock::now_ms;
+use crate::connection::{Connection, ConnectionOptions};
+use crate::error::{Error, Result};
+use accumulator::{Accumulator, NewRecord};
+
+/// Bytes a record costs beyond its key, value and headers (length, attributes,
+/// timestamp and offset deltas, field lengths), for memory accounting.
+const RECORD_OVERHEAD: usize = 20;
+
+/// The most partitions a topic can have: the broker's own ceiling. A Metadata
+/// answer with more is not believed (each partition gets a queue).
+const MAX_PARTITIONS: usize = 1_000_000;
+
+/// Where an acknowledged record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The partition it was written to.
+    pub partition: i32,
+    /// Its offset in that partition; -1 with [`Acks::None`].
+    pub offset: i64,
+    /// Its timestamp (the producer's clock when it was enqueued, ms since the epoch).
+    pub timestamp: i64,
+}
+
+/// Resolves when the broker acknowledges a record (or its batch finally fails).
+#[derive(Debug)]
+#[must_use = "a Delivery tells whether the record was written; await it or drop it knowingly"]
+pub struct Delivery {
+    rx: oneshot::Receiver<Result<RecordMetadata>>,
+}
+
+impl Future for Delivery {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(Error::Closed("producer"))),
+        }
+    }
+}
+
+/// A producer connected to one broker. Clones share the same batches, connection
+/// and sender; the last one dropped sends what is queued and stops.
+#[derive(Debug, Clone)]
+pub struct Producer {
+    handle: Arc<Handle>,
+}
+
+/// Owns the sender task; dropping it asks the sender to finish up.
+#[derive(Debug)]
+struct Handle {
+    shared: Arc<Shared>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.lock().closing = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+/// State shared by the producer handles and the sender task.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: ProducerConfig,
+    addr: String,
+    /// Producer id and epoch obtained at connect when idempotent (the sender takes
+    /// a new one when a partition has to start over).
+    pub(crate) identity: Option<(i64, i16)>,
+    conn: tokio::sync::Mutex<Option<Connection>>,
+    acc: Mutex<Accumulator>,
+    /// Buffer budget in bytes: taken by `enqueue`, returned on completion.
+    pub(crate) memory: Semaphore,
+    /// Wakes the sender: a batch opened or closed, a flush, a close.
+    pub(crate) wake: Notify,
+    /// Wakes `flush`: a batch completed or the sender stopped.
+    pub(crate) done: Notify,
+    pub(crate) stopped: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Accumulator> {
+        self.acc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current connection, opening a new one if there is none or it failed.
+    pub(crate) async fn connection(&self) -> Result<Connection> {
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(conn.clone());
+        }
+        let conn = Connection::connect_with(&self.addr, connection_options(&self.config)).await?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Closes the current connection (after a timeout); the next use reconnects.
+    pub(crate) async fn close_connection(&self) {
+        if let Some(conn) = self.conn.lock().await.take() {
+            conn.close();
+        }
+    }
+
+    /// `topic`'s partition count, from the cache or a Metadata request.
+    async fn partition_count(&self, topic: &str) -> Result<i32> {
+        if let Some(count) = self.lock().partition_count(topic) {
+            return Ok(count);
+        }
+        let conn = self.connection().await?;
+        let metadata = conn
+            .call(MetadataRequest {
+                topics: vec![topic.to_string()],
+            })
+            .await?;
+        let t = metadata
+            .topics
+            .into_iter()
+            .find(|t| t.name == topic)
+            .ok_or_else(|| Error::Protocol {
+                addr: self.addr.clone(),
+                detail: format!("the Metadata response does not mention topic {topic:?}"),
+            })?;
+        if !t.error_code.is_ok() {
+            return Err(Error::broker_at(t.error_code, t.error_message, topic, None));
+        }
+        let numbers: Vec<i32> = t.partitions.iter().map(|p| p.partition).collect();
+        let count = partition_count(&numbers).map_err(|detail| Error::Protocol {
+            addr: self.addr.clone(),
+            detail: format!("topic {topic:?} {detail}"),
+        })?;
+        self.lock().set_partition_count(topic, count, seed());
+        Ok(count)
+    }
+
+    /// Gives back a completed batch's memory and wakes flushes.
+    pub(crate) fn completed(&self, batch_id: u64, memory: usize) {
+        self.lock().batch_done(batch_id);
+        self.memory.add_permits(memory);
+        self.done.notify_waiters();
+    }
+
+    /// Forgets `topic`'s partition count (after the broker said it does not exist).
+    pub(crate) fn metadata_stale(&self, topic: &str) {
+        self.lock().mark_stale(topic);
+    }
+}
+
+impl Producer {
+    /// Connects to the broker at `addr` (`host:port`) and, with idempotence, obtains a
+    /// producer id. Fails on an invalid `config` or when the broker cannot be reached.
+    pub async fn connect(addr: impl Display, config: ProducerConfig) -> Result<Producer> {
+        config.validate()?;
+        let addr = addr.to_string();
+        let conn = Connection::connect_with(&addr, connection_options(&config)).await?;
+        let identity = if config.idempotent() {
+            init_producer_id(&conn, &config).await?
+        } else {
+            None
+        };
+        let shared = Arc::new(Shared {
+            memory: Semaphore::new(config.buffer_bytes),
+            config,
+            addr,
+            identity,
+            conn: tokio::sync::Mutex::new(Some(conn)),
+            acc: Mutex::new(Accumulator::default()),
+            wake: Notify::new(),
+            done: Notify::new(),
+            stopped: AtomicBool::new(false),
+        });
+        let task = tokio::spawn(sender::run(shared.clone()));
+        Ok(Producer {
+            handle: Arc::new(Handle {
+                shared,
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// Whether the broker deduplicates this producer's retries (it holds a producer id).
+    pub fn is_idempotent(&self) -> bool {
+        self.handle.shared.identity.is_some()
+    }
+
+    /// The largest record [`enqueue`](Producer::enqueue) accepts: its key and value
+    /// bytes together, plus 4 bytes and the name and value of each header, may not
+    /// exceed this (`buffer_bytes` or `max_request_bytes`, whichever is smaller,
+    /// less a record's fixed overhead). The topic's `max_batch_bytes` may be lower.
+    pub fn max_record_bytes(&self) -> usize {
+        let config = &self.handle.shared.config;
+        config
+            .buffer_bytes
+            .min(config.max_request_bytes)
+            .saturating_sub(RECORD_OVERHEAD)
+    }
+
+    /// Sends one record and waits for the broker's acknowledgement: [`enqueue`]
+    /// followed by awaiting the [`Delivery`]. To keep many records in flight, use
+    /// `enqueue` and await the deliveries later.
+    ///
+    /// [`enqueue`]: Producer::enqueue
+    pub async fn send(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, &[u8])],
+    ) -> Result<RecordMetadata> {
+        self.enqueue(topic, key, value, headers).await?.await
+    }
+
+    /// Puts one record into its partition's batch and returns a [`Delivery`] that
+    /// resolves when the broker acknowledges it. Waits only while the buffer is full
+    /// (backpressure) or the topic's partition count is being looked up. Records
+    /// enqueued one after another keep their order within a partition.
+    ///
+    /// Fails at once for an unknown topic (`UNKNOWN_TOPIC_OR_PARTITION`), a record
+    /// larger than `buffer_bytes` or `max_request_bytes`, or a closed producer.
+    pub async fn enqueue(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, &[u8])],
+    ) -> Result<Delivery> {
+        let shared = &self.handle.shared;
+        let config = &shared.config;
+        if shared.lock().closing {
+            return Err(Error::Closed("producer"));
+        }
+        let memory = record_size(key, value, headers);
+        let limit = config.buffer_bytes.min(config.max_request_bytes);
+        if memory > limit {
+            return Err(Error::InvalidArgument(format!(
+                "a record of about {memory} bytes does not fit: buffer_bytes is {} and \
+                 max_request_bytes {}",
+                config.buffer_bytes, config.max_request_bytes
+            )));
+        }
+        shared.partition_count(topic).await?;
+        // `memory` fits in u32: it is at most buffer_bytes, checked by validate().
+        let permits = shared
+            .memory
+            .acquire_many(memory as u32)
+            .await
+            .map_err(|_| Error::Closed("producer"))?;
+        permits.forget();
+        let headers: Vec<(&str, Option<&[u8]>)> =
+            headers.iter().map(|(k, v)| (*k, Some(*v))).collect();
+        let (tx, rx) = oneshot::channel();
+        let appended = {
+            let mut acc = shared.lock();
+            if acc.closing {
+                Err(Error::Closed("producer"))
+            } else {
+                let record = NewRecord {
+                    key,
+                    value,
+                    headers: &headers,
+                    timestamp: now_ms(),
+                    memory,
+                    tx,
+                };
+                acc.append(config, topic, record)
+            }
+        };
+        match appended {
+            Ok(wake) => {
+                if wake {
+                    shared.wake.notify_one();
+                }
+                Ok(Delivery { rx })
+            }
+            Err(e) => {
+                shared.memory.add_permits(memory);
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends every record enqueued so far without waiting for `linger`, and waits
+    /// until each is acknowledged or has failed (failures are reported by their
+    /// deliveries, not here). Fails only if the producer's sender has stopped.
+    pub async fn flush(&self) -> Result<()> {
+        let shared = &self.handle.shared;
+        let target = shared.lock().mark_flush();
+        shared.wake.notify_one();
+        loop {
+            let notified = shared.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if shared.lock().flushed(target) {
+                return Ok(());
+            }
+            if shared.stopped.load(Ordering::Acquire) {
+                return Err(Error::Closed("producer"));
+            }
+            notified.await;
+        }
+    }
+
+    /// Refuses new records, sends what is queued, waits for the answers and stops
+    /// the sender. Every clone of this producer is closed.
+    pub async fn close(&self) -> Result<()> {
+        let shared = &self.handle.shared;
+        shared.lock().closing = true;
+        shared.wake.notify_one();
+        let task = self
+            .handle
+            .task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            task.await.map_err(|e| Error::ConnectionLost {
+                addr: shared.addr.clone(),
+                reason: format!("the producer's sender task failed: {e}"),
+            })?;
+        }
+        shared.close_connection().await;
+        Ok(())
+    }
+}
+
+/// Asks for a producer id. A broker without InitProducerId is tolerated only when
+/// idempotence was not asked for explicitly: the producer then runs without it.
+async fn init_producer_id(
+    conn: &Connection,
+    config: &ProducerConfig,
+) -> Result<Option<(i64, i16)>> {
+    match request_producer_id(conn, config).await {
+        Ok(identity) => Ok(Some(identity)),
+        Err(e)
+            if config.idempotence.is_none()
+                && matches!(
+                    e.code(),
+                    Some(ErrorCode::InvalidRequest | ErrorCode::UnsupportedVersion)
+                ) =>
+        {
+            tracing::warn!(error = %e, "broker does not grant producer ids; idempotence is off");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Asks the broker for a new producer id and epoch (InitProducerId).
+pub(crate) async fn request_producer_id(
+    conn: &Connection,
+    config: &ProducerConfig,
+) -> Result<(i64, i16)> {
+    let request = InitProducerIdRequest {
+        transactional_id: None,
+        timeout_ms: i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX),
+    };
+    let r = conn.call(request).await?;
+    if r.error_code.is_ok() {
+        Ok((r.producer_id, r.producer_epoch))
+    } else {
+        Err(Error::broker(r.error_code, r.error_message))
+    }
+}
+
+/// The partition count of a topic whose Metadata lists partitions `numbers`: they
+/// must be exactly `0..n`, each once, with `n` from 1 to [`MAX_PARTITIONS`].
+/// Otherwise says what is wrong, in words that follow the topic's name.
+fn partition_count(numbers: &[i32]) -> std::result::Result<i32, String> {
+    let n = numbers.len();
+    if n == 0 {
+        return Err("has no partitions".to_string());
+    }
+    if n > MAX_PARTITIONS {
+        return Err(format!(
+            "has {n} partitions; a broker allows at most {MAX_PARTITIONS}"
+        ));
+    }
+    let mut seen = vec![false; n];
+    for &p in numbers {
+        match usize::try_from(p).ok().and_then(|i| seen.get_mut(i)) {
+            Some(slot) if !*slot => *slot = true,
+            Some(_) => return Err(format!("lists partition {p} twice")),
+            None => {
+                return Err(format!(
+                    "lists partition {p} among {n}: partitions must be numbered 0 to {}",
+                    n - 1
+                ))
+            }
+        }
+    }
+    // n distinct numbers below n: exactly 0..n. n fits: it is at most MAX_PARTITIONS.
+    Ok(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+fn connection_options(config: &ProducerConfig) -> ConnectionOptions {
+    ConnectionOptions {
+        client_id: Some(config.client_id.clone()),
+        connect_timeout: config.connect_timeout,
+        request_timeout: config.request_timeout,
+        ..ConnectionOptions::default()
+    }
+}
+
+/// Memory a record is charged: its bytes plus a fixed overhead.
+fn record_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[(&str, &[u8])]) -> usize {
+    RECORD_OVERHEAD
+        + key.map_or(0, <[u8]>::len)
+        + value.map_or(0, <[u8]>::len)
+        + headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum::<usize>()
+}
+
+/// A per-producer seed for spreading keyless records (the clock's nanoseconds).
+fn seed() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+}

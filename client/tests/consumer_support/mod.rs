@@ -1,0 +1,415 @@
+//! Shared pieces of the consumer tests: a broker in the test process that can be
+//! restarted on the same port and data directory, a producer helper, and group
+//! members running as tasks that log every record they receive, when, and the
+//! partitions they were processing between polls.
+//!
+//! A member's *processing interval* for a partition runs from the moment `poll`
+//! returned records of that partition to the moment the member called `poll`
+//! again (the application is done with them). Two members must never have
+//! overlapping intervals on one partition.
+
+#![allow(dead_code)]
+
+mod proxy;
+
+#[allow(unused_imports)] // not every test uses it
+pub use proxy::Proxy;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rill_broker::BrokerConfig;
+use rill_client::{
+    Admin, Consumer, ConsumerConfig, OffsetReset, Partitioner, Producer, ProducerConfig,
+    TopicPartition,
+};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// A broker serving from a temporary directory; restartable on the same port.
+pub struct Broker {
+    addr: SocketAddr,
+    config: BrokerConfig,
+    running: Option<(oneshot::Sender<()>, JoinHandle<rill_broker::Result<()>>)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts a broker whose groups heartbeat every 100 ms and expire after
+    /// `session_ms`.
+    pub async fn start(session_ms: u64) -> Broker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = BrokerConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..BrokerConfig::default()
+        };
+        config.groups.heartbeat_interval_ms = 100;
+        config.groups.session_timeout_ms = session_ms;
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut broker = Broker {
+            addr,
+            config,
+            running: None,
+            _dir: dir,
+        };
+        broker.serve(listener);
+        broker
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        self.config.listen = self.addr;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(rill_broker::serve(
+            listener,
+            self.config.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        self.running = Some((stop, task));
+    }
+
+    /// `host:port` for clients.
+    pub fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Stops the broker gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some((stop, task)) = self.running.take() {
+            let _ = stop.send(());
+            let result = tokio::time::timeout(Duration::from_secs(20), task)
+                .await
+                .expect("broker stops within 20 s")
+                .expect("broker task");
+            result.expect("broker stops cleanly");
+        }
+    }
+
+    /// Serves again on the same port and data directory.
+    pub async fn start_again(&mut self) {
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 100 => {
+                    tries += 1;
+                    eprintln!("rebinding {}: {e}", self.addr);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot rebind {}: {e}", self.addr),
+            }
+        };
+        self.serve(listener);
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some((stop, _)) = self.running.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Creates `topic` with `partitions` partitions.
+pub async fn create_topic(addr: &str, topic: &str, partitions: i32) {
+    let admin = Admin::connect(addr).await.expect("admin");
+    admin
+        .create_topic(topic, partitions, &[])
+        .await
+        .expect("create topic");
+}
+
+/// A producer spreading keyless records evenly (round robin).
+pub async fn producer(addr: &str) -> Producer {
+    let config = ProducerConfig::new()
+        .partitioner(Partitioner::RoundRobin)
+        .linger(Duration::from_millis(2));
+    Producer::connect(addr, config).await.expect("producer")
+}
+
+/// Sends records with values `"{first}"..` up to `first + count` and waits for
+/// every acknowledgement.
+pub async fn produce_range(producer: &Producer, topic: &str, first: u64, count: u64) {
+    let mut deliveries = Vec::with_capacity(count as usize);
+    for i in first..first + count {
+        let value = i.to_string();
+        deliveries.push(
+            producer
+                .enqueue(topic, None, Some(value.as_bytes()), &[])
+                .await
+                .expect("enqueue"),
+        );
+    }
+    for d in deliveries {
+        d.await.expect("delivered");
+    }
+}
+
+/// Consumer settings for tests: earliest, short waits, frequent auto-commits.
+pub fn consumer_config(client_id: &str) -> ConsumerConfig {
+    ConsumerConfig::new()
+        .client_id(client_id)
+        .offset_reset(OffsetReset::Earliest)
+        .fetch_max_wait(Duration::from_millis(100))
+        .auto_commit_interval(Duration::from_millis(200))
+        .retry_backoff(Duration::from_millis(50))
+}
+
+/// One received record.
+#[derive(Debug, Clone)]
+pub struct Got {
+    pub member: usize,
+    pub partition: i32,
+    pub offset: i64,
+    pub value: u64,
+    pub at: Instant,
+}
+
+/// A member processing a partition between `from` and `to`.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    pub member: usize,
+    pub partition: i32,
+    pub from: Instant,
+    pub to: Instant,
+}
+
+/// What the members of a test saw.
+#[derive(Debug, Default)]
+pub struct Journal {
+    pub got: Mutex<Vec<Got>>,
+    pub intervals: Mutex<Vec<Interval>>,
+    /// Each member's latest assignment.
+    pub assignments: Mutex<HashMap<usize, BTreeSet<TopicPartition>>>,
+}
+
+impl Journal {
+    pub fn received(&self) -> usize {
+        self.got.lock().expect("lock").len()
+    }
+
+    pub fn assignment(&self, member: usize) -> BTreeSet<TopicPartition> {
+        self.assignments
+            .lock()
+            .expect("lock")
+            .get(&member)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Distinct values received.
+    pub fn distinct(&self) -> usize {
+        let got = self.got.lock().expect("lock");
+        got.iter().map(|g| g.value).collect::<BTreeSet<_>>().len()
+    }
+}
+
+/// A group member polling in a task.
+pub struct Member {
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<Consumer>,
+}
+
+impl Member {
+    /// Joins `group` on `topic` as member number `id`, logging into `journal`;
+    /// sleeps `work` after each non-empty poll to stand for processing.
+    pub async fn spawn(
+        addr: &str,
+        group: &str,
+        topic: &str,
+        id: usize,
+        config: ConsumerConfig,
+        journal: Arc<Journal>,
+        work: Duration,
+    ) -> Member {
+        let mut consumer = Consumer::connect(addr, config).await.expect("consumer");
+        consumer
+            .subscribe(&[topic], group)
+            .await
+            .expect("subscribe");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut last: Option<(BTreeSet<i32>, Instant)> = None;
+            while !stopping.load(Ordering::Acquire) {
+                let called = Instant::now();
+                if let Some((partitions, from)) = last.take() {
+                    let mut intervals = journal.intervals.lock().expect("lock");
+                    for partition in partitions {
+                        intervals.push(Interval {
+                            member: id,
+                            partition,
+                            from,
+                            to: called,
+                        });
+                    }
+                }
+                let records = consumer
+                    .poll(Duration::from_millis(100))
+                    .await
+                    .expect("poll");
+                let at = Instant::now();
+                journal
+                    .assignments
+                    .lock()
+                    .expect("lock")
+                    .insert(id, consumer.assignment());
+                if records.is_empty() {
+                    continue;
+                }
+                let mut partitions = BTreeSet::new();
+                {
+                    let mut got = journal.got.lock().expect("lock");
+                    for r in &records {
+                        partitions.insert(r.partition);
+                        let value = std::str::from_utf8(r.value.as_deref().expect("value"))
+                            .expect("utf-8")
+                            .parse()
+                            .expect("number");
+                        got.push(Got {
+                            member: id,
+                            partition: r.partition,
+                            offset: r.offset,
+                            value,
+                            at,
+                        });
+                    }
+                }
+                last = Some((partitions, at));
+                if !work.is_zero() {
+                    tokio::time::sleep(work).await;
+                }
+            }
+            if let Some((partitions, from)) = last {
+                let to = Instant::now();
+                let mut intervals = journal.intervals.lock().expect("lock");
+                for partition in partitions {
+                    intervals.push(Interval {
+                        member: id,
+                        partition,
+                        from,
+                        to,
+                    });
+                }
+            }
+            consumer
+        });
+        Member { stop, task }
+    }
+
+    /// Stops polling and closes the consumer (commit, leave).
+    pub async fn close(self) {
+        self.stop.store(true, Ordering::Release);
+        let consumer = self.task.await.expect("member task");
+        consumer.close().await.expect("close");
+    }
+
+    /// Kills the member without leaving: its task (and consumer) is dropped mid-poll.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// Waits until `check` holds, polling every 20 ms, at most `limit`.
+pub async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Checks that no two members processed one partition at overlapping times.
+pub fn assert_no_overlap(journal: &Journal) {
+    let intervals = journal.intervals.lock().expect("lock");
+    let mut by_partition: HashMap<i32, Vec<&Interval>> = HashMap::new();
+    for i in intervals.iter() {
+        by_partition.entry(i.partition).or_default().push(i);
+    }
+    for (partition, mut list) in by_partition {
+        list.sort_by_key(|i| i.from);
+        let mut latest: HashMap<usize, Instant> = HashMap::new();
+        for b in list {
+            for (member, to) in &latest {
+                assert!(
+                    *member == b.member || *to <= b.from,
+                    "partition {partition}: member {member} processed until {to:?} after member {} started at {:?}",
+                    b.member,
+                    b.from
+                );
+            }
+            let to = latest.entry(b.member).or_insert(b.to);
+            *to = (*to).max(b.to);
+        }
+    }
+}
+
+/// A TCP proxy in front of a broker that notes when each request frame from a
+/// client passes, with its api key (Fetch is 1).
+pub struct Tap {
+    pub addr: String,
+    pub requests: Arc<Mutex<Vec<(Instant, i16)>>>,
+}
+
+impl Tap {
+    pub async fn start(broker: &str) -> Tap {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let requests: Arc<Mutex<Vec<(Instant, i16)>>> = Arc::default();
+        let (log, upstream_addr) = (requests.clone(), broker.to_string());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(upstream) = tokio::net::TcpStream::connect(&upstream_addr).await else {
+                    continue;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut up_read, mut up_write) = upstream.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut up_read, &mut client_write).await;
+                });
+                let log = log.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let mut len = [0u8; 4];
+                        if client_read.read_exact(&mut len).await.is_err() {
+                            break;
+                        }
+                        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+                        if client_read.read_exact(&mut body).await.is_err() {
+                            break;
+                        }
+                        let api = i16::from_be_bytes([body[0], body[1]]);
+                        log.lock().expect("lock").push((Instant::now(), api));
+                        if up_write.write_all(&len).await.is_err()
+                            || up_write.write_all(&body).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Tap { addr, requests }
+    }
+
+    /// Fetch requests that passed in `[from, to]`.
+    pub fn fetches_between(&self, from: Instant, to: Instant) -> usize {
+        let log = self.requests.lock().expect("lock");
+        log.iter()
+            .filter(|(at, api)| *api == 1 && *at >= from && *at <= to)
+            .count()
+    }
+}
