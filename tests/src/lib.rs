@@ -1,7 +1,14 @@
 //! Shared helpers for Rill's end-to-end tests (the tests live in `tests/tests/`).
 //!
 //! The binaries in `src/bin/` are child processes that tests start, kill and
-//! inspect; they are not part of the product.
+//! inspect; they are not part of the product. [`harness`] runs a broker inside the
+//! test process and [`client`] talks to it over a real socket, with requests built
+//! by [`requests`].
+
+pub mod client;
+pub mod harness;
+pub mod process;
+pub mod requests;
 
 use rill_protocol::{BatchBuilder, ProducerInfo};
 

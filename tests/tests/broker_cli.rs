@@ -1,0 +1,134 @@
+//! The `rill-broker` command line as an operator meets it: environment variables
+//! are read, and a bad flag, variable, config file or address stops the broker
+//! with one clear line naming what was wrong, before it touches any data.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use rill_protocol::ErrorCode;
+use rill_tests::client::TestClient;
+use rill_tests::process::BrokerProcess;
+
+const BROKER: &str = env!("CARGO_BIN_EXE_broker_process");
+
+/// Runs the broker to completion (it must fail fast) and returns its output.
+fn run_failing(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let output = Command::new(BROKER)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the broker");
+    assert!(
+        !output.status.success(),
+        "the broker accepted {args:?} {env:?}"
+    );
+    output
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn bad_settings_fail_fast_with_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+
+    let out = run_failing(&["--data-dir", data_arg], &[("RILL_FSYNC", "sometimes")]);
+    assert!(stderr(&out).contains("fsync must be"), "{}", stderr(&out));
+
+    let out = run_failing(&["--data-dir", data_arg, "--listen", "nowhere"], &[]);
+    assert!(stderr(&out).contains("--listen"), "{}", stderr(&out));
+
+    let config = dir.path().join("rill.toml");
+    std::fs::write(&config, "[limits]\nmax_conections = 3\n").expect("write config");
+    let out = run_failing(
+        &[
+            "--data-dir",
+            data_arg,
+            "--config",
+            config.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("max_conections") && err.contains("rill.toml"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line, not {err:?}");
+
+    let out = run_failing(&["--data-dir", data_arg, "--segment-bytes", "12"], &[]);
+    assert!(stderr(&out).contains("segment_bytes"), "{}", stderr(&out));
+
+    // None of that created the data directory.
+    assert!(!data.exists(), "a refused start touched the data directory");
+}
+
+#[test]
+fn a_busy_address_or_data_dir_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = BrokerProcess::start(BROKER, dir.path(), &[]).expect("first broker");
+    let other = tempfile::tempdir().expect("tempdir");
+    let busy = first.addr().to_string();
+    let out = run_failing(
+        &[
+            "--data-dir",
+            other.path().to_str().expect("utf-8"),
+            "--listen",
+            &busy,
+        ],
+        &[],
+    );
+    assert!(
+        stderr(&out).contains("cannot listen on"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_failing(
+        &[
+            "--data-dir",
+            dir.path().to_str().expect("utf-8"),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert!(
+        stderr(&out).contains("in use by another running broker"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn environment_variables_configure_the_broker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = BrokerProcess::start_with_env(
+        BROKER,
+        dir.path(),
+        &[],
+        &[("RILL_MAX_CONNECTIONS", "1"), ("RILL_NODE_ID", "42")],
+    )
+    .expect("start");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut first = TestClient::connect(broker.addr()).await.expect("connect");
+        let metadata = first.metadata(&[]).await.expect("metadata");
+        assert_eq!(metadata.brokers[0].node_id, 42, "RILL_NODE_ID was not read");
+        let mut second = TestClient::connect(broker.addr()).await.expect("connect");
+        second.set_timeout(Duration::from_secs(2));
+        let refused = second.metadata(&[]).await;
+        assert!(
+            refused.is_err(),
+            "RILL_MAX_CONNECTIONS=1 let a second client in"
+        );
+        let created = first.create_topic("still-served", 1).await.expect("create");
+        assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
+    });
+}

@@ -1,0 +1,200 @@
+//! Edge cases of produce, fetch, delete and shutdown that a careless broker gets
+//! wrong: a partition listed twice in one produce, a multi-partition fetch's byte
+//! cap, a long-poll on a topic that is deleted, and a shutdown while a client has
+//! stopped reading.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rill_broker::BrokerConfig;
+use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
+use rill_protocol::api::produce::{ProducePartition, ProduceRequest, ProduceTopic};
+use rill_protocol::message::{RequestBody, ResponseBody};
+use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo};
+use rill_tests::client::fetch_request;
+use rill_tests::harness::TestBroker;
+
+/// A batch of `records` records with 1 KiB values.
+fn batch(records: usize) -> Vec<u8> {
+    let mut b = BatchBuilder::new(ProducerInfo::NONE);
+    let value = vec![b'v'; 1024];
+    for i in 0..records {
+        b.push(1_900_000_000_000 + i as i64, None, Some(&value), &[]);
+    }
+    b.finish()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_listed_twice_in_one_produce_is_refused_whole() {
+    let broker = TestBroker::start(BrokerConfig::default())
+        .await
+        .expect("start");
+    let mut client = broker.connect().await.expect("connect");
+    let created = client.create_topic("t", 2).await.expect("create");
+    assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
+    let entry = |partition| ProducePartition {
+        partition,
+        records: Bytes::from(batch(1)),
+    };
+    let request = RequestBody::Produce(ProduceRequest {
+        acks: 1,
+        timeout_ms: 1000,
+        topics: vec![
+            ProduceTopic {
+                name: "t".into(),
+                partitions: vec![entry(0), entry(1)],
+            },
+            ProduceTopic {
+                name: "t".into(),
+                partitions: vec![entry(0)],
+            },
+        ],
+    });
+    let ResponseBody::Produce(answer) = client.call(request).await.expect("produce") else {
+        panic!("not a produce response");
+    };
+    let codes: Vec<(i32, ErrorCode)> = answer
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (p.partition, p.error_code)))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (0, ErrorCode::InvalidRequest),
+            (1, ErrorCode::None),
+            (0, ErrorCode::InvalidRequest)
+        ]
+    );
+    let latest = client.list_offsets("t", 0, -1).await.expect("latest");
+    assert_eq!(
+        latest.offset, 0,
+        "nothing of the duplicated partition was written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_first_partition_with_data_may_exceed_max_bytes() {
+    let broker = TestBroker::start(BrokerConfig::default())
+        .await
+        .expect("start");
+    let mut client = broker.connect().await.expect("connect");
+    client.create_topic("t", 2).await.expect("create");
+    let b = batch(2);
+    for partition in 0..2 {
+        let r = client
+            .produce("t", partition, &b, 1)
+            .await
+            .expect("produce");
+        assert_eq!(r.expect("answer").error_code, ErrorCode::None);
+    }
+    let fetch = |max_bytes| {
+        RequestBody::Fetch(FetchRequest {
+            max_wait_ms: 0,
+            min_bytes: 1,
+            max_bytes,
+            topics: vec![FetchTopic {
+                name: "t".into(),
+                partitions: (0..2)
+                    .map(|partition| FetchPartition {
+                        partition,
+                        fetch_offset: 0,
+                        partition_max_bytes: 1 << 20,
+                    })
+                    .collect(),
+            }],
+        })
+    };
+    let sizes = |body: ResponseBody| match body {
+        ResponseBody::Fetch(f) => f.topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.records.len())
+            .collect::<Vec<_>>(),
+        other => panic!("not a fetch response: {other:?}"),
+    };
+    // Room for one batch and a bit: the second partition's batch must not come.
+    let cap = i32::try_from(b.len() + 10).expect("small");
+    let got = sizes(client.call(fetch(cap)).await.expect("fetch"));
+    assert_eq!(got, [b.len(), 0]);
+    // Smaller than one batch: the first still comes whole (no consumer gets stuck).
+    let got = sizes(client.call(fetch(10)).await.expect("fetch"));
+    assert_eq!(got, [b.len(), 0]);
+    let cap = i32::try_from(2 * b.len()).expect("small");
+    let got = sizes(client.call(fetch(cap)).await.expect("fetch"));
+    assert_eq!(got, [b.len(), b.len()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_on_a_deleted_topic_ends_with_unknown_topic() {
+    let broker = TestBroker::start(BrokerConfig::default())
+        .await
+        .expect("start");
+    let mut admin = broker.connect().await.expect("connect");
+    admin.create_topic("doomed", 1).await.expect("create");
+    let mut waiter = broker.connect().await.expect("connect");
+    let poll = tokio::spawn(async move {
+        let started = Instant::now();
+        let answer = waiter.fetch("doomed", 0, 0, 10_000, 1).await;
+        (answer, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deleted = admin.delete_topic("doomed").await.expect("delete");
+    assert_eq!(deleted.error_code, ErrorCode::None, "{deleted:?}");
+    let (answer, waited) = poll.await.expect("poll task");
+    let answer = answer.expect("fetch answer");
+    assert_eq!(
+        answer.error_code,
+        ErrorCode::UnknownTopicOrPartition,
+        "{answer:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(2),
+        "the fetch waited {waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_forever_for_a_client_that_stopped_reading() {
+    let mut config = BrokerConfig::default();
+    config.limits.max_in_flight_bytes = 1 << 20;
+    config.shutdown_timeout_ms = 500;
+    let mut broker = TestBroker::start(config).await.expect("start");
+    let mut client = broker.connect().await.expect("connect");
+    client.create_topic("t", 1).await.expect("create");
+    let big = batch(500);
+    let r = client.produce("t", 0, &big, 1).await.expect("produce");
+    assert_eq!(r.expect("answer").error_code, ErrorCode::None);
+    let mut greedy = broker.connect().await.expect("connect");
+    for _ in 0..200 {
+        greedy.queue(fetch_request("t", 0, 0, 0, 1)).expect("queue");
+    }
+    greedy.flush().await.expect("write the fetches");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    broker.stop().await.expect("clean stop");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+    // The stuck connection was closed: reading drains what was sent, then ends (a
+    // reset, since the broker closed it with requests unread).
+    greedy.set_timeout(Duration::from_secs(2));
+    let mut frames = 0;
+    loop {
+        match greedy.recv_frame().await {
+            Ok(_) => frames += 1,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                break
+            }
+            Err(e) => panic!("after {frames} frames the connection neither ended nor sent: {e}"),
+        }
+    }
+    assert!(
+        frames < 200,
+        "all {frames} answers were sent; the test proved nothing"
+    );
+}

@@ -1,0 +1,145 @@
+//! `/metrics` is scraped over HTTP and its numbers move with the traffic: records
+//! and bytes in and out per topic, requests and latency per API, open
+//! connections, and consumer-group lag per partition.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rill_broker::BrokerConfig;
+use rill_protocol::api::offset_commit::{
+    OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic,
+};
+use rill_protocol::message::RequestBody;
+use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo};
+use rill_tests::client::TestClient;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One HTTP GET; returns the status line and the body.
+async fn get(addr: SocketAddr, path: &str) -> (String, String) {
+    let mut socket = TcpStream::connect(addr).await.expect("connect to /metrics");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: rill\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(5), socket.read_to_string(&mut response))
+        .await
+        .expect("answer within 5 s")
+        .expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+    (
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    )
+}
+
+/// The value of the sample whose line starts with `series` (name and labels).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_with_traffic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let metrics_listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind metrics");
+    let (addr, metrics) = (
+        listener.local_addr().expect("addr"),
+        metrics_listener.local_addr().expect("addr"),
+    );
+    let config = BrokerConfig {
+        data_dir: dir.path().to_path_buf(),
+        ..BrokerConfig::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let broker = tokio::spawn(rill_broker::serve_with_metrics(
+        listener,
+        Some(metrics_listener),
+        config,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    let (status, before) = get(metrics, "/metrics").await;
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(sample(&before, "rill_connections"), Some(0.0), "{before}");
+    let (status, _) = get(metrics, "/other").await;
+    assert!(status.contains("404"), "{status}");
+
+    let mut c = TestClient::connect(addr).await.expect("connect");
+    c.create_topic("shop", 1).await.expect("create");
+    let mut batch = BatchBuilder::new(ProducerInfo::NONE);
+    for i in 0..10 {
+        batch.push(1_900_000_000_000 + i, None, Some(b"purchase"), &[]);
+    }
+    let batch = batch.finish();
+    for _ in 0..3 {
+        let r = c
+            .produce("shop", 0, &batch, 1)
+            .await
+            .expect("produce")
+            .expect("answer");
+        assert_eq!(r.error_code, ErrorCode::None);
+    }
+    let fetched = c.fetch("shop", 0, 0, 0, 1).await.expect("fetch");
+    assert_eq!(fetched.records.len(), 3 * batch.len());
+    let commit = RequestBody::OffsetCommit(OffsetCommitRequest {
+        group_id: "analytics".into(),
+        member_id: String::new(),
+        member_epoch: -1,
+        topics: vec![OffsetCommitTopic {
+            name: "shop".into(),
+            partitions: vec![OffsetCommitPartition {
+                partition: 0,
+                offset: 12,
+                metadata: None,
+            }],
+        }],
+    });
+    c.call(commit).await.expect("commit");
+
+    let (_, after) = get(metrics, "/metrics").await;
+    assert_eq!(sample(&after, "rill_connections"), Some(1.0), "{after}");
+    assert_eq!(
+        sample(&after, "rill_records_in_total{topic=\"shop\"}"),
+        Some(30.0),
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "rill_bytes_in_total{topic=\"shop\"}"),
+        Some(3.0 * batch.len() as f64)
+    );
+    assert_eq!(
+        sample(&after, "rill_records_out_total{topic=\"shop\"}"),
+        Some(30.0)
+    );
+    assert_eq!(
+        sample(&after, "rill_bytes_out_total{topic=\"shop\"}"),
+        Some(3.0 * batch.len() as f64)
+    );
+    assert_eq!(
+        sample(&after, "rill_requests_total{api=\"Produce\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&after, "rill_request_duration_seconds_count{api=\"Fetch\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "rill_consumer_group_lag{group=\"analytics\",topic=\"shop\",partition=\"0\"}"
+        ),
+        Some(18.0),
+        "{after}"
+    );
+
+    drop(c);
+    let _ = stop.send(());
+    broker.await.expect("broker task").expect("clean stop");
+}

@@ -1,0 +1,145 @@
+//! Pipelining: 1,000 requests of four kinds written back to back on one connection
+//! before a single response is read. The answers must come back in request order
+//! with matching correlation ids, and the produces must be applied in that order.
+
+use std::time::Duration;
+
+use rill_broker::BrokerConfig;
+use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
+use rill_protocol::api::list_offsets::LATEST_TIMESTAMP;
+use rill_protocol::api::metadata::MetadataRequest;
+use rill_protocol::message::{RequestBody, ResponseBody};
+use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo, RecordBatch};
+use rill_tests::client::{list_offsets_request, only_partition, produce_request, split_batches};
+use rill_tests::harness::TestBroker;
+
+const TOPIC: &str = "pipeline";
+const REQUESTS: usize = 1_000;
+
+/// The one-record batch the `n`th produce sends.
+fn numbered(n: usize) -> Vec<u8> {
+    let mut b = BatchBuilder::new(ProducerInfo::NONE);
+    let value = format!("record {n}");
+    b.push(
+        1_700_000_000_000 + n as i64,
+        None,
+        Some(value.as_bytes()),
+        &[],
+    );
+    b.finish()
+}
+
+/// A Fetch of partition 0 from offset 0 with 1-byte caps: the broker must still
+/// return the first batch whole.
+fn fetch_first() -> RequestBody {
+    RequestBody::Fetch(FetchRequest {
+        max_wait_ms: 0,
+        min_bytes: 0,
+        max_bytes: 1,
+        topics: vec![FetchTopic {
+            name: TOPIC.to_string(),
+            partitions: vec![FetchPartition {
+                partition: 0,
+                fetch_offset: 0,
+                partition_max_bytes: 1,
+            }],
+        }],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_pipelined_requests_are_answered_in_order() {
+    let mut broker = TestBroker::start(BrokerConfig::default())
+        .await
+        .expect("start broker");
+    let mut client = broker.connect().await.expect("connect");
+    let created = client.create_topic(TOPIC, 2).await.expect("create");
+    assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
+
+    // Request i is Metadata, Produce (acks 1), Fetch or ListOffsets by i % 4; the
+    // first request is a Metadata, so every Fetch follows at least one Produce.
+    let mut sent = Vec::with_capacity(REQUESTS);
+    let mut produced = 0;
+    for i in 0..REQUESTS {
+        let body = match i % 4 {
+            0 => RequestBody::Metadata(MetadataRequest {
+                topics: vec![TOPIC.to_string()],
+            }),
+            1 => {
+                produced += 1;
+                produce_request(TOPIC, 0, &numbered(produced - 1), 1)
+            }
+            2 => fetch_first(),
+            _ => list_offsets_request(TOPIC, 0, LATEST_TIMESTAMP),
+        };
+        let api = body.api_key();
+        let id = client.queue(body).expect("encode request");
+        sent.push((api, id));
+    }
+    client.flush().await.expect("write all requests");
+
+    let first = numbered(0);
+    let mut next_offset: i64 = 0;
+    let read_all = async {
+        for (i, (api, id)) in sent.iter().enumerate() {
+            let response = client
+                .recv(*api, *id)
+                .await
+                .unwrap_or_else(|e| panic!("response {i} (request {id}, {api:?}): {e}"));
+            assert_eq!(
+                response.header.error_code,
+                ErrorCode::None,
+                "{i}: {response:?}"
+            );
+            match response.body.expect("a body") {
+                ResponseBody::Metadata(m) => {
+                    assert_eq!(m.topics.len(), 1, "{i}: {m:?}");
+                    assert_eq!(m.topics[0].partitions.len(), 2, "{i}: {m:?}");
+                }
+                ResponseBody::Produce(p) => {
+                    let p = only_partition(p.topics, TOPIC, 0).expect("one partition");
+                    assert_eq!(p.error_code, ErrorCode::None, "{i}: {p:?}");
+                    // Strictly increasing, and with one record per batch and one
+                    // producer, exactly the previous one plus one.
+                    assert_eq!(p.base_offset, next_offset, "produce offset at {i}");
+                    next_offset += 1;
+                }
+                ResponseBody::Fetch(f) => {
+                    let f = only_partition(f.topics, TOPIC, 0).expect("one partition");
+                    assert_eq!(f.error_code, ErrorCode::None, "{i}: {f:?}");
+                    let batches = split_batches(&f.records).expect("valid batches");
+                    let batch = batches.first().expect("the first batch, over the caps");
+                    assert_eq!(batch[..8], 0i64.to_be_bytes(), "{i}");
+                    assert_eq!(batch[8..], first[8..], "{i}: not the first batch");
+                    assert!(f.high_watermark >= 1, "{i}: {f:?}");
+                }
+                ResponseBody::ListOffsets(l) => {
+                    let l = only_partition(l.topics, TOPIC, 0).expect("one partition");
+                    assert_eq!(l.error_code, ErrorCode::None, "{i}: {l:?}");
+                    // Every produce before this request on the connection is in.
+                    assert_eq!(l.offset, next_offset, "{i}: latest offset {l:?}");
+                }
+                other => panic!("{i}: unexpected {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read_all)
+        .await
+        .expect("all 1000 responses within 20 s");
+    assert_eq!(next_offset, produced as i64);
+
+    // The log holds the produced batches in request order.
+    let mut offset = 0;
+    while offset < next_offset {
+        let r = client.fetch(TOPIC, 0, offset, 0, 0).await.expect("fetch");
+        let batches = split_batches(&r.records).expect("valid batches");
+        assert!(!batches.is_empty(), "fetch at {offset}: {r:?}");
+        for b in batches {
+            let n = usize::try_from(offset).expect("offset");
+            assert_eq!(b[..8], offset.to_be_bytes(), "base offset");
+            assert_eq!(b[8..], numbered(n)[8..], "batch {n}");
+            offset = RecordBatch::new(b).expect("batch").next_offset();
+        }
+    }
+    broker.stop().await.expect("clean stop");
+}
