@@ -47,6 +47,7 @@ fn unsigned_len(v: u64) -> usize {
 }
 
 /// Reads a zigzag varint from the front of `input`, returning it and the bytes used.
+#[inline]
 pub fn get_varint(input: &[u8], what: &'static str) -> Result<(i32, usize)> {
     let (raw, used) = get_unsigned(input, MAX_VARINT_LEN, what)?;
     let raw = u32::try_from(raw).map_err(|_| Error::Invalid {
@@ -57,12 +58,20 @@ pub fn get_varint(input: &[u8], what: &'static str) -> Result<(i32, usize)> {
 }
 
 /// Reads a zigzag varlong from the front of `input`, returning it and the bytes used.
+#[inline]
 pub fn get_varlong(input: &[u8], what: &'static str) -> Result<(i64, usize)> {
     let (raw, used) = get_unsigned(input, MAX_VARLONG_LEN, what)?;
     Ok((((raw >> 1) as i64) ^ -((raw & 1) as i64), used))
 }
 
+#[inline]
 fn get_unsigned(input: &[u8], max_len: usize, what: &'static str) -> Result<(u64, usize)> {
+    // Most varints in a batch (lengths, deltas, counts) fit in one byte.
+    if let Some(&byte) = input.first() {
+        if byte < 0x80 {
+            return Ok((u64::from(byte), 1));
+        }
+    }
     let mut value: u64 = 0;
     for (i, &byte) in input.iter().take(max_len).enumerate() {
         let group = u64::from(byte & 0x7f);

@@ -113,6 +113,30 @@ proptest! {
         }
     }
 
+    /// `validate_produced` is a superset of `validate`, so the broker runs only it:
+    /// whatever mutation it accepts, `validate` accepts too.
+    #[test]
+    fn whatever_validate_produced_accepts_validate_accepts(
+        records in proptest::collection::vec(record_strategy(), 1..6),
+        edits in proptest::collection::vec((any::<u16>(), any::<u8>()), 0..4),
+        fix_crc in any::<bool>(),
+    ) {
+        let mut bytes = build(&records, ProducerInfo::NONE);
+        for (at, byte) in edits {
+            let at = usize::from(at) % bytes.len();
+            bytes[at] = byte;
+        }
+        if fix_crc && bytes.len() > 21 {
+            let crc = crc32fast::hash(&bytes[21..]);
+            bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        }
+        if let Ok(batch) = RecordBatch::new(&bytes) {
+            if batch.validate_produced().is_ok() {
+                prop_assert!(batch.validate().is_ok(), "{:?}", batch.validate());
+            }
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         if let Ok(batch) = RecordBatch::new(&bytes) {
@@ -142,6 +166,11 @@ fn any_flipped_bit_fails_validation() {
             assert!(
                 result.is_err(),
                 "flip of bit {bit} in byte {byte} went unnoticed"
+            );
+            let produced = RecordBatch::new(&bytes).and_then(|b| b.validate_produced());
+            assert!(
+                produced.is_err(),
+                "flip of bit {bit} in byte {byte} went unnoticed by validate_produced"
             );
         }
     }

@@ -18,6 +18,13 @@ impl RecordBatch<'_> {
     /// is at least every record's timestamp. Producers must send more: check that
     /// with [`RecordBatch::validate_produced`].
     pub fn validate(&self) -> Result<()> {
+        self.validate_header()?;
+        self.validate_records()
+    }
+
+    /// The checks that need no record: magic, CRC, attributes and the signs of the
+    /// record count and last offset delta.
+    fn validate_header(&self) -> Result<()> {
         let h = self.header();
         if h.magic != MAGIC {
             return Err(Error::BadMagic {
@@ -52,7 +59,7 @@ impl RecordBatch<'_> {
                 expected: "a value >= 0".to_string(),
             });
         }
-        self.validate_records()
+        Ok(())
     }
 
     fn validate_records(&self) -> Result<()> {
@@ -99,8 +106,11 @@ impl RecordBatch<'_> {
     /// at least one record, offset deltas exactly `0, 1, …, count - 1`, and
     /// `max_timestamp` equal to the largest record timestamp.
     ///
-    /// Call after `validate` succeeded.
+    /// Runs the header checks of `validate` itself and then one pass over the
+    /// records, so a batch that passes also passes `validate`: there is no need to
+    /// call both.
     pub fn validate_produced(&self) -> Result<()> {
+        self.validate_header()?;
         let h = self.header();
         if h.record_count < 1 {
             return Err(Error::RecordCountMismatch {
@@ -115,7 +125,8 @@ impl RecordBatch<'_> {
             });
         }
         let mut max_timestamp = i64::MIN;
-        for (index, record) in self.records().enumerate() {
+        let mut records = self.records();
+        for (index, record) in records.by_ref().enumerate() {
             let record = record?;
             if record.offset_delta as usize != index {
                 return Err(Error::OffsetDelta {
@@ -125,6 +136,13 @@ impl RecordBatch<'_> {
                 });
             }
             max_timestamp = max_timestamp.max(record.timestamp);
+        }
+        let rest = records.rest();
+        if !rest.is_empty() {
+            return Err(Error::RecordCountMismatch {
+                declared: h.record_count,
+                found: format!("{} bytes remain after that many records", rest.len()),
+            });
         }
         if max_timestamp != h.max_timestamp {
             return Err(Error::MaxTimestamp {
