@@ -169,9 +169,9 @@ fn validate(records: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, ApiEr
             ),
         ));
     }
+    // `validate_produced` includes every check of `validate`.
     batch
-        .validate()
-        .and_then(|()| batch.validate_produced())
+        .validate_produced()
         .map_err(|e| corrupt(e.to_string()))?;
     if !rest.is_empty() {
         return Err(corrupt(format!(
