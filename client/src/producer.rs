@@ -22,26 +22,25 @@
 
 mod accumulator;
 mod config;
+mod delivery;
 pub mod partitioner;
 mod sender;
 #[cfg(test)]
 mod tests;
 
 use std::fmt::Display;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rill_protocol::api::init_producer_id::InitProducerIdRequest;
 use rill_protocol::api::metadata::MetadataRequest;
 use rill_protocol::ErrorCode;
-use tokio::sync::{oneshot, Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 pub use config::{Acks, PartitionFn, Partitioner, ProducerConfig};
+pub use delivery::Delivery;
 
 use crate::clock::now_ms;
 use crate::connection::{Connection, ConnectionOptions};
@@ -65,25 +64,6 @@ pub struct RecordMetadata {
     pub offset: i64,
     /// Its timestamp (the producer's clock when it was enqueued, ms since the epoch).
     pub timestamp: i64,
-}
-
-/// Resolves when the broker acknowledges a record (or its batch finally fails).
-#[derive(Debug)]
-#[must_use = "a Delivery tells whether the record was written; await it or drop it knowingly"]
-pub struct Delivery {
-    rx: oneshot::Receiver<Result<RecordMetadata>>,
-}
-
-impl Future for Delivery {
-    type Output = Result<RecordMetadata>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match Pin::new(&mut self.rx).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(result)) => Poll::Ready(result),
-            Poll::Ready(Err(_)) => Poll::Ready(Err(Error::Closed("producer"))),
-        }
-    }
 }
 
 /// A producer connected to one broker. Clones share the same batches, connection
@@ -295,7 +275,6 @@ impl Producer {
         permits.forget();
         let headers: Vec<(&str, Option<&[u8]>)> =
             headers.iter().map(|(k, v)| (*k, Some(*v))).collect();
-        let (tx, rx) = oneshot::channel();
         let appended = {
             let mut acc = shared.lock();
             if acc.closing {
@@ -307,17 +286,16 @@ impl Producer {
                     headers: &headers,
                     timestamp: now_ms(),
                     memory,
-                    tx,
                 };
                 acc.append(config, topic, record)
             }
         };
         match appended {
-            Ok(wake) => {
+            Ok((delivery, wake)) => {
                 if wake {
                     shared.wake.notify_one();
                 }
-                Ok(Delivery { rx })
+                Ok(delivery)
             }
             Err(e) => {
                 shared.memory.add_permits(memory);

@@ -14,24 +14,16 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use rill_protocol::{BatchBuilder, ProducerInfo, RecordBatch, BATCH_HEADER_LEN};
-use tokio::sync::oneshot;
 
 use super::config::ProducerConfig;
+use super::delivery::{AckHandle, Delivery};
 use super::partitioner::Spread;
-use super::RecordMetadata;
 use crate::error::{Error, Result};
 
 /// Byte position of the producer id in a batch; epoch and base sequence follow.
 const PRODUCER_ID_AT: usize = 43;
 /// Byte position of the CRC and of the first byte it covers.
 const CRC_AT: usize = 17;
-
-/// A record's completion: where its result goes and its timestamp.
-#[derive(Debug)]
-pub(crate) struct PendingRecord {
-    pub(crate) tx: oneshot::Sender<Result<RecordMetadata>>,
-    pub(crate) timestamp: i64,
-}
 
 /// A closed batch: encoded, and owned by the accumulator or the sender.
 #[derive(Debug)]
@@ -40,7 +32,10 @@ pub(crate) struct Batch {
     pub(crate) topic: Arc<str>,
     pub(crate) partition: i32,
     pub(crate) bytes: Bytes,
-    pub(crate) records: Vec<PendingRecord>,
+    /// Records in the batch.
+    records: u32,
+    /// The outcome every record's delivery waits for.
+    ack: AckHandle,
     /// Buffer memory the records hold, returned on completion.
     pub(crate) memory: usize,
     /// Base sequence stamped when the batch first goes onto a live connection
@@ -59,7 +54,7 @@ pub(crate) struct Batch {
 impl Batch {
     /// Number of records.
     pub(crate) fn count(&self) -> i32 {
-        self.records.len() as i32
+        i32::try_from(self.records).unwrap_or(i32::MAX)
     }
 
     /// Writes the producer identity and base sequence into the header and refreshes
@@ -89,23 +84,7 @@ impl Batch {
     /// Resolves every record: offsets from `base_offset` (-1 when unknown) or the
     /// error. Returns the buffer memory to give back.
     pub(crate) fn complete(self, result: Result<i64>) -> usize {
-        match result {
-            Ok(base) => {
-                for (i, r) in self.records.into_iter().enumerate() {
-                    let offset = if base < 0 { -1 } else { base + i as i64 };
-                    let _ = r.tx.send(Ok(RecordMetadata {
-                        partition: self.partition,
-                        offset,
-                        timestamp: r.timestamp,
-                    }));
-                }
-            }
-            Err(e) => {
-                for r in self.records {
-                    let _ = r.tx.send(Err(e.clone()));
-                }
-            }
-        }
+        self.ack.complete(result);
         self.memory
     }
 }
@@ -115,7 +94,8 @@ impl Batch {
 pub(crate) struct OpenBatch {
     pub(crate) id: u64,
     builder: BatchBuilder,
-    records: Vec<PendingRecord>,
+    records: u32,
+    ack: AckHandle,
     memory: usize,
     pub(crate) created: Instant,
 }
@@ -158,6 +138,7 @@ impl TopicQueues {
                 partition,
                 bytes: Bytes::from(open.builder.finish()),
                 records: open.records,
+                ack: open.ack,
                 memory: open.memory,
                 sequence: None,
                 sent: false,
@@ -189,7 +170,6 @@ pub(crate) struct NewRecord<'a> {
     pub(crate) headers: &'a [(&'a str, Option<&'a [u8]>)],
     pub(crate) timestamp: i64,
     pub(crate) memory: usize,
-    pub(crate) tx: oneshot::Sender<Result<RecordMetadata>>,
 }
 
 impl Accumulator {
@@ -232,13 +212,14 @@ impl Accumulator {
     }
 
     /// Appends `record` to its partition's open batch (closing a full one first).
-    /// Returns whether the sender should look again (a batch was opened or closed).
+    /// Returns the record's delivery and whether the sender should look again (a
+    /// batch was opened or closed).
     pub(crate) fn append(
         &mut self,
         config: &ProducerConfig,
         topic: &str,
         record: NewRecord<'_>,
-    ) -> Result<bool> {
+    ) -> Result<(Delivery, bool)> {
         let Some(&ti) = self.index.get(topic) else {
             return Err(Error::InvalidArgument(format!(
                 "no metadata for topic {topic:?}"
@@ -266,7 +247,8 @@ impl Accumulator {
             q.open = Some(OpenBatch {
                 id,
                 builder: BatchBuilder::with_capacity(ProducerInfo::NONE, capacity),
-                records: Vec::new(),
+                records: 0,
+                ack: AckHandle::new(),
                 memory: 0,
                 created: Instant::now(),
             });
@@ -277,16 +259,14 @@ impl Accumulator {
         };
         open.builder
             .push(record.timestamp, record.key, record.value, record.headers);
-        open.records.push(PendingRecord {
-            tx: record.tx,
-            timestamp: record.timestamp,
-        });
+        let delivery = open.ack.delivery(open.records, partition, record.timestamp);
+        open.records += 1;
         open.memory += record.memory;
         if open.size() >= config.batch_bytes {
             t.close_open(partition);
             wake = true;
         }
-        Ok(wake)
+        Ok((delivery, wake))
     }
 
     /// Marks every batch opened so far for sending now; returns the id below which

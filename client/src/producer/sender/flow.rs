@@ -238,7 +238,6 @@ fn not_written(error: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use rill_protocol::BatchHeader;
-    use tokio::sync::oneshot;
 
     use super::*;
     use crate::producer::accumulator::{Accumulator, NewRecord};
@@ -246,16 +245,14 @@ mod tests {
     /// A closed batch of `records` records for partition 0 of topic `t`.
     fn batch(acc: &mut Accumulator, config: &ProducerConfig, records: usize) -> Batch {
         for _ in 0..records {
-            let (tx, _) = oneshot::channel();
             let record = NewRecord {
                 key: None,
                 value: Some(b"v"),
                 headers: &[],
                 timestamp: 0,
                 memory: 30,
-                tx,
             };
-            acc.append(config, "t", record).expect("append");
+            let _ = acc.append(config, "t", record).expect("append");
         }
         acc.topics[0].close_open(0);
         acc.topics[0].partitions[0]
