@@ -201,7 +201,7 @@ async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
             error,
         }) => return Answer::Close(error),
     };
-    let mut buf = BytesMut::with_capacity(256);
+    let mut buf = BytesMut::with_capacity(4 + response.size_hint());
     buf.put_u32(0);
     response.encode(&mut buf);
     let len = u32::try_from(buf.len() - 4).unwrap_or(u32::MAX);

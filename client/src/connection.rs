@@ -352,7 +352,7 @@ impl Inner {
     }
 
     /// Hands one response frame to the oldest waiter.
-    fn dispatch(&self, frame: &[u8]) -> std::result::Result<(), Error> {
+    fn dispatch(&self, frame: Bytes) -> std::result::Result<(), Error> {
         let waiter = self.lock().waiters.pop_front();
         let Some(waiter) = waiter else {
             return Err(Error::Protocol {
@@ -360,7 +360,7 @@ impl Inner {
                 detail: "a response arrived with no request waiting for it".to_string(),
             });
         };
-        let header = match ResponseHeader::decode(frame) {
+        let header = match ResponseHeader::decode(&frame) {
             Ok((header, _)) => header,
             Err(e) => {
                 let error = Error::Protocol {
@@ -385,7 +385,7 @@ impl Inner {
             let _ = waiter.tx.send(Err(error.clone()));
             return Err(error);
         }
-        let result = match Response::decode(waiter.api, waiter.version, frame) {
+        let result = match Response::decode_shared(waiter.api, waiter.version, &frame) {
             Err(e) => Err(Error::Protocol {
                 addr: self.addr.clone(),
                 detail: format!("{} response: {e}", waiter.api.name()),
@@ -461,7 +461,7 @@ async fn read_loop(inner: Arc<Inner>, mut socket: OwnedReadHalf) {
     let error = loop {
         match codec.decode(&mut buf) {
             Ok(Some(frame)) => {
-                if let Err(e) = inner.dispatch(&frame) {
+                if let Err(e) = inner.dispatch(frame.freeze()) {
                     break e;
                 }
                 continue;

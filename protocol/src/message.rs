@@ -5,7 +5,7 @@
 //! the correlation id if the header could be read, so the broker can answer with an
 //! error response header instead of closing the connection.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::api::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::api::consumer_group_heartbeat::{
@@ -184,11 +184,41 @@ impl Response {
         }
     }
 
+    /// About how many bytes `encode` will write: exact for the bulk of a Fetch
+    /// answer (its records), a small allowance for everything else. For sizing the
+    /// buffer up front, so a large answer is not copied as the buffer grows.
+    pub fn size_hint(&self) -> usize {
+        const SMALL: usize = 256;
+        match &self.body {
+            Some(ResponseBody::Fetch(fetch)) => SMALL + fetch.records_len(),
+            _ => SMALL,
+        }
+    }
+
     /// Decodes a frame body answering a request to `api` at `version`.
     pub fn decode(api: ApiKey, version: i16, frame: &[u8]) -> Result<Response> {
+        Self::decode_with(frame, |rest| ResponseBody::decode(api, version, rest))
+    }
+
+    /// As [`Response::decode`], but a Fetch answer's records are slices of `frame`
+    /// rather than copies.
+    pub fn decode_shared(api: ApiKey, version: i16, frame: &Bytes) -> Result<Response> {
+        Self::decode_with(frame, |rest| match api {
+            ApiKey::Fetch => {
+                api.check_version(version)?;
+                FetchResponse::decode_within(frame, rest).map(ResponseBody::Fetch)
+            }
+            _ => ResponseBody::decode(api, version, rest),
+        })
+    }
+
+    fn decode_with(
+        frame: &[u8],
+        body: impl FnOnce(&[u8]) -> Result<ResponseBody>,
+    ) -> Result<Response> {
         let (header, rest) = ResponseHeader::decode(frame)?;
         let body = if header.error_code.is_ok() {
-            Some(ResponseBody::decode(api, version, rest)?)
+            Some(body(rest)?)
         } else if rest.is_empty() {
             None
         } else {

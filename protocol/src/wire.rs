@@ -16,21 +16,45 @@
 //! what remains, so a lying length can never cause a panic or an allocation larger
 //! than the input. Encoding appends to a `BytesMut` through [`Writer`].
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::{Error, Result};
+
+/// Whether `part` lies inside `whole`'s memory (so `slice_ref` accepts it).
+fn contains(whole: &Bytes, part: &[u8]) -> bool {
+    let start = whole.as_ptr() as usize;
+    let at = part.as_ptr() as usize;
+    at >= start && at + part.len() <= start + whole.len()
+}
 
 /// A cursor over a message being decoded.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
     buf: &'a [u8],
     what: &'static str,
+    /// The buffer `buf` lies in, when the caller has it as `Bytes`: then
+    /// [`Reader::shared_bytes`] hands out slices of it instead of copies.
+    source: Option<&'a Bytes>,
 }
 
 impl<'a> Reader<'a> {
     /// Reads `buf`, naming it `what` in errors.
     pub fn new(buf: &'a [u8], what: &'static str) -> Self {
-        Reader { buf, what }
+        Reader {
+            buf,
+            what,
+            source: None,
+        }
+    }
+
+    /// Reads `buf`, which lies inside `source`, so that byte strings can be
+    /// shared with it rather than copied (see [`Reader::shared_bytes`]).
+    pub fn within(source: &'a Bytes, buf: &'a [u8], what: &'static str) -> Self {
+        Reader {
+            buf,
+            what,
+            source: Some(source),
+        }
     }
 
     /// Bytes not yet read.
@@ -134,6 +158,16 @@ impl<'a> Reader<'a> {
         self.nullable_bytes(field)?.ok_or(Error::Invalid {
             what: field,
             detail: "null where bytes are required".to_string(),
+        })
+    }
+
+    /// A non-null byte string as `Bytes`: a slice of the source buffer, without a
+    /// copy, when the reader was made with [`Reader::within`]; a copy otherwise.
+    pub fn shared_bytes(&mut self, field: &'static str) -> Result<Bytes> {
+        let b = self.bytes(field)?;
+        Ok(match self.source {
+            Some(source) if contains(source, b) => source.slice_ref(b),
+            _ => Bytes::copy_from_slice(b),
         })
     }
 

@@ -135,7 +135,7 @@ impl PartitionEntry for FetchPartitionResponse {
             error_message: r.nullable_string("error_message")?,
             high_watermark: r.i64("high_watermark")?,
             log_start_offset: r.i64("log_start_offset")?,
-            records: Bytes::copy_from_slice(r.bytes("records")?),
+            records: r.shared_bytes("records")?,
         })
     }
 }
@@ -156,9 +156,27 @@ impl FetchResponse {
         FetchTopicResponse::encode_all(&self.topics, &mut Writer::new(buf));
     }
 
-    /// Decodes a body.
+    /// Bytes of records in the answer, over all partitions.
+    pub fn records_len(&self) -> usize {
+        self.topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(|p| p.records.len())
+            .sum()
+    }
+
+    /// Decodes a body; the records are copied out of it.
     pub fn decode(body: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(body, "Fetch response");
+        Self::decode_from(Reader::new(body, "Fetch response"))
+    }
+
+    /// Decodes a body that lies inside `frame`; the records are slices of `frame`,
+    /// not copies (they are nearly all of a fetch answer's bytes).
+    pub fn decode_within(frame: &Bytes, body: &[u8]) -> Result<Self> {
+        Self::decode_from(Reader::within(frame, body, "Fetch response"))
+    }
+
+    fn decode_from(mut r: Reader<'_>) -> Result<Self> {
         let topics = FetchTopicResponse::decode_all(&mut r)?;
         r.finish()?;
         Ok(FetchResponse { topics })
@@ -217,6 +235,26 @@ mod tests {
                 ],
             }],
         }
+    }
+
+    #[test]
+    fn decoding_within_a_frame_shares_the_records_instead_of_copying() {
+        let original = response();
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(b"head");
+        original.encode(&mut buf);
+        let frame = buf.freeze();
+        let decoded = FetchResponse::decode_within(&frame, &frame[4..]).expect("decode");
+        assert_eq!(decoded, original);
+        assert_eq!(decoded.records_len(), original.records_len());
+        let records = &decoded.topics[0].partitions[0].records;
+        let inside = frame.as_ptr_range();
+        assert!(inside.contains(&records.as_ptr()), "records were copied");
+        // A body that is not inside the frame is copied, not sliced (no panic).
+        let elsewhere = frame[4..].to_vec();
+        let copied = FetchResponse::decode_within(&frame, &elsewhere).expect("decode");
+        assert_eq!(copied, original);
+        assert!(!inside.contains(&copied.topics[0].partitions[0].records.as_ptr()));
     }
 
     #[test]
