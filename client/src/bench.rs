@@ -103,7 +103,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 100, value_name = "BYTES")]
     pub record_size: usize,
     /// Size at which a partition's batch is sent without waiting for the linger.
-    #[arg(long, default_value_t = 16_384, value_name = "BYTES")]
+    #[arg(long, default_value_t = 65_536, value_name = "BYTES")]
     pub batch_bytes: usize,
     /// How long a batch waits for more records before it is sent.
     #[arg(long, default_value_t = 5, value_name = "MS")]
@@ -148,7 +148,7 @@ impl Default for BenchArgs {
             consumers: 0,
             group: None,
             record_size: 100,
-            batch_bytes: 16_384,
+            batch_bytes: 65_536,
             linger_ms: 5,
             partitions: 6,
             acks: AckMode::Leader,
