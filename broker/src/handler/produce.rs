@@ -2,8 +2,9 @@
 //!
 //! A partition's records must be exactly one record batch (as in Kafka's produce
 //! v3+), so a partition's write is all or nothing. Nothing is written unless the
-//! batch passes `validate` and `validate_produced` (CRC, lengths, record count,
-//! offset deltas, max timestamp) and fits the topic's `max_batch_bytes`. A
+//! batch passes `validate_produced` (every check of `validate` — CRC, lengths,
+//! record count — plus offset deltas exactly 0..n and the true max timestamp) and
+//! fits the topic's `max_batch_bytes`. A
 //! partition listed twice in one request is refused, since the two appends would
 //! race. The partitions of one request are appended concurrently, so under
 //! `fsync = "always"` they share fsyncs with each other and with other
