@@ -277,7 +277,7 @@ impl Connection {
             correlation_id: 0,
             client_id: self.inner.options.client_id.clone(),
         };
-        let mut buf = BytesMut::with_capacity(64);
+        let mut buf = BytesMut::with_capacity(4 + body.size_hint());
         buf.put_u32(0);
         header.encode(&mut buf);
         body.encode(&mut buf);

@@ -132,6 +132,21 @@ pub struct DecodeFailure {
     pub error: Error,
 }
 
+/// What `size_hint` allows for a header and a message without records.
+const SMALL_MESSAGE: usize = 256;
+
+impl RequestBody {
+    /// How many bytes `encode` will write: at least that for a Produce request
+    /// (nearly all of it records), a small allowance for everything else. For
+    /// sizing the buffer up front, so a large request is not copied as it grows.
+    pub fn size_hint(&self) -> usize {
+        match self {
+            RequestBody::Produce(produce) => produce.size_hint(),
+            _ => SMALL_MESSAGE,
+        }
+    }
+}
+
 impl Request {
     /// A request for `body` with the given correlation id, at the newest version.
     pub fn new(correlation_id: i32, client_id: Option<String>, body: RequestBody) -> Self {
@@ -184,14 +199,13 @@ impl Response {
         }
     }
 
-    /// About how many bytes `encode` will write: exact for the bulk of a Fetch
-    /// answer (its records), a small allowance for everything else. For sizing the
-    /// buffer up front, so a large answer is not copied as the buffer grows.
+    /// How many bytes `encode` will write: at least that for a Fetch answer
+    /// (nearly all of it records), a small allowance for everything else. For
+    /// sizing the buffer up front, so a large answer is not copied as it grows.
     pub fn size_hint(&self) -> usize {
-        const SMALL: usize = 256;
         match &self.body {
-            Some(ResponseBody::Fetch(fetch)) => SMALL + fetch.records_len(),
-            _ => SMALL,
+            Some(ResponseBody::Fetch(fetch)) => SMALL_MESSAGE + fetch.size_hint(),
+            _ => SMALL_MESSAGE,
         }
     }
 
@@ -249,6 +263,56 @@ mod tests {
         let mut buf = BytesMut::new();
         request.encode(&mut buf);
         assert_eq!(Request::decode(&buf), Ok(request));
+    }
+
+    #[test]
+    fn size_hints_cover_produce_and_fetch_records() {
+        use crate::api::fetch::{FetchPartitionResponse, FetchResponse, FetchTopicResponse};
+        use crate::api::produce::{ProducePartition, ProduceRequest, ProduceTopic};
+        let records = bytes::Bytes::from(vec![7u8; 100_000]);
+        let body = RequestBody::Produce(ProduceRequest {
+            acks: 1,
+            timeout_ms: 1000,
+            topics: vec![ProduceTopic {
+                name: "purchases".to_string(),
+                partitions: (0..6)
+                    .map(|partition| ProducePartition {
+                        partition,
+                        records: records.clone(),
+                    })
+                    .collect(),
+            }],
+        });
+        let mut buf = BytesMut::new();
+        body.encode(&mut buf);
+        assert_eq!(body.size_hint(), buf.len());
+
+        let response = Response {
+            header: ResponseHeader::ok(3),
+            body: Some(ResponseBody::Fetch(FetchResponse {
+                topics: vec![FetchTopicResponse {
+                    name: "purchases".to_string(),
+                    partitions: (0..6)
+                        .map(|partition| FetchPartitionResponse {
+                            partition,
+                            error_code: ErrorCode::None,
+                            error_message: None,
+                            high_watermark: 10,
+                            log_start_offset: 0,
+                            records: records.clone(),
+                        })
+                        .collect(),
+                }],
+            })),
+        };
+        let mut buf = BytesMut::new();
+        response.encode(&mut buf);
+        assert!(
+            response.size_hint() >= buf.len(),
+            "{} < {}",
+            response.size_hint(),
+            buf.len()
+        );
     }
 
     #[test]

@@ -156,13 +156,25 @@ impl FetchResponse {
         FetchTopicResponse::encode_all(&self.topics, &mut Writer::new(buf));
     }
 
-    /// Bytes of records in the answer, over all partitions.
-    pub fn records_len(&self) -> usize {
-        self.topics
+    /// At least the encoded size of the body: names, per partition its fixed
+    /// fields and error message, and the record bytes.
+    pub fn size_hint(&self) -> usize {
+        let topics: usize = self
+            .topics
             .iter()
-            .flat_map(|t| &t.partitions)
-            .map(|p| p.records.len())
-            .sum()
+            .map(|t| {
+                let partitions: usize = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let message = p.error_message.as_ref().map_or(0, String::len);
+                        4 + 2 + 2 + message + 8 + 8 + 4 + p.records.len()
+                    })
+                    .sum();
+                2 + t.name.len() + 4 + partitions
+            })
+            .sum();
+        4 + topics
     }
 
     /// Decodes a body; the records are copied out of it.
@@ -246,7 +258,7 @@ mod tests {
         let frame = buf.freeze();
         let decoded = FetchResponse::decode_within(&frame, &frame[4..]).expect("decode");
         assert_eq!(decoded, original);
-        assert_eq!(decoded.records_len(), original.records_len());
+        assert_eq!(decoded.size_hint(), original.size_hint());
         let records = &decoded.topics[0].partitions[0].records;
         let inside = frame.as_ptr_range();
         assert!(inside.contains(&records.as_ptr()), "records were copied");

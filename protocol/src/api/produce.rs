@@ -67,6 +67,20 @@ pub struct ProduceRequest {
 }
 
 impl ProduceRequest {
+    /// At least the encoded size of the body: fixed fields, names, and per
+    /// partition its index, length prefix and record bytes.
+    pub fn size_hint(&self) -> usize {
+        let topics: usize = self
+            .topics
+            .iter()
+            .map(|t| {
+                let partitions: usize = t.partitions.iter().map(|p| 8 + p.records.len()).sum();
+                2 + t.name.len() + 4 + partitions
+            })
+            .sum();
+        2 + 4 + 4 + topics
+    }
+
     /// Appends the body.
     pub fn encode(&self, buf: &mut BytesMut) {
         let mut w = Writer::new(buf);
