@@ -42,6 +42,11 @@ impl fmt::Display for TopicPartition {
 }
 
 /// One record read from a partition.
+///
+/// `key`, `value` and header values are slices of the fetch answer they arrived
+/// in, not copies: a record kept alive keeps the buffer that answer was read into
+/// (a few times `fetch_max_bytes` at most) in memory. Copy out what you keep for
+/// long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
     /// The topic (shared by every record of the partition).
