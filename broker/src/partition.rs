@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use rill_protocol::ProducerInfo;
+use rill_protocol::{CheckedBatch, ProducerInfo};
 use rill_storage::{AppendInfo, Log, ReadBatches};
 use tokio::sync::Notify;
 
@@ -105,10 +105,10 @@ impl Partition {
     /// Appends one validated batch (stamping its offsets) and returns where it
     /// landed, once it is as durable as the log's fsync policy asks. Wakes every
     /// fetch waiting on this partition.
-    pub async fn append(&self, mut batch: Vec<u8>) -> Result<AppendInfo, PartitionError> {
+    pub async fn append(&self, mut batch: CheckedBatch) -> Result<AppendInfo, PartitionError> {
         self.check_live()?;
         let log = Arc::clone(&self.log);
-        let result = blocking(move || log.append(&mut batch)).await;
+        let result = blocking(move || log.append_checked(&mut batch)).await;
         self.appended.notify_waiters();
         result
     }
@@ -120,7 +120,7 @@ impl Partition {
     /// twice.
     pub async fn append_idempotent(
         &self,
-        batch: Vec<u8>,
+        batch: CheckedBatch,
         producer: ProducerInfo,
         records: i32,
     ) -> Result<i64, PartitionError> {

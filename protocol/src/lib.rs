@@ -23,7 +23,7 @@ pub mod varint;
 pub mod wire;
 
 pub use batch::{
-    BatchBuilder, BatchHeader, Header, ProducerInfo, Record, RecordBatch, Records,
+    BatchBuilder, BatchHeader, CheckedBatch, Header, ProducerInfo, Record, RecordBatch, Records,
     BATCH_HEADER_LEN, LOG_OVERHEAD, MAGIC,
 };
 pub use error::Error;

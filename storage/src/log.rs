@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use rill_protocol::batch::stamp_base_offset;
-use rill_protocol::{BatchHeader, RecordBatch};
+use rill_protocol::{BatchHeader, CheckedBatch, RecordBatch};
 
 use crate::checkpoint::{self, sync_dir, Checkpoint};
 use crate::error::IoContext;
@@ -185,22 +185,52 @@ impl Log {
     /// place) and appends it. Returns once the batch is as durable as the fsync
     /// policy asks.
     pub fn append(&self, batch: &mut [u8]) -> Result<AppendInfo> {
-        if batch.len() > self.opts.max_batch_bytes {
+        self.check_size(batch.len())?;
+        let checked = RecordBatch::new(batch).and_then(|b| b.validate().map(|()| *b.header()));
+        let header = checked.map_err(Error::InvalidBatch)?;
+        self.append_valid(header, batch.len(), move |base_offset| {
+            stamp_base_offset(batch, base_offset).map_err(Error::InvalidBatch)?;
+            Ok(&*batch)
+        })
+    }
+
+    /// As [`Log::append`] for a batch that was validated already: it is not walked
+    /// again. Its base offset is rewritten to the offset it got.
+    pub fn append_checked(&self, batch: &mut CheckedBatch) -> Result<AppendInfo> {
+        let len = batch.as_bytes().len();
+        self.check_size(len)?;
+        let header = *batch.header();
+        self.append_valid(header, len, move |base_offset| {
+            Ok(batch.stamp_base_offset(base_offset))
+        })
+    }
+
+    fn check_size(&self, size: usize) -> Result<()> {
+        if size > self.opts.max_batch_bytes {
             return Err(Error::BatchTooLarge {
-                size: batch.len(),
+                size,
                 max: self.opts.max_batch_bytes,
             });
         }
-        let checked = RecordBatch::new(batch).and_then(|b| b.validate().map(|()| *b.header()));
-        let header = checked.map_err(Error::InvalidBatch)?;
+        Ok(())
+    }
+
+    /// Appends a valid batch of `len` bytes described by `header`: `stamp` writes
+    /// the base offset it gets into the batch and returns the bytes to write.
+    fn append_valid<'b>(
+        &self,
+        header: BatchHeader,
+        len: usize,
+        stamp: impl FnOnce(i64) -> Result<&'b [u8]>,
+    ) -> Result<AppendInfo> {
         let now = now_ms();
         let mut w = lock(&self.writer);
         self.check_writable(&w)?;
-        if self.should_roll(&w, batch.len() as u64, &header, now) {
+        if self.should_roll(&w, len as u64, &header, now) {
             self.roll(&mut w, now)?;
         }
         let base_offset = w.next_offset;
-        stamp_base_offset(batch, base_offset).map_err(Error::InvalidBatch)?;
+        let batch = stamp(base_offset)?;
         let header = BatchHeader {
             base_offset,
             ..header

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{batch, read_all, small_segments};
-use rill_protocol::RecordBatch;
+use rill_protocol::{CheckedBatch, RecordBatch};
 use rill_storage::{Error, Log};
 
 #[test]
@@ -65,5 +65,52 @@ fn reads_outside_the_log_are_out_of_range_and_at_the_end_are_empty() {
     assert!(matches!(
         log.read(-1, 1024),
         Err(Error::OffsetOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn checked_batches_append_like_raw_ones_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), small_segments()).expect("open");
+    let mut expected = Vec::new();
+    for i in 0..40 {
+        let bytes = batch(3, i * 3, 50, 1_000 + i as i64);
+        let info = if i % 2 == 0 {
+            let mut raw = bytes.clone();
+            log.append(&mut raw).expect("append")
+        } else {
+            let mut checked = CheckedBatch::produced(bytes.clone()).expect("valid");
+            let info = log.append_checked(&mut checked).expect("append checked");
+            assert_eq!(checked.header().base_offset, info.base_offset);
+            info
+        };
+        assert_eq!(info.base_offset, i as i64 * 3);
+        expected.push(bytes);
+    }
+    let check = |log: &Log| {
+        let stored = read_all(log);
+        assert_eq!(stored.len(), expected.len());
+        for (i, (got, want)) in stored.iter().zip(&expected).enumerate() {
+            assert_eq!(got[8..], want[8..], "batch {i}");
+            let parsed = RecordBatch::new(got).expect("batch");
+            assert_eq!(parsed.base_offset(), i as i64 * 3);
+        }
+    };
+    check(&log);
+    log.close().expect("close");
+    drop(log);
+    check(&Log::open(dir.path(), small_segments()).expect("reopen"));
+
+    // The size limit holds for checked batches too.
+    let tiny = rill_storage::LogOptions {
+        max_batch_bytes: 100,
+        ..rill_storage::LogOptions::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), tiny).expect("open");
+    let mut big = CheckedBatch::produced(batch(3, 0, 50, 1)).expect("valid");
+    assert!(matches!(
+        log.append_checked(&mut big),
+        Err(Error::BatchTooLarge { .. })
     ));
 }

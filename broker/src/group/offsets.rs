@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use rill_protocol::wire::{Reader, Writer};
-use rill_protocol::{BatchBuilder, ProducerInfo, RecordBatch};
+use rill_protocol::{BatchBuilder, CheckedBatch, ProducerInfo, RecordBatch};
 
 use crate::handler::ApiError;
-use crate::partition::Partition;
+use crate::partition::{Partition, PartitionError};
 use crate::topics::Topics;
 use crate::{Error, Result};
 
@@ -128,7 +128,9 @@ impl OffsetStore {
             batch.push(now, Some(&key), Some(&value), &[]);
         }
         let _writes = self.writes.lock().await;
-        self.partition.append(batch.finish()).await?;
+        let batch = CheckedBatch::produced(batch.finish())
+            .map_err(|e| PartitionError::Storage(rill_storage::Error::InvalidBatch(e)))?;
+        self.partition.append(batch).await?;
         let mut committed = self.lock();
         let offsets = committed.entry(group.to_string()).or_default();
         for c in commits {

@@ -4,9 +4,8 @@
 //! v3+), so a partition's write is all or nothing. Nothing is written unless the
 //! batch passes `validate_produced` (every check of `validate` — CRC, lengths,
 //! record count — plus offset deltas exactly 0..n and the true max timestamp) and
-//! fits the topic's `max_batch_bytes`. A
-//! partition listed twice in one request is refused, since the two appends would
-//! race. The partitions of one request are appended concurrently, so under
+//! fits the topic's `max_batch_bytes`. A partition listed twice in one request is
+//! refused, since the two appends would race. The partitions of one request are appended concurrently, so under
 //! `fsync = "always"` they share fsyncs with each other and with other
 //! connections' appends.
 
@@ -18,7 +17,7 @@ use rill_protocol::api::produce::{
     ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse,
     ProduceTopicResponse,
 };
-use rill_protocol::{BatchHeader, ErrorCode, ProducerInfo, RecordBatch};
+use rill_protocol::{CheckedBatch, ErrorCode, ProducerInfo, RecordBatch};
 
 use crate::group::offsets::OFFSETS_TOPIC;
 use crate::handler::ApiError;
@@ -112,7 +111,8 @@ fn start_append(
     }
     let topic = broker.topics.topic(topic)?;
     let partition = topic.partition(entry.partition)?;
-    let header = validate(&entry.records, topic.settings.max_batch_bytes)?;
+    let batch = check(entry.records, topic.settings.max_batch_bytes)?;
+    let header = *batch.header();
     let producer = header.producer;
     if producer.producer_id >= 0 && !broker.producer_ids.issued(producer.producer_id) {
         return Err(ApiError::new(
@@ -123,10 +123,10 @@ fn start_append(
             ),
         ));
     }
-    let counts = (header.record_count, entry.records.len());
+    let counts = (header.record_count, batch.as_bytes().len());
     let job = tokio::spawn(append(
         partition,
-        entry.records,
+        batch,
         (producer.producer_id >= 0).then_some((producer, header.record_count)),
     ));
     Ok((job, counts))
@@ -134,33 +134,33 @@ fn start_append(
 
 /// Appends the batch (through duplicate detection when it comes from an
 /// idempotent producer); returns its base offset and the log start offset.
-/// `Vec::from` takes the decoder's buffer over without copying the bytes again.
 async fn append(
     partition: Arc<Partition>,
-    batch: Bytes,
+    batch: CheckedBatch,
     idempotent: Option<(ProducerInfo, i32)>,
 ) -> Result<(i64, i64), ApiError> {
     let base_offset = match idempotent {
         Some((producer, records)) => {
             partition
-                .append_idempotent(Vec::from(batch), producer, records)
+                .append_idempotent(batch, producer, records)
                 .await?
         }
-        None => partition.append(Vec::from(batch)).await?.base_offset,
+        None => partition.append(batch).await?.base_offset,
     };
     Ok((base_offset, partition.log().log_start_offset()))
 }
 
 /// Checks that `records` is exactly one valid producer batch that fits the
-/// topic's `max_batch_bytes`.
-fn validate(records: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, ApiError> {
+/// topic's `max_batch_bytes`, cheapest checks first. `Vec::from` takes the
+/// decoder's buffer over without copying the bytes again.
+fn check(records: Bytes, max_batch_bytes: usize) -> Result<CheckedBatch, ApiError> {
     let corrupt = |detail: String| ApiError::new(ErrorCode::CorruptMessage, detail);
     if records.is_empty() {
         return Err(corrupt(
             "no record batch: a produced partition carries exactly one".to_string(),
         ));
     }
-    let (batch, rest) = RecordBatch::split_first(records).map_err(|e| corrupt(e.to_string()))?;
+    let (batch, rest) = RecordBatch::split_first(&records).map_err(|e| corrupt(e.to_string()))?;
     let len = batch.as_bytes().len();
     if len > max_batch_bytes {
         return Err(ApiError::new(
@@ -170,17 +170,13 @@ fn validate(records: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, ApiEr
             ),
         ));
     }
-    // `validate_produced` includes every check of `validate`.
-    batch
-        .validate_produced()
-        .map_err(|e| corrupt(e.to_string()))?;
     if !rest.is_empty() {
         return Err(corrupt(format!(
             "{} bytes follow the record batch: a produced partition carries exactly one batch",
             rest.len()
         )));
     }
-    Ok(*batch.header())
+    CheckedBatch::produced(Vec::from(records)).map_err(|e| corrupt(e.to_string()))
 }
 
 fn answer(partition: i32, outcome: Result<(i64, i64), ApiError>) -> ProducePartitionResponse {

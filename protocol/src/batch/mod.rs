@@ -46,10 +46,12 @@
 //! `0..count` and `max_timestamp` is the newest record's.
 
 mod builder;
+mod checked;
 mod record;
 mod validate;
 
 pub use builder::BatchBuilder;
+pub use checked::CheckedBatch;
 pub use record::{Header, Headers, Record, Records};
 
 use crate::{Error, Result};
