@@ -19,7 +19,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use rill_protocol::frame::{FrameCodec, FrameError};
 use rill_protocol::header::ResponseHeader;
-use rill_protocol::message::{DecodeFailure, Request, Response};
+use rill_protocol::message::{DecodeFailure, Request, RequestBody, Response};
 use rill_protocol::{Error as ProtocolError, ErrorCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -164,9 +164,24 @@ enum Answer {
 async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
     let response = match Request::decode(frame) {
         Ok(request) => {
+            let correlation_id = request.header.correlation_id;
+            let max_name_len = broker.config.limits.max_topic_name_len;
+            if let Err(refusal) = handler::guard::check(&request.body, max_name_len) {
+                tracing::debug!(error = %refusal.message, "refusing request");
+                if matches!(&request.body, RequestBody::Produce(p) if p.acks == 0) {
+                    return Answer::Silent; // acks 0: never answered; nothing was written.
+                }
+                return Answer::Reply(frame_response(&Response {
+                    header: ResponseHeader {
+                        correlation_id,
+                        error_code: refusal.code,
+                        error_message: Some(refusal.message),
+                    },
+                    body: None,
+                }));
+            }
             let started = std::time::Instant::now();
             let api = request.body.api_key().name();
-            let correlation_id = request.header.correlation_id;
             let client_id = request.header.client_id;
             let body = handler::handle(broker, client_id, request.body).await;
             broker.metrics.request(api, started.elapsed());
@@ -201,12 +216,17 @@ async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
             error,
         }) => return Answer::Close(error),
     };
+    Answer::Reply(frame_response(&response))
+}
+
+/// Encodes `response` as a whole frame, length prefix included.
+fn frame_response(response: &Response) -> Bytes {
     let mut buf = BytesMut::with_capacity(4 + response.size_hint());
     buf.put_u32(0);
     response.encode(&mut buf);
     let len = u32::try_from(buf.len() - 4).unwrap_or(u32::MAX);
     buf[..4].copy_from_slice(&len.to_be_bytes());
-    Answer::Reply(buf.freeze())
+    buf.freeze()
 }
 
 /// Writes queued responses, coalescing those that are ready into one flush.

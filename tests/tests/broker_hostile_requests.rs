@@ -358,3 +358,60 @@ async fn fetch_parameters_at_the_extremes() {
     fx.assert_unharmed("fetch parameters at the extremes").await;
     fx.finish().await;
 }
+
+/// A 32,000-byte topic name with as many partition entries as fit in a frame
+/// (60,000 of Fetch's 16 bytes; 240,000 of the heartbeat's 4): answered per
+/// partition, the name would be copied that many times (2 to 8 GB). The whole
+/// request is refused once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlong_names_repeated_per_partition_are_refused_whole() {
+    use rill_protocol::api::consumer_group_heartbeat::ConsumerGroupHeartbeatRequest;
+    use rill_protocol::api::TopicPartitions;
+
+    let mut fx = Fixture::start().await;
+    let mut conn = fx.connect().await;
+    let name = "n".repeat(32_000);
+    let fetch = RequestBody::Fetch(FetchRequest {
+        max_wait_ms: 0,
+        min_bytes: 0,
+        max_bytes: 1 << 20,
+        topics: vec![FetchTopic {
+            name: name.clone(),
+            partitions: (0..60_000)
+                .map(|partition| FetchPartition {
+                    partition,
+                    fetch_offset: 0,
+                    partition_max_bytes: 1024,
+                })
+                .collect(),
+        }],
+    });
+    let heartbeat = RequestBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest {
+        group_id: "g".into(),
+        member_id: String::new(),
+        member_epoch: 0,
+        subscribed_topics: Some(vec![KEEP.to_string()]),
+        owned_partitions: Some(vec![TopicPartitions {
+            name: name.clone(),
+            partitions: (0..240_000).collect(),
+        }]),
+    });
+    for (case, body) in [("Fetch", fetch), ("ConsumerGroupHeartbeat", heartbeat)] {
+        let started = Instant::now();
+        let response = conn.send(body).await.or_fail(case);
+        assert_eq!(
+            response.header.error_code,
+            ErrorCode::InvalidTopic,
+            "{case}: {:?}",
+            response.header.error_message
+        );
+        assert!(response.body.is_none(), "{case}: refused whole");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{case}: took {:?}",
+            started.elapsed()
+        );
+        fx.assert_unharmed(case).await;
+    }
+    fx.finish().await;
+}
