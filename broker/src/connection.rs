@@ -114,8 +114,10 @@ async fn read_requests(
         let share = response.len().clamp(1, limits.max_in_flight_bytes);
         let share = u32::try_from(share).unwrap_or(u32::MAX);
         // A client that stops reading holds its responses here; shutdown must not
-        // wait for it.
+        // wait for it. Biased: a response whose budget is free is always sent, even
+        // when shutdown began while the request was being handled.
         let permit = tokio::select! {
+            biased;
             permit = Arc::clone(&budget).acquire_many_owned(share) => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,

@@ -1,7 +1,7 @@
 //! Edge cases of produce, fetch, delete and shutdown that a careless broker gets
 //! wrong: a partition listed twice in one produce, a multi-partition fetch's byte
-//! cap, a long-poll on a topic that is deleted, and a shutdown while a client has
-//! stopped reading.
+//! cap, a long-poll on a topic that is deleted, a shutdown while a client has
+//! stopped reading, and a request in progress when shutdown begins.
 
 use std::time::{Duration, Instant};
 
@@ -197,4 +197,30 @@ async fn shutdown_does_not_wait_forever_for_a_client_that_stopped_reading() {
         frames < 200,
         "all {frames} answers were sent; the test proved nothing"
     );
+}
+
+/// A request being handled when shutdown begins is still answered: a long-poll
+/// fetch ends at the shutdown and its (empty) answer reaches the client, every
+/// time, rather than the connection closing without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_progress_at_shutdown_is_still_answered() {
+    for round in 0..20 {
+        let mut broker = TestBroker::start(BrokerConfig::default())
+            .await
+            .expect("start");
+        let mut client = broker.connect().await.expect("connect");
+        client.create_topic("t", 1).await.expect("create");
+        let id = client
+            .queue(fetch_request("t", 0, 0, 10_000, 1))
+            .expect("queue");
+        client.flush().await.expect("send the fetch");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (stopped, answer) = tokio::join!(
+            broker.stop(),
+            client.recv(rill_protocol::api::ApiKey::Fetch, id)
+        );
+        stopped.expect("clean stop");
+        let answer = answer.unwrap_or_else(|e| panic!("round {round}: no answer: {e}"));
+        assert_eq!(answer.header.error_code, ErrorCode::None, "round {round}");
+    }
 }
