@@ -326,7 +326,8 @@ impl Producer {
     }
 
     /// Refuses new records, sends what is queued, waits for the answers and stops
-    /// the sender. Every clone of this producer is closed.
+    /// the sender. Every clone of this producer is closed. A second `close` (from a
+    /// clone, or after an earlier one was cancelled) waits for the same end.
     pub async fn close(&self) -> Result<()> {
         let shared = &self.handle.shared;
         shared.lock().closing = true;
@@ -337,11 +338,22 @@ impl Producer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(task) = task {
-            task.await.map_err(|e| Error::ConnectionLost {
+        match task {
+            Some(task) => task.await.map_err(|e| Error::ConnectionLost {
                 addr: shared.addr.clone(),
                 reason: format!("the producer's sender task failed: {e}"),
-            })?;
+            })?,
+            // Another caller took the task: wait for the sender to stop, so the
+            // connection is not closed under requests still in flight.
+            None => loop {
+                let notified = shared.done.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if shared.stopped.load(Ordering::Acquire) {
+                    break;
+                }
+                notified.await;
+            },
         }
         shared.close_connection().await;
         Ok(())

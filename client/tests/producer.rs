@@ -294,6 +294,42 @@ async fn close_sends_what_is_queued_and_refuses_more() {
     assert!(matches!(refused, Err(Error::Closed(_))), "{refused:?}");
 }
 
+/// Two clones closing at once: whichever returns second must not return before
+/// the answers are in (nor cut the connection under requests in flight).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_close_waits_for_the_answers() {
+    let (broker, _admin) = setup("closing-twice", 2).await;
+    for round in 0..5 {
+        let config = ProducerConfig::new().linger(Duration::from_secs(30));
+        let producer = Producer::connect(broker.addr(), config)
+            .await
+            .expect("producer");
+        let mut deliveries = Vec::new();
+        for i in 0..2_000u32 {
+            let value = vec![b'x'; 512];
+            deliveries.push(
+                producer
+                    .enqueue("closing-twice", Some(&i.to_be_bytes()), Some(&value), &[])
+                    .await
+                    .expect("enqueue"),
+            );
+        }
+        let clone = producer.clone();
+        let first = tokio::spawn(async move { producer.close().await });
+        // Let the first close take the sender task, then close the clone.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        clone.close().await.expect("second close");
+        for (i, d) in deliveries.into_iter().enumerate() {
+            match tokio::time::timeout(Duration::ZERO, d).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("round {round}: record {i} failed: {e}"),
+                Err(_) => panic!("round {round}: record {i} unanswered after a close returned"),
+            }
+        }
+        first.await.expect("first close task").expect("first close");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioners_can_be_chosen() {
     let (broker, _admin) = setup("spread", 4).await;
