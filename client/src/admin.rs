@@ -59,7 +59,7 @@ pub struct PartitionInfo {
 impl PartitionInfo {
     /// Records currently readable (high watermark minus log start).
     pub fn records(&self) -> i64 {
-        self.high_watermark - self.log_start_offset
+        self.high_watermark.saturating_sub(self.log_start_offset)
     }
 }
 

@@ -365,7 +365,8 @@ impl Consumer {
 
     /// How far `tp`'s position is behind the log end, as of the last fetch.
     pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
-        Some((self.fetcher.high_watermark(tp)? - self.fetcher.position(tp)?).max(0))
+        let (end, position) = (self.fetcher.high_watermark(tp)?, self.fetcher.position(tp)?);
+        Some(end.saturating_sub(position).max(0))
     }
 
     /// The member id the broker gave this consumer, once it joined its group.

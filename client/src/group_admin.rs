@@ -191,7 +191,7 @@ impl Admin {
             .into_values()
             .map(|mut row| {
                 row.lag = match (row.log_end, row.committed) {
-                    (Some(end), Some(committed)) => Some((end - committed).max(0)),
+                    (Some(end), Some(committed)) => Some(end.saturating_sub(committed).max(0)),
                     _ => None,
                 };
                 row

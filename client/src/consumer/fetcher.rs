@@ -184,7 +184,8 @@ impl Fetcher {
             let position = if chunk.records.is_empty() {
                 chunk.next_offset
             } else {
-                out.last().map_or(chunk.next_offset, |r| r.offset + 1)
+                out.last()
+                    .map_or(chunk.next_offset, |r| r.offset.saturating_add(1))
             };
             if let Some(state) = self.partitions.get_mut(&chunk.tp) {
                 state.position = Position::At(position);

@@ -185,4 +185,15 @@ mod tests {
         let err = decode(&topic, 2, 0, &Bytes::from(data), true).expect_err("corrupt");
         assert!(err.to_string().contains("t/2"), "{err}");
     }
+
+    #[test]
+    fn offsets_at_the_top_of_the_range_do_not_overflow() {
+        // A broker (or a hostile proxy) may send any base offset.
+        let topic: Arc<str> = Arc::from("t");
+        for base in [i64::MAX - 1, i64::MAX] {
+            let data = Bytes::from(batch(base, &["a", "b", "c"]));
+            let d = decode(&topic, 0, i64::MAX - 5, &data, true).expect("decode");
+            assert_eq!(d.next_offset, i64::MAX, "base {base}");
+        }
+    }
 }

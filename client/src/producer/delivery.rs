@@ -132,7 +132,7 @@ impl Future for Delivery {
                     offset: if *base < 0 {
                         -1
                     } else {
-                        *base + i64::from(this.index)
+                        base.saturating_add(i64::from(this.index))
                     },
                     timestamp: this.timestamp,
                 }),

@@ -174,12 +174,14 @@ impl BatchHeader {
 
     /// Offset of the batch's last record.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        // Saturating: the base offset may come from the network, unvalidated.
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Offset right after this batch.
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
 }
 
