@@ -18,8 +18,9 @@ use rill_protocol::api::offset_commit::{
     OffsetCommitPartition, OffsetCommitRequest, OffsetCommitResponse, OffsetCommitTopic,
 };
 use rill_protocol::api::offset_fetch::OffsetFetchRequest;
-use rill_protocol::api::TopicPartitions;
+use rill_protocol::api::{TopicEntries, TopicPartitions};
 use rill_protocol::message::{RequestBody, ResponseBody};
+use rill_protocol::ErrorCode;
 
 use super::record::TopicPartition;
 use crate::connection::{Connection, PendingResponse};
@@ -74,22 +75,10 @@ pub(crate) async fn committed(
     if !response.error_code.is_ok() {
         return Err(Error::broker(response.error_code, response.error_message));
     }
-    let mut found = HashMap::new();
-    for t in response.topics {
-        for p in t.partitions {
-            if !p.error_code.is_ok() {
-                return Err(Error::broker_at(
-                    p.error_code,
-                    p.error_message,
-                    &t.name,
-                    Some(p.partition),
-                ));
-            }
-            let offset = (p.offset >= 0).then_some(p.offset);
-            found.insert(TopicPartition::new(&t.name, p.partition), offset);
-        }
-    }
-    Ok(found)
+    per_partition(response.topics, |p| {
+        let answer = (p.partition, p.error_code, p.error_message);
+        (answer, (p.offset >= 0).then_some(p.offset))
+    })
 }
 
 /// The ListOffsets request for `partitions` at `timestamp` (-2 earliest, -1
@@ -124,21 +113,9 @@ pub(crate) fn list_offsets_result(
             detail: "expected a ListOffsets response".to_string(),
         });
     };
-    let mut found = HashMap::new();
-    for t in response.topics {
-        for p in t.partitions {
-            if !p.error_code.is_ok() {
-                return Err(Error::broker_at(
-                    p.error_code,
-                    p.error_message,
-                    &t.name,
-                    Some(p.partition),
-                ));
-            }
-            found.insert(TopicPartition::new(&t.name, p.partition), p.offset);
-        }
-    }
-    Ok(found)
+    per_partition(response.topics, |p| {
+        ((p.partition, p.error_code, p.error_message), p.offset)
+    })
 }
 
 /// Offsets of `partitions` at `timestamp` (see [`list_offsets_request`]).
@@ -183,19 +160,32 @@ pub(crate) fn commit_request(
 
 /// `Ok` if every partition of a commit was stored, else the first refusal.
 pub(crate) fn commit_result(response: OffsetCommitResponse) -> Result<()> {
-    for t in response.topics {
-        for p in t.partitions {
-            if !p.error_code.is_ok() {
-                return Err(Error::broker_at(
-                    p.error_code,
-                    p.error_message,
-                    &t.name,
-                    Some(p.partition),
-                ));
+    per_partition(response.topics, |p| {
+        ((p.partition, p.error_code, p.error_message), ())
+    })
+    .map(|_| ())
+}
+
+/// A partition's index, error code and error message in an answer.
+type PartitionAnswer = (i32, ErrorCode, Option<String>);
+
+/// Collects a per-partition answer into a map, or fails with the first
+/// partition's refusal. `split` takes each entry apart into its answer and value.
+fn per_partition<P, T>(
+    topics: Vec<TopicEntries<P>>,
+    split: impl Fn(P) -> (PartitionAnswer, T),
+) -> Result<HashMap<TopicPartition, T>> {
+    let mut found = HashMap::new();
+    for t in topics {
+        for entry in t.partitions {
+            let ((partition, code, message), value) = split(entry);
+            if !code.is_ok() {
+                return Err(Error::broker_at(code, message, &t.name, Some(partition)));
             }
+            found.insert(TopicPartition::new(&t.name, partition), value);
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// A commit on its way: resolves when the broker has stored the offsets (or
