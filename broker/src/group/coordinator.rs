@@ -163,7 +163,24 @@ impl Coordinator {
             ));
         }
         let mut groups = self.lock();
-        let group = groups.entry(hb.group_id.clone()).or_default();
+        let group_id = hb.group_id.clone();
+        let group = groups.entry(group_id.clone()).or_default();
+        let reply = self.heartbeat_in(group, hb, partitions, now);
+        // A group lives while it has members (its committed offsets live in the
+        // offset store), so failed or last-leaving heartbeats leave nothing behind.
+        if groups.get(&group_id).is_some_and(|g| g.members.is_empty()) {
+            groups.remove(&group_id);
+        }
+        reply
+    }
+
+    fn heartbeat_in(
+        &self,
+        group: &mut Group,
+        hb: Heartbeat,
+        partitions: &BTreeMap<String, i32>,
+        now: Instant,
+    ) -> Result<HeartbeatReply, ApiError> {
         self.expire(group, now);
         let mut changed = false;
         let mut behind = false;

@@ -149,6 +149,11 @@ impl OffsetStore {
         self.lock().keys().cloned().collect()
     }
 
+    /// Whether `group` has committed offsets.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.lock().contains_key(group)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, GroupOffsets>> {
         self.committed
             .lock()

@@ -187,3 +187,43 @@ fn a_lost_response_is_sent_again() {
     }
     assert_eq!((a.owned.len(), b.owned.len()), (2, 2));
 }
+
+#[test]
+fn failed_heartbeats_and_last_leaves_leave_no_group_behind() {
+    let c = Coordinator::new(TIMING);
+    let parts = BTreeMap::from([("t".to_string(), 2)]);
+    let now = Instant::now();
+    for i in 0..1_000 {
+        let refused = c.heartbeat(
+            Heartbeat {
+                group_id: format!("ghost-{i}"),
+                member_id: "nobody".into(),
+                member_epoch: 3,
+                client_id: None,
+                subscribed: None,
+                owned: None,
+            },
+            &parts,
+            now,
+        );
+        assert!(refused.is_err(), "unknown member");
+    }
+    assert!(c.list().is_empty(), "{} groups left behind", c.list().len());
+
+    let member = Sim::join(&c, &parts, now);
+    assert_eq!(c.list().len(), 1);
+    c.heartbeat(
+        Heartbeat {
+            group_id: "g".into(),
+            member_id: member.id.clone(),
+            member_epoch: -1,
+            client_id: None,
+            subscribed: None,
+            owned: None,
+        },
+        &parts,
+        now,
+    )
+    .expect("leave");
+    assert!(c.list().is_empty(), "the last member left");
+}

@@ -38,7 +38,7 @@ pub fn handle(broker: &Broker, request: DescribeGroupsRequest) -> DescribeGroups
                     group_id,
                 },
                 // A group known only from its committed offsets has no members.
-                None if broker.offsets.groups().contains(&group_id) => DescribedGroup {
+                None if broker.offsets.has_group(&group_id) => DescribedGroup {
                     group_id,
                     error_code: ErrorCode::None,
                     error_message: None,
