@@ -7,6 +7,7 @@
 //! given out, which lets Produce refuse invented ids.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use crate::error::io;
@@ -27,6 +28,9 @@ struct State {
 pub struct ProducerIds {
     dir: PathBuf,
     state: Mutex<State>,
+    /// `state.next`, readable without the lock: Produce checks it for every
+    /// idempotent batch, while `allocate` may hold the lock through an fsync.
+    next: AtomicI64,
 }
 
 impl ProducerIds {
@@ -58,6 +62,7 @@ impl ProducerIds {
                 next,
                 reserved_end: next,
             }),
+            next: AtomicI64::new(next),
         })
     }
 
@@ -65,19 +70,30 @@ impl ProducerIds {
     pub fn allocate(&self) -> Result<i64> {
         let mut state = self.lock();
         if state.next >= state.reserved_end {
-            let end = state.reserved_end + BLOCK;
+            let end =
+                state
+                    .reserved_end
+                    .checked_add(BLOCK)
+                    .ok_or_else(|| Error::TopicMetadata {
+                        path: self.dir.join(FILE),
+                        reason: format!(
+                            "producer ids are used up: the next block would pass {}",
+                            i64::MAX
+                        ),
+                    })?;
             write_reservation(&self.dir, end)?;
             state.reserved_end = end;
         }
         let id = state.next;
-        state.next += 1;
+        state.next += 1; // Below reserved_end, so no overflow.
+        self.next.store(state.next, Ordering::Release);
         Ok(id)
     }
 
     /// Whether `id` may have been issued by this broker (after a restart, every id
     /// of the block reserved before it counts).
     pub fn issued(&self, id: i64) -> bool {
-        id >= 0 && id < self.lock().next
+        id >= 0 && id < self.next.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -125,5 +141,15 @@ mod tests {
             err.to_string().contains("expected a non-negative integer"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_reservation_at_the_top_of_the_range_fails_instead_of_overflowing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(FILE), (i64::MAX - 10).to_string()).expect("write");
+        let ids = ProducerIds::open(dir.path()).expect("open");
+        let err = ids.allocate().expect_err("no room for a block");
+        assert!(err.to_string().contains("used up"), "{err}");
+        assert!(ids.issued(i64::MAX - 11) && !ids.issued(i64::MAX - 10));
     }
 }
