@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// The most partitions any topic may have, whatever the settings: the ceiling of
+/// `limits.max_partitions_per_topic`, and what a topic file on disk is held to.
+pub const PARTITIONS_CEILING: i32 = 1_000_000;
+
 /// Everything the broker needs to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -425,9 +429,9 @@ impl BrokerConfig {
                 "retention_check_interval_ms = 0: must be at least 1".to_string(),
             ));
         }
-        if !(1..=1_000_000).contains(&l.max_partitions_per_topic) {
+        if !(1..=PARTITIONS_CEILING).contains(&l.max_partitions_per_topic) {
             return Err(fail(format!(
-                "limits.max_partitions_per_topic = {}: allowed 1 ..= 1000000",
+                "limits.max_partitions_per_topic = {}: allowed 1 ..= {PARTITIONS_CEILING}",
                 l.max_partitions_per_topic
             )));
         }

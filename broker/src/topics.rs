@@ -21,7 +21,7 @@ use rill_protocol::ErrorCode;
 use rill_storage::Log;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Limits, LogDefaults};
+use crate::config::{Limits, LogDefaults, PARTITIONS_CEILING};
 use crate::error::io;
 use crate::handler::ApiError;
 use crate::partition::Partition;
@@ -328,11 +328,17 @@ fn load_topic(dir: &Path, name: &str) -> Result<Topic> {
         path: path.clone(),
         reason: e.to_string(),
     })?;
-    if file.partitions < 1 {
+    if !(1..=PARTITIONS_CEILING).contains(&file.partitions) {
         return Err(Error::TopicMetadata {
             path,
-            reason: format!("partitions = {}: must be at least 1", file.partitions),
+            reason: format!(
+                "partitions = {}: allowed 1 ..= {PARTITIONS_CEILING}",
+                file.partitions
+            ),
         });
+    }
+    if let Err(reason) = file.settings.validate() {
+        return Err(Error::TopicMetadata { path, reason });
     }
     open_partitions(dir, name, file.partitions, file.settings)
 }
@@ -449,5 +455,29 @@ mod tests {
         drop(first);
         Topics::open(dir.path(), LogDefaults::default(), Limits::default())
             .expect("the lock is released with the first broker");
+    }
+
+    #[test]
+    fn a_topic_file_with_an_impossible_partition_count_or_setting_is_refused() {
+        let settings = toml::to_string(&LogDefaults::default()).expect("serialize");
+        let bad_settings = settings.replace("retention_ms = ", "retention_ms = -7 #");
+        for (partitions, settings, expected) in [
+            (2_000_000_000, settings.as_str(), "allowed 1 ..= 1000000"),
+            (0, settings.as_str(), "allowed 1 ..= 1000000"),
+            (2, bad_settings.as_str(), "retention_ms"),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let topic = dir.path().join("orders");
+            std::fs::create_dir(&topic).expect("topic dir");
+            let text = format!("partitions = {partitions}\n[settings]\n{settings}");
+            std::fs::write(topic.join(TOPIC_FILE), text).expect("write");
+            let Err(err) = Topics::open(dir.path(), LogDefaults::default(), Limits::default())
+            else {
+                panic!("opened a topic with {partitions} partitions");
+            };
+            assert!(err.to_string().contains(expected), "{err}");
+            let entries = std::fs::read_dir(&topic).expect("list").count();
+            assert_eq!(entries, 1, "no partition directory was made");
+        }
     }
 }
