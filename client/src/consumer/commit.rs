@@ -10,13 +10,15 @@
 //! heartbeat that releases the partition is sent (`reconcile`).
 //!
 //! The consumer remembers what it last committed per partition; auto-commit sends
-//! only positions that moved, and forgets an entry when its commit fails so the
-//! next round sends it again.
+//! only positions that moved. An asynchronous or automatic commit is remembered as
+//! soon as it is sent and forgotten again if the broker refuses it, so the next
+//! auto-commit sends it again.
 
 use std::collections::HashMap;
 
 use rill_protocol::api::offset_commit::{OffsetCommitRequest, NO_MEMBER_EPOCH};
-use rill_protocol::message::{RequestBody, ResponseBody};
+use rill_protocol::message::RequestBody;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::offsets::{self, PendingCommit};
@@ -61,11 +63,40 @@ impl Consumer {
         let request = self.commit_request(&positions)?;
         let conn = self.control.get().await?;
         let pending = conn.submit(RequestBody::OffsetCommit(request))?;
-        let mut committed = self.lock_committed();
-        for (tp, offset) in positions {
-            committed.insert(tp, offset);
+        Ok(self.watch_commit(PendingCommit::sent(pending, conn.addr()), positions))
+    }
+
+    /// Marks `offsets` committed now, so auto-commit does not send them again, and
+    /// reads the broker's answer to `sent` in the background: if the commit failed,
+    /// the marks that still stand are removed, so the next auto-commit sends those
+    /// offsets again. The returned commit resolves with the answer.
+    fn watch_commit(
+        &self,
+        sent: PendingCommit,
+        offsets: Vec<(TopicPartition, i64)>,
+    ) -> PendingCommit {
+        {
+            let mut committed = self.lock_committed();
+            for (tp, offset) in &offsets {
+                committed.insert(tp.clone(), *offset);
+            }
         }
-        Ok(PendingCommit::queued(pending, conn.addr()))
+        let cache = self.committed.clone();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let result = sent.await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "commit failed; its offsets will be sent again");
+                let mut committed = cache.lock().unwrap_or_else(|p| p.into_inner());
+                for (tp, offset) in offsets {
+                    if committed.get(&tp) == Some(&offset) {
+                        committed.remove(&tp);
+                    }
+                }
+            }
+            let _ = tx.send(result);
+        });
+        PendingCommit::watched(rx)
     }
 
     /// The committed offsets of `partitions` in this consumer's group (`None`
@@ -113,29 +144,9 @@ impl Consumer {
                 return;
             }
         };
-        {
-            let mut committed = self.lock_committed();
-            for (tp, offset) in &moved {
-                committed.insert(tp.clone(), *offset);
-            }
-        }
-        let cache = self.committed.clone();
-        tokio::spawn(async move {
-            let result = match pending.await {
-                Ok(ResponseBody::OffsetCommit(response)) => offsets::commit_result(response),
-                Ok(_) => Ok(()),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "auto-commit failed; will retry");
-                let mut committed = cache.lock().unwrap_or_else(|p| p.into_inner());
-                for (tp, offset) in moved {
-                    if committed.get(&tp) == Some(&offset) {
-                        committed.remove(&tp);
-                    }
-                }
-            }
-        });
+        // The answer is checked in the background (a failure is logged and its
+        // offsets sent again next round); nobody waits for it here.
+        drop(self.watch_commit(PendingCommit::sent(pending, conn.addr()), moved));
     }
 
     /// The OffsetCommit request for `offsets` with this consumer's identity.

@@ -21,6 +21,7 @@ use rill_protocol::api::offset_fetch::OffsetFetchRequest;
 use rill_protocol::api::{TopicEntries, TopicPartitions};
 use rill_protocol::message::{RequestBody, ResponseBody};
 use rill_protocol::ErrorCode;
+use tokio::sync::oneshot;
 
 use super::record::TopicPartition;
 use crate::connection::{Connection, PendingResponse};
@@ -193,24 +194,44 @@ fn per_partition<P, T>(
 #[derive(Debug)]
 #[must_use = "a PendingCommit tells whether the commit was stored; await it or drop it knowingly"]
 pub struct PendingCommit {
-    pending: Option<PendingResponse>,
-    addr: String,
+    state: CommitState,
+}
+
+#[derive(Debug)]
+enum CommitState {
+    /// Nothing to send, or already answered.
+    Done,
+    /// Sent on a connection to `addr`; this future reads the answer itself.
+    Sent {
+        pending: PendingResponse,
+        addr: String,
+    },
+    /// A background task reads the answer and passes it on.
+    Watched(oneshot::Receiver<Result<()>>),
 }
 
 impl PendingCommit {
     /// A commit that had nothing to send.
     pub(crate) fn done() -> PendingCommit {
         PendingCommit {
-            pending: None,
-            addr: String::new(),
+            state: CommitState::Done,
         }
     }
 
-    /// A commit queued on a connection to `addr`.
-    pub(crate) fn queued(pending: PendingResponse, addr: &str) -> PendingCommit {
+    /// A commit sent on a connection to `addr`.
+    pub(crate) fn sent(pending: PendingResponse, addr: &str) -> PendingCommit {
         PendingCommit {
-            pending: Some(pending),
-            addr: addr.to_string(),
+            state: CommitState::Sent {
+                pending,
+                addr: addr.to_string(),
+            },
+        }
+    }
+
+    /// A commit whose answer a background task passes on through `answer`.
+    pub(crate) fn watched(answer: oneshot::Receiver<Result<()>>) -> PendingCommit {
+        PendingCommit {
+            state: CommitState::Watched(answer),
         }
     }
 }
@@ -219,21 +240,24 @@ impl Future for PendingCommit {
     type Output = Result<()>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(pending) = self.pending.as_mut() else {
-            return Poll::Ready(Ok(()));
+        let result = match &mut self.state {
+            CommitState::Done => return Poll::Ready(Ok(())),
+            CommitState::Sent { pending, addr } => match Pin::new(pending).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(ResponseBody::OffsetCommit(response))) => commit_result(response),
+                Poll::Ready(Ok(_)) => Err(Error::Protocol {
+                    addr: addr.clone(),
+                    detail: "expected an OffsetCommit response".to_string(),
+                }),
+                Poll::Ready(Err(e)) => Err(e),
+            },
+            CommitState::Watched(answer) => match Pin::new(answer).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(result)) => result,
+                Poll::Ready(Err(_)) => Err(Error::Closed("consumer")),
+            },
         };
-        let body = match Pin::new(pending).poll(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(body) => body,
-        };
-        self.pending = None;
-        Poll::Ready(match body {
-            Ok(ResponseBody::OffsetCommit(response)) => commit_result(response),
-            Ok(_) => Err(Error::Protocol {
-                addr: self.addr.clone(),
-                detail: "expected an OffsetCommit response".to_string(),
-            }),
-            Err(e) => Err(e),
-        })
+        self.state = CommitState::Done;
+        Poll::Ready(result)
     }
 }
