@@ -1,5 +1,5 @@
 //! Edge cases of produce, fetch, delete and shutdown that a careless broker gets
-//! wrong: a partition listed twice in one produce, a multi-partition fetch's byte
+//! wrong: a partition listed twice in one produce or fetch, a multi-partition fetch's byte
 //! cap, a long-poll on a topic that is deleted, a shutdown while a client has
 //! stopped reading, and a request in progress when shutdown begins.
 
@@ -70,6 +70,63 @@ async fn a_partition_listed_twice_in_one_produce_is_refused_whole() {
     assert_eq!(
         latest.offset, 0,
         "nothing of the duplicated partition was written"
+    );
+}
+
+/// Every entry of a fetch is read again on each wake-up, so a partition listed
+/// twice is refused (its later entries) rather than read twice; the first entry is
+/// served, and the refusal ends the wait at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_listed_twice_in_one_fetch_is_served_once() {
+    let broker = TestBroker::start(BrokerConfig::default())
+        .await
+        .expect("start");
+    let mut client = broker.connect().await.expect("connect");
+    client.create_topic("t", 2).await.expect("create");
+    let r = client.produce("t", 0, &batch(3), 1).await.expect("produce");
+    assert_eq!(r.expect("answer").error_code, ErrorCode::None);
+    let entry = |partition| FetchPartition {
+        partition,
+        fetch_offset: 0,
+        partition_max_bytes: 1 << 20,
+    };
+    let request = RequestBody::Fetch(FetchRequest {
+        max_wait_ms: 10_000,
+        min_bytes: 1 << 30,
+        max_bytes: 1 << 20,
+        topics: vec![
+            FetchTopic {
+                name: "t".into(),
+                partitions: vec![entry(0), entry(1), entry(0)],
+            },
+            FetchTopic {
+                name: "t".into(),
+                partitions: vec![entry(1)],
+            },
+        ],
+    });
+    let started = Instant::now();
+    let ResponseBody::Fetch(answer) = client.call(request).await.expect("fetch") else {
+        panic!("not a fetch response");
+    };
+    assert!(started.elapsed() < Duration::from_secs(5), "it waited");
+    let codes: Vec<(i32, ErrorCode, bool)> = answer
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.partition, p.error_code, p.records.is_empty()))
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (0, ErrorCode::None, false),
+            (1, ErrorCode::None, true),
+            (0, ErrorCode::InvalidRequest, true),
+            (1, ErrorCode::InvalidRequest, true)
+        ]
     );
 }
 

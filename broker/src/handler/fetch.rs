@@ -11,6 +11,7 @@
 //! The wake-up futures are armed before the data is read, so an append that lands
 //! between the read and the wait still wakes the fetch.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -44,15 +45,30 @@ pub async fn handle(broker: &Broker, request: FetchRequest) -> FetchResponse {
     let max_bytes = usize::try_from(request.max_bytes)
         .unwrap_or(0)
         .min(broker.config.limits.max_frame_bytes);
+    // A partition listed twice is refused (as in Produce): each entry costs a
+    // read on every wake-up, so repeats would let one request multiply that work.
+    let repeats = repeated_entries(&request);
     let topics: Vec<(String, Vec<Target>)> = request
         .topics
         .into_iter()
-        .map(|t| {
+        .enumerate()
+        .map(|(ti, t)| {
             let targets = t
                 .partitions
                 .into_iter()
-                .map(|p| Target {
-                    partition: broker.topics.partition(&t.name, p.partition),
+                .enumerate()
+                .map(|(pi, p)| Target {
+                    partition: if repeats.contains(&(ti, pi)) {
+                        Err(ApiError::new(
+                            ErrorCode::InvalidRequest,
+                            format!(
+                                "partition {} of topic {:?} is listed more than once in one request",
+                                p.partition, t.name
+                            ),
+                        ))
+                    } else {
+                        broker.topics.partition(&t.name, p.partition)
+                    },
                     request: p,
                 })
                 .collect();
@@ -81,6 +97,21 @@ pub async fn handle(broker: &Broker, request: FetchRequest) -> FetchResponse {
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// Positions (topic entry, partition entry) of every partition listed after its
+/// first appearance in the request.
+fn repeated_entries(request: &FetchRequest) -> HashSet<(usize, usize)> {
+    let mut seen = HashSet::new();
+    let mut repeats = HashSet::new();
+    for (ti, t) in request.topics.iter().enumerate() {
+        for (pi, p) in t.partitions.iter().enumerate() {
+            if !seen.insert((t.name.as_str(), p.partition)) {
+                repeats.insert((ti, pi));
+            }
+        }
+    }
+    repeats
 }
 
 /// Adds the response's batches to the metrics.
