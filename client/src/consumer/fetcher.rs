@@ -312,11 +312,6 @@ impl Fetcher {
     ) -> Result<()> {
         let mut first_error = None;
         for topic in response.topics {
-            let name = self
-                .topics
-                .entry(topic.name.clone())
-                .or_insert_with(|| Arc::from(topic.name.as_str()))
-                .clone();
             for p in topic.partitions {
                 let tp = TopicPartition::new(&topic.name, p.partition);
                 let Some(&offset) = asked.get(&tp) else {
@@ -343,6 +338,15 @@ impl Fetcher {
                     }
                 }
                 state.high_watermark = Some(p.high_watermark);
+                // Only names of partitions that were asked for are kept.
+                let name = match self.topics.get(topic.name.as_str()) {
+                    Some(name) => Arc::clone(name),
+                    None => {
+                        let name: Arc<str> = Arc::from(topic.name.as_str());
+                        self.topics.insert(topic.name.clone(), Arc::clone(&name));
+                        name
+                    }
+                };
                 let decoded = match decode(
                     &name,
                     p.partition,
