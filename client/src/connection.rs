@@ -218,29 +218,15 @@ impl Connection {
     /// one if needed.
     pub fn submit(&self, body: RequestBody) -> Result<PendingResponse> {
         let api = body.api_key();
-        let version = api.versions().1;
-        let frame = self.encode(body);
         let (tx, rx) = oneshot::channel();
-        let mut state = self.inner.lock();
-        let correlation_id = state.next_correlation_id;
-        let writer = state.writable()?;
-        let frame = with_correlation_id(frame, correlation_id);
-        if writer
-            .send(Outgoing {
-                frame,
-                written: None,
+        self.queue(body, None, |correlation_id| {
+            Some(Waiter {
+                correlation_id,
+                api,
+                version: api.versions().1,
+                tx,
             })
-            .is_err()
-        {
-            return Err(self.inner.lost("the writer task has stopped"));
-        }
-        state.next_correlation_id = correlation_id.wrapping_add(1);
-        state.waiters.push_back(Waiter {
-            correlation_id,
-            api,
-            version,
-            tx,
-        });
+        })?;
         Ok(PendingResponse::new(rx, self.inner.addr.clone()))
     }
 
@@ -248,23 +234,34 @@ impl Connection {
     /// returned future resolves once the frame is written to the socket, so a caller
     /// can bound what it has queued; it fails if the connection ends first.
     pub fn send_no_response(&self, body: RequestBody) -> Result<Written> {
-        let frame = self.encode(body);
         let (tx, rx) = oneshot::channel();
+        self.queue(body, Some(tx), |_| None)?;
+        Ok(Written::new(rx, self.inner.addr.clone()))
+    }
+
+    /// Stamps the next correlation id on `body`'s frame and hands it to the writer,
+    /// registering the waiter `waiter` makes for that id (if an answer is expected).
+    /// Both happen under one lock, so frames go out and answers are matched in
+    /// correlation-id order.
+    fn queue(
+        &self,
+        body: RequestBody,
+        written: Option<oneshot::Sender<()>>,
+        waiter: impl FnOnce(i32) -> Option<Waiter>,
+    ) -> Result<()> {
+        let frame = self.encode(body);
         let mut state = self.inner.lock();
         let correlation_id = state.next_correlation_id;
         let writer = state.writable()?;
         let frame = with_correlation_id(frame, correlation_id);
-        if writer
-            .send(Outgoing {
-                frame,
-                written: Some(tx),
-            })
-            .is_err()
-        {
+        if writer.send(Outgoing { frame, written }).is_err() {
             return Err(self.inner.lost("the writer task has stopped"));
         }
         state.next_correlation_id = correlation_id.wrapping_add(1);
-        Ok(Written::new(rx, self.inner.addr.clone()))
+        if let Some(waiter) = waiter(correlation_id) {
+            state.waiters.push_back(waiter);
+        }
+        Ok(())
     }
 
     /// Encodes `body` as a whole frame (length prefix included) with correlation id 0,
