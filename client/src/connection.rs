@@ -35,10 +35,9 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 
 mod pending;
-mod typed;
 
 pub use pending::{PendingResponse, Written};
-pub use typed::Call;
+pub use rill_protocol::message::Call;
 
 /// The id of the next connection opened.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);

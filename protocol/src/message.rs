@@ -26,7 +26,22 @@ use crate::api::ApiKey;
 use crate::header::{RequestHeader, ResponseHeader};
 use crate::{Error, Result};
 
-/// Generates the request and response enums and their dispatch over every API.
+/// A request struct that knows its API and the response it gets, so a client can
+/// send a typed request and get the typed answer back without matching on
+/// [`ResponseBody`] itself. Implemented for every request by the API table below.
+pub trait Call {
+    /// The response struct.
+    type Response;
+    /// The API.
+    const API: ApiKey;
+    /// Wraps the request in the dispatcher's enum.
+    fn into_body(self) -> RequestBody;
+    /// Unwraps the response, or hands back a body of another API.
+    fn from_body(body: ResponseBody) -> std::result::Result<Self::Response, ResponseBody>;
+}
+
+/// Generates, from one table of `Api => Request, Response`, the request and
+/// response enums, their dispatch over every API, and [`Call`] for each request.
 macro_rules! messages {
     ($($api:ident => $req:ident, $resp:ident;)*) => {
         /// The body of a request, by API.
@@ -70,6 +85,22 @@ macro_rules! messages {
                 })
             }
         }
+
+        $(
+            impl Call for $req {
+                type Response = $resp;
+                const API: ApiKey = ApiKey::$api;
+                fn into_body(self) -> RequestBody {
+                    RequestBody::$api(self)
+                }
+                fn from_body(body: ResponseBody) -> std::result::Result<$resp, ResponseBody> {
+                    match body {
+                        ResponseBody::$api(r) => Ok(r),
+                        other => Err(other),
+                    }
+                }
+            }
+        )*
 
         impl ResponseBody {
             /// The API this body belongs to.
