@@ -130,3 +130,6 @@ pub enum Error {
         max: usize,
     },
 }
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -26,8 +26,5 @@ pub use batch::{
     BatchBuilder, BatchHeader, CheckedBatch, Header, ProducerInfo, Record, RecordBatch, Records,
     BATCH_HEADER_LEN, LOG_OVERHEAD, MAGIC,
 };
-pub use error::Error;
+pub use error::{Error, Result};
 pub use error_code::ErrorCode;
-
-/// The result type of this crate.
-pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,7 +5,8 @@
 //! Producers use it to batch records; storage's compactor uses it to rewrite batches
 //! with explicit (possibly gapped) offset deltas.
 
-use super::{ProducerInfo, ATTRIBUTES_AT, BATCH_HEADER_LEN, CRC_AT, LOG_OVERHEAD, MAGIC};
+use super::header::ProducerInfo;
+use super::layout::{ATTRIBUTES_AT, BATCH_HEADER_LEN, CRC_AT, LOG_OVERHEAD, MAGIC};
 use crate::varint::{put_varint, put_varlong, varint_len, varlong_len};
 
 /// Encodes records into one batch.

@@ -6,8 +6,10 @@
 //! validating, and its bytes can only change where the CRC does not reach (the base
 //! offset, stamped by the log), so a `CheckedBatch` is always valid.
 
-use super::{stamp_base_offset, BatchHeader, RecordBatch};
-use crate::Result;
+use super::header::BatchHeader;
+use super::layout::stamp_base_offset;
+use super::view::RecordBatch;
+use crate::error::Result;
 
 /// One whole batch that passed [`RecordBatch::validate`] (and, if made with
 /// [`CheckedBatch::produced`], [`RecordBatch::validate_produced`]).

@@ -5,8 +5,8 @@
 //! checked against the bytes that remain before it is used, so hostile input produces
 //! an error, never a panic or an allocation.
 
+use crate::error::{Error, Result};
 use crate::varint::{get_varint, get_varlong};
-use crate::{Error, Result};
 
 /// One record, borrowed from its batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

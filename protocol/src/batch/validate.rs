@@ -4,8 +4,9 @@
 //! storage runs it on every batch it recovers after a crash. A batch that passes is
 //! safe to store, serve and iterate: see the invariants in the parent module.
 
-use super::{RecordBatch, COMPRESSION_MASK, DEFINED_ATTRIBUTES, MAGIC};
-use crate::{Error, Result};
+use super::layout::{COMPRESSION_MASK, DEFINED_ATTRIBUTES, MAGIC};
+use super::view::RecordBatch;
+use crate::error::{Error, Result};
 
 impl RecordBatch<'_> {
     /// Checks the whole batch: magic, CRC, attributes, every record, offset deltas,
