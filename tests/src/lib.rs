@@ -3,11 +3,13 @@
 //! The binaries in `src/bin/` are child processes that tests start, kill and
 //! inspect; they are not part of the product. [`harness`] runs a broker inside the
 //! test process and [`client`] talks to it over a real socket, with requests built
-//! by [`requests`].
+//! by [`requests`]. [`proxy`] is the one fault injector: a steerable proxy for any
+//! link a test wants to delay, hold, cut or partition.
 
 pub mod client;
 pub mod harness;
 pub mod process;
+pub mod proxy;
 pub mod requests;
 
 use rill_protocol::{BatchBuilder, ProducerInfo};
