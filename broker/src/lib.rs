@@ -20,6 +20,7 @@ mod error;
 pub mod group;
 pub mod handler;
 mod idempotence;
+mod locks;
 mod maintenance;
 pub mod metrics;
 pub mod partition;

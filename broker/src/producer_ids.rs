@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use crate::error::io;
+use crate::locks;
 use crate::{Error, Result};
 
 /// Ids reserved on disk at a time.
@@ -97,9 +98,7 @@ impl ProducerIds {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        locks::lock(&self.state)
     }
 }
 

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Limits, LogDefaults, PARTITIONS_CEILING};
 use crate::error::io;
 use crate::handler::ApiError;
+use crate::locks;
 use crate::partition::Partition;
 use crate::{Error, Result};
 
@@ -278,15 +279,11 @@ impl Topics {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
-        self.topics
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        locks::read(&self.topics)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
-        self.topics
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        locks::write(&self.topics)
     }
 }
 

@@ -26,6 +26,7 @@ use rill_protocol::ErrorCode;
 
 use super::assignor::{assign, MemberSpec, TopicPartition};
 use crate::handler::ApiError;
+use crate::locks;
 
 /// Timing of group membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,9 +144,7 @@ impl Coordinator {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
-        self.groups
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        locks::lock(&self.groups)
     }
 
     /// Handles a join, heartbeat or leave. `partitions` gives every topic's

@@ -20,6 +20,7 @@ use rill_protocol::wire::{Reader, Writer};
 use rill_protocol::{BatchBuilder, CheckedBatch, ProducerInfo, RecordBatch};
 
 use crate::handler::ApiError;
+use crate::locks;
 use crate::partition::{Partition, PartitionError};
 use crate::topics::Topics;
 use crate::{Error, Result};
@@ -155,9 +156,7 @@ impl OffsetStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, GroupOffsets>> {
-        self.committed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        locks::lock(&self.committed)
     }
 }
 
