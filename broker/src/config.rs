@@ -44,8 +44,9 @@ pub struct BrokerConfig {
     pub limits: Limits,
     /// Consumer-group membership timing.
     pub groups: GroupSettings,
-    /// Defaults for every topic's log; a topic may override them when created.
-    pub log: LogDefaults,
+    /// Defaults of every topic's settings (the `[log]` section); a topic may
+    /// override them when created.
+    pub log: TopicSettings,
 }
 
 impl Default for BrokerConfig {
@@ -60,7 +61,7 @@ impl Default for BrokerConfig {
             retention_check_interval_ms: 300_000,
             limits: Limits::default(),
             groups: GroupSettings::default(),
-            log: LogDefaults::default(),
+            log: TopicSettings::default(),
         }
     }
 }
@@ -227,11 +228,12 @@ impl Cleanup {
     }
 }
 
-/// Log settings. The broker-wide values are the defaults of every topic; a topic's
-/// own values are stored with it and survive restarts.
+/// A topic's settings: how its log rolls segments, syncs and cleans up old data.
+/// The broker-wide `[log]` section holds the defaults of every topic; a topic's own
+/// values are stored with it and survive restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct LogDefaults {
+pub struct TopicSettings {
     /// Durability: `"always"`, `"never"` or `{ interval_ms = N }`. Default `"never"`.
     pub fsync: FsyncSetting,
     /// Roll a segment at this size. Default 1 GiB; allowed 1 KiB ..= 2 GiB.
@@ -252,9 +254,9 @@ pub struct LogDefaults {
     pub cleanup: Cleanup,
 }
 
-impl Default for LogDefaults {
+impl Default for TopicSettings {
     fn default() -> Self {
-        LogDefaults {
+        TopicSettings {
             fsync: FsyncSetting::Never,
             segment_bytes: 1 << 30,
             segment_ms: 7 * 24 * 3600 * 1000,
@@ -267,7 +269,7 @@ impl Default for LogDefaults {
     }
 }
 
-impl LogDefaults {
+impl TopicSettings {
     /// The storage options these settings mean.
     pub fn log_options(&self) -> LogOptions {
         LogOptions {
@@ -483,13 +485,13 @@ mod tests {
             FsyncSetting::Never,
             FsyncSetting::Interval { interval_ms: 7 },
         ] {
-            let settings = LogDefaults {
+            let settings = TopicSettings {
                 fsync,
-                ..LogDefaults::default()
+                ..TopicSettings::default()
             };
             let text = toml::to_string(&settings).expect("serialize");
             assert_eq!(
-                toml::from_str::<LogDefaults>(&text).expect("parse"),
+                toml::from_str::<TopicSettings>(&text).expect("parse"),
                 settings,
                 "{text}"
             );
@@ -515,11 +517,11 @@ mod tests {
         };
         let err = c.validate().expect_err("no port").to_string();
         assert!(err.contains("expected host:port"), "{err}");
-        let mut t = LogDefaults::default();
+        let mut t = TopicSettings::default();
         t.set("segment_ms", "18446744073709551615")
             .expect("parses as u64");
         assert!(t.validate().expect_err("too big").contains("segment_ms"));
-        let mut t = LogDefaults::default();
+        let mut t = TopicSettings::default();
         let err = t.set("retention.ms", "5").expect_err("kafka spelling");
         assert!(err.contains("allowed: fsync"), "{err}");
     }

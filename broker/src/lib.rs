@@ -28,6 +28,6 @@ pub mod producer_ids;
 pub mod server;
 pub mod topics;
 
-pub use config::{BrokerConfig, Cleanup, FsyncSetting, GroupSettings, Limits, LogDefaults};
+pub use config::{BrokerConfig, Cleanup, FsyncSetting, GroupSettings, Limits, TopicSettings};
 pub use error::{Error, Result};
 pub use server::{serve, serve_with_metrics};

@@ -2,7 +2,7 @@
 //!
 //! On disk a topic is the directory `<data_dir>/<topic>/` holding one directory per
 //! partition (`0/`, `1/`, …, each a `rill_storage::Log`) and `topic.toml`, which
-//! records the partition count and the topic's log settings. `topic.toml` is written
+//! records the partition count and the topic's settings. `topic.toml` is written
 //! last (to a temporary file, fsynced, renamed, directory fsynced), so it is the
 //! commit point of a create: a topic directory without it is a create that never
 //! finished and was never acknowledged, and the next create of that name replaces
@@ -21,7 +21,7 @@ use rill_protocol::ErrorCode;
 use rill_storage::Log;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Limits, LogDefaults, PARTITIONS_CEILING};
+use crate::config::{Limits, TopicSettings, PARTITIONS_CEILING};
 use crate::error::io;
 use crate::handler::ApiError;
 use crate::locks;
@@ -39,8 +39,8 @@ const DELETED_MARK: &str = "~deleted-";
 pub struct Topic {
     /// The topic's name.
     pub name: String,
-    /// Its log settings (broker defaults with the topic's overrides applied).
-    pub settings: LogDefaults,
+    /// Its settings (broker defaults with the topic's overrides applied).
+    pub settings: TopicSettings,
     /// Its partitions, by index.
     pub partitions: Vec<Arc<Partition>>,
 }
@@ -70,13 +70,13 @@ impl Topic {
 #[serde(deny_unknown_fields)]
 struct TopicFile {
     partitions: i32,
-    settings: LogDefaults,
+    settings: TopicSettings,
 }
 
 /// Every topic on this broker.
 pub struct Topics {
     data_dir: PathBuf,
-    defaults: LogDefaults,
+    defaults: TopicSettings,
     limits: Limits,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     changes: tokio::sync::Mutex<()>,
@@ -87,7 +87,7 @@ pub struct Topics {
 impl Topics {
     /// Opens every topic under `data_dir` (creating the directory if needed),
     /// recovering each partition's log. Blocking.
-    pub fn open(data_dir: &Path, defaults: LogDefaults, limits: Limits) -> Result<Topics> {
+    pub fn open(data_dir: &Path, defaults: TopicSettings, limits: Limits) -> Result<Topics> {
         io(
             std::fs::create_dir_all(data_dir),
             "create data dir",
@@ -340,7 +340,7 @@ fn load_topic(dir: &Path, name: &str) -> Result<Topic> {
     open_partitions(dir, name, file.partitions, file.settings)
 }
 
-fn open_partitions(dir: &Path, name: &str, count: i32, settings: LogDefaults) -> Result<Topic> {
+fn open_partitions(dir: &Path, name: &str, count: i32, settings: TopicSettings) -> Result<Topic> {
     let options = settings.log_options();
     let partitions = (0..count)
         .map(|index| {
@@ -368,7 +368,7 @@ fn create_topic(
     dir: &Path,
     name: &str,
     partitions: i32,
-    settings: LogDefaults,
+    settings: TopicSettings,
 ) -> Result<Topic> {
     if dir.exists() {
         tracing::warn!(dir = %dir.display(), "replacing the remains of an unfinished create");
@@ -440,9 +440,9 @@ mod tests {
     #[test]
     fn a_second_broker_on_the_same_data_dir_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let first = Topics::open(dir.path(), LogDefaults::default(), Limits::default())
+        let first = Topics::open(dir.path(), TopicSettings::default(), Limits::default())
             .expect("first broker");
-        let Err(err) = Topics::open(dir.path(), LogDefaults::default(), Limits::default()) else {
+        let Err(err) = Topics::open(dir.path(), TopicSettings::default(), Limits::default()) else {
             panic!("a second broker opened a data dir in use");
         };
         assert!(
@@ -450,13 +450,13 @@ mod tests {
             "{err}"
         );
         drop(first);
-        Topics::open(dir.path(), LogDefaults::default(), Limits::default())
+        Topics::open(dir.path(), TopicSettings::default(), Limits::default())
             .expect("the lock is released with the first broker");
     }
 
     #[test]
     fn a_topic_file_with_an_impossible_partition_count_or_setting_is_refused() {
-        let settings = toml::to_string(&LogDefaults::default()).expect("serialize");
+        let settings = toml::to_string(&TopicSettings::default()).expect("serialize");
         let bad_settings = settings.replace("retention_ms = ", "retention_ms = -7 #");
         for (partitions, settings, expected) in [
             (2_000_000_000, settings.as_str(), "allowed 1 ..= 1000000"),
@@ -468,7 +468,7 @@ mod tests {
             std::fs::create_dir(&topic).expect("topic dir");
             let text = format!("partitions = {partitions}\n[settings]\n{settings}");
             std::fs::write(topic.join(TOPIC_FILE), text).expect("write");
-            let Err(err) = Topics::open(dir.path(), LogDefaults::default(), Limits::default())
+            let Err(err) = Topics::open(dir.path(), TopicSettings::default(), Limits::default())
             else {
                 panic!("opened a topic with {partitions} partitions");
             };

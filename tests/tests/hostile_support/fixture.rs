@@ -5,7 +5,7 @@ use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rill_broker::{BrokerConfig, Limits, LogDefaults};
+use rill_broker::{BrokerConfig, Limits, TopicSettings};
 use rill_protocol::api::api_versions::ApiVersionsRequest;
 use rill_protocol::header::ResponseHeader;
 use rill_protocol::message::RequestBody;
@@ -141,9 +141,9 @@ impl Fixture {
                 max_fetch_wait_ms: MAX_FETCH_WAIT_MS,
                 ..Limits::default()
             },
-            log: LogDefaults {
+            log: TopicSettings {
                 segment_bytes: 1 << 20,
-                ..LogDefaults::default()
+                ..TopicSettings::default()
             },
             ..BrokerConfig::default()
         };
