@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 
 use rill_protocol::{ErrorCode, ProducerInfo};
 
-use crate::handler::ApiError;
+use crate::api_error::ApiError;
 
 /// Batches remembered per producer and partition (Kafka remembers 5 too, the
 /// most a producer has in flight).

@@ -13,6 +13,7 @@
 //! finishes in-flight requests, then closes every log (fsync and clean-shutdown
 //! checkpoint).
 
+mod api_error;
 pub mod cli;
 pub mod config;
 mod connection;

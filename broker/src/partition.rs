@@ -12,11 +12,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use rill_protocol::{CheckedBatch, ProducerInfo};
-use rill_storage::{AppendInfo, Log, ReadBatches};
+use rill_protocol::{CheckedBatch, ErrorCode, ProducerInfo};
+use rill_storage::{AppendInfo, Error as StorageError, Log, ReadBatches};
 use tokio::sync::Notify;
 
-use crate::handler::ApiError;
+use crate::api_error::ApiError;
 use crate::idempotence::{ProducerStates, Verdict};
 
 /// A partition of a topic.
@@ -54,6 +54,33 @@ impl std::fmt::Display for PartitionError {
             PartitionError::Deleted { topic } => write!(f, "topic {topic:?} was deleted"),
             PartitionError::Refused(e) => f.write_str(&e.message),
         }
+    }
+}
+
+/// What a client is told when a partition operation fails. This conversion lives
+/// here, not in `api_error`, because [`PartitionError::Refused`] carries an
+/// [`ApiError`]: `api_error` stays below this module.
+impl From<PartitionError> for ApiError {
+    fn from(e: PartitionError) -> ApiError {
+        if let PartitionError::Refused(refusal) = e {
+            return refusal;
+        }
+        let code = match &e {
+            PartitionError::Storage(s) => match s {
+                StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+                StorageError::InvalidBatch(_) => ErrorCode::CorruptMessage,
+                StorageError::BatchTooLarge { .. } => ErrorCode::MessageTooLarge,
+                StorageError::Closed { .. } => ErrorCode::UnknownTopicOrPartition,
+                _ => ErrorCode::StorageError,
+            },
+            PartitionError::Task(_) => ErrorCode::Unknown,
+            PartitionError::Deleted { .. } => ErrorCode::UnknownTopicOrPartition,
+            PartitionError::Refused(e) => e.code,
+        };
+        if code == ErrorCode::StorageError {
+            tracing::error!(error = %e, "storage failure");
+        }
+        ApiError::new(code, e.to_string())
     }
 }
 

@@ -21,9 +21,9 @@ use rill_protocol::ErrorCode;
 use rill_storage::Log;
 use serde::{Deserialize, Serialize};
 
+use crate::api_error::ApiError;
 use crate::config::{Limits, TopicSettings, PARTITIONS_CEILING};
 use crate::error::io;
-use crate::handler::ApiError;
 use crate::locks;
 use crate::partition::Partition;
 use crate::{Error, Result};

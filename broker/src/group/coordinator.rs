@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use rill_protocol::ErrorCode;
 
 use super::assignor::{assign, MemberSpec, TopicPartition};
-use crate::handler::ApiError;
+use crate::api_error::ApiError;
 use crate::locks;
 
 /// Timing of group membership.

@@ -19,7 +19,7 @@ use bytes::BytesMut;
 use rill_protocol::wire::{Reader, Writer};
 use rill_protocol::{BatchBuilder, CheckedBatch, ProducerInfo, RecordBatch};
 
-use crate::handler::ApiError;
+use crate::api_error::ApiError;
 use crate::locks;
 use crate::partition::{Partition, PartitionError};
 use crate::topics::Topics;

@@ -4,8 +4,8 @@ use rill_protocol::api::create_topics::TopicResult;
 use rill_protocol::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
 use rill_protocol::ErrorCode;
 
+use crate::api_error::ApiError;
 use crate::group::offsets::OFFSETS_TOPIC;
-use crate::handler::ApiError;
 use crate::server::Broker;
 
 /// Deletes each requested topic; a missing one gets `UNKNOWN_TOPIC_OR_PARTITION`.

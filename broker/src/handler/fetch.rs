@@ -25,7 +25,7 @@ use rill_protocol::api::fetch::{
 use rill_protocol::{BatchHeader, ErrorCode};
 use tokio::time::Instant;
 
-use crate::handler::ApiError;
+use crate::api_error::ApiError;
 use crate::partition::Partition;
 use crate::server::Broker;
 

@@ -12,7 +12,7 @@
 use rill_protocol::message::RequestBody;
 use rill_protocol::ErrorCode;
 
-use super::ApiError;
+use crate::api_error::ApiError;
 
 /// Refuses a request that names a topic longer than `max_name_len` bytes in an
 /// API that answers per partition.

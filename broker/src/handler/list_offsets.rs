@@ -7,7 +7,7 @@ use rill_protocol::api::list_offsets::{
 };
 use rill_protocol::ErrorCode;
 
-use crate::handler::ApiError;
+use crate::api_error::ApiError;
 use crate::server::Broker;
 
 /// Looks up each requested partition's offset.

@@ -23,55 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use rill_protocol::api::TopicPartitions;
 
 use rill_protocol::message::{RequestBody, ResponseBody};
-use rill_protocol::ErrorCode;
-use rill_storage::Error as StorageError;
 
-use crate::partition::PartitionError;
 use crate::server::Broker;
-
-/// An error answered to the client: a code from docs/PROTOCOL.md §4 and a message
-/// saying what was wrong and what is allowed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    /// The wire error code.
-    pub code: ErrorCode,
-    /// The human-readable explanation.
-    pub message: String,
-}
-
-impl ApiError {
-    /// An error with `code` and `message`.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<PartitionError> for ApiError {
-    fn from(e: PartitionError) -> ApiError {
-        if let PartitionError::Refused(refusal) = e {
-            return refusal;
-        }
-        let code = match &e {
-            PartitionError::Storage(s) => match s {
-                StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
-                StorageError::InvalidBatch(_) => ErrorCode::CorruptMessage,
-                StorageError::BatchTooLarge { .. } => ErrorCode::MessageTooLarge,
-                StorageError::Closed { .. } => ErrorCode::UnknownTopicOrPartition,
-                _ => ErrorCode::StorageError,
-            },
-            PartitionError::Task(_) => ErrorCode::Unknown,
-            PartitionError::Deleted { .. } => ErrorCode::UnknownTopicOrPartition,
-            PartitionError::Refused(e) => e.code,
-        };
-        if code == ErrorCode::StorageError {
-            tracing::error!(error = %e, "storage failure");
-        }
-        ApiError::new(code, e.to_string())
-    }
-}
 
 /// Handles one request from the client named `client_id`. Returns `None` when the
 /// request gets no response (a Produce with acks = 0).

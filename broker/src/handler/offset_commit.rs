@@ -6,8 +6,8 @@ use rill_protocol::api::offset_commit::{
 };
 use rill_protocol::ErrorCode;
 
+use crate::api_error::ApiError;
 use crate::group::offsets::{Commit, Committed};
-use crate::handler::ApiError;
 use crate::server::Broker;
 
 /// Commits every listed partition as one write, or refuses them all.

@@ -19,8 +19,8 @@ use rill_protocol::api::produce::{
 };
 use rill_protocol::{CheckedBatch, ErrorCode, ProducerInfo, RecordBatch};
 
+use crate::api_error::ApiError;
 use crate::group::offsets::OFFSETS_TOPIC;
-use crate::handler::ApiError;
 use crate::partition::Partition;
 use crate::server::Broker;
 
