@@ -29,7 +29,7 @@ use tokio_util::codec::Decoder;
 use tracing::Instrument;
 
 use crate::handler;
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// Aborts the task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

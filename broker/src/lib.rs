@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod partition;
 pub mod producer_ids;
 pub mod server;
+mod state;
 pub mod topics;
 
 pub use config::{BrokerConfig, Cleanup, FsyncSetting, GroupSettings, Limits, TopicSettings};

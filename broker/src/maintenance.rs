@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Cleanup;
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// How often interval-policy logs are checked for a due fsync.
 pub const FLUSH_TICK: Duration = Duration::from_millis(100);

@@ -1,14 +1,14 @@
 //! The server: accepts connections under the connection limit, and shuts down by
 //! draining them.
 //!
-//! [`serve`] owns the broker's lifetime. It opens every topic, accepts clients until
-//! the shutdown future completes, then stops accepting, tells every connection to
-//! finish the request it is on and stop reading, waits for them (at most
-//! `shutdown_timeout_ms`), and finally closes every log, which fsyncs it and writes
-//! the clean-shutdown checkpoint so the next start scans nothing.
+//! [`serve`] owns the broker's lifetime. It opens the shared [`Broker`] state,
+//! accepts clients until the shutdown future completes, then stops accepting,
+//! tells every connection to finish the request it is on and stop reading, waits
+//! for them (at most `shutdown_timeout_ms`), and finally closes every log, which
+//! fsyncs it and writes the clean-shutdown checkpoint so the next start scans
+//! nothing.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,44 +16,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::config::{parse_advertised, BrokerConfig};
-use crate::group::coordinator::{Coordinator, GroupTiming};
-use crate::group::offsets::OffsetStore;
-use crate::metrics::{self, Metrics};
-use crate::producer_ids::ProducerIds;
-use crate::topics::Topics;
-use crate::{connection, maintenance, Error, Result};
-
-/// The state every connection shares.
-pub struct Broker {
-    /// The configuration the broker runs with.
-    pub config: BrokerConfig,
-    /// The topics.
-    pub topics: Topics,
-    /// Consumer-group membership.
-    pub coordinator: Coordinator,
-    /// Committed consumer offsets.
-    pub offsets: OffsetStore,
-    /// Ids for idempotent producers.
-    pub producer_ids: Arc<ProducerIds>,
-    /// Counters and histograms for `/metrics`.
-    pub metrics: Metrics,
-    /// Host and port that Metadata reports for this broker.
-    pub advertised: (String, i32),
-    shutdown: watch::Receiver<bool>,
-}
-
-impl Broker {
-    /// A receiver that turns `true` when the broker starts shutting down.
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.clone()
-    }
-
-    /// Whether the broker has started shutting down.
-    pub fn is_shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
-    }
-}
+use crate::config::BrokerConfig;
+use crate::error::{Error, Result};
+use crate::state::Broker;
+use crate::{connection, maintenance, metrics};
 
 /// Runs a broker on `listener` until `shutdown` completes, then drains connections
 /// and closes every log cleanly. Returns an error if the broker could not start
@@ -76,36 +42,8 @@ pub async fn serve_with_metrics(
 ) -> Result<()> {
     config.validate()?;
     let local = listener.local_addr().map_err(Error::Listener)?;
-    let advertised = advertised(&config, local)?;
-    let (data_dir, defaults, limits) = (
-        config.data_dir.clone(),
-        config.log.clone(),
-        config.limits.clone(),
-    );
-    let (topics, producer_ids) = tokio::task::spawn_blocking(move || {
-        Ok::<_, Error>((
-            Topics::open(&data_dir, defaults, limits)?,
-            ProducerIds::open(&data_dir)?,
-        ))
-    })
-    .await
-    .map_err(|e| Error::Task(e.to_string()))??;
-    let offsets = OffsetStore::open(&topics).await?;
-    let coordinator = Coordinator::new(GroupTiming {
-        heartbeat_interval: Duration::from_millis(config.groups.heartbeat_interval_ms),
-        session_timeout: Duration::from_millis(config.groups.session_timeout_ms),
-    });
     let (stop, stop_rx) = watch::channel(false);
-    let broker = Arc::new(Broker {
-        config,
-        topics,
-        coordinator,
-        offsets,
-        producer_ids: Arc::new(producer_ids),
-        metrics: Metrics::new(),
-        advertised,
-        shutdown: stop_rx,
-    });
+    let broker = Arc::new(Broker::open(config, local, stop_rx).await?);
     tracing::info!(addr = %local, data_dir = %broker.config.data_dir.display(), "broker serving");
     let maintenance = tokio::spawn(maintenance::run(Arc::clone(&broker)));
     let metrics_endpoint = metrics_listener
@@ -180,19 +118,5 @@ async fn drain(mut connections: JoinSet<()>, timeout: Duration) {
             "shutdown timeout: closing connections with requests in flight"
         );
         connections.shutdown().await;
-    }
-}
-
-/// The host and port Metadata advertises.
-fn advertised(config: &BrokerConfig, local: SocketAddr) -> Result<(String, i32)> {
-    match &config.advertised_addr {
-        None => Ok((local.ip().to_string(), i32::from(local.port()))),
-        Some(addr) => {
-            let (host, port) = parse_advertised(addr).map_err(|reason| Error::Config {
-                source_name: "configuration".to_string(),
-                reason,
-            })?;
-            Ok((host, i32::from(port)))
-        }
     }
 }

@@ -11,7 +11,7 @@ use rill_protocol::ErrorCode;
 
 use crate::group::coordinator::Heartbeat;
 use crate::handler::{from_topic_partitions, partition_counts, to_topic_partitions};
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// Runs one heartbeat through the coordinator.
 pub fn handle(

@@ -3,7 +3,7 @@
 use rill_protocol::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse, TopicResult};
 use rill_protocol::ErrorCode;
 
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// Creates each requested topic; one topic's failure does not affect the others.
 pub async fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {

@@ -6,7 +6,7 @@ use rill_protocol::ErrorCode;
 
 use crate::api_error::ApiError;
 use crate::group::offsets::OFFSETS_TOPIC;
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// Deletes each requested topic; a missing one gets `UNKNOWN_TOPIC_OR_PARTITION`.
 pub async fn handle(broker: &Broker, request: DeleteTopicsRequest) -> DeleteTopicsResponse {

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use crate::api_error::ApiError;
 use crate::partition::Partition;
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// One requested partition, resolved.
 struct Target {

@@ -3,7 +3,7 @@
 use rill_protocol::api::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use rill_protocol::ErrorCode;
 
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// Allocates a producer id (epoch 0). Transactions are not supported.
 pub async fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {

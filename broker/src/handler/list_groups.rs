@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rill_protocol::api::list_groups::{ListGroupsResponse, ListedGroup};
 use rill_protocol::ErrorCode;
 
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// Lists groups known from membership and from committed offsets.
 pub fn handle(broker: &Broker) -> ListGroupsResponse {

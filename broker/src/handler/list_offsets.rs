@@ -8,7 +8,7 @@ use rill_protocol::api::list_offsets::{
 use rill_protocol::ErrorCode;
 
 use crate::api_error::ApiError;
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// Looks up each requested partition's offset.
 pub async fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {

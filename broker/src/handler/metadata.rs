@@ -5,7 +5,7 @@ use rill_protocol::api::metadata::{
 };
 use rill_protocol::ErrorCode;
 
-use crate::server::Broker;
+use crate::state::Broker;
 use crate::topics::Topic;
 
 /// Describes the topics; a requested topic that does not exist gets

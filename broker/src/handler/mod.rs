@@ -24,7 +24,7 @@ use rill_protocol::api::TopicPartitions;
 
 use rill_protocol::message::{RequestBody, ResponseBody};
 
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// Handles one request from the client named `client_id`. Returns `None` when the
 /// request gets no response (a Produce with acks = 0).

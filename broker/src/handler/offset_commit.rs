@@ -8,7 +8,7 @@ use rill_protocol::ErrorCode;
 
 use crate::api_error::ApiError;
 use crate::group::offsets::{Commit, Committed};
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// Commits every listed partition as one write, or refuses them all.
 pub async fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResponse {

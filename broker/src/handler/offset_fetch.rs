@@ -5,7 +5,7 @@ use rill_protocol::api::offset_fetch::{
 };
 use rill_protocol::ErrorCode;
 
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// Returns the requested partitions' committed offsets (-1 where none), or every
 /// committed partition of the group when no topics are named.

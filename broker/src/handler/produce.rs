@@ -22,7 +22,7 @@ use rill_protocol::{CheckedBatch, ErrorCode, ProducerInfo, RecordBatch};
 use crate::api_error::ApiError;
 use crate::group::offsets::OFFSETS_TOPIC;
 use crate::partition::Partition;
-use crate::server::Broker;
+use crate::state::Broker;
 
 /// Appends the request's batches and reports where each one landed.
 pub async fn handle(broker: &Broker, request: ProduceRequest) -> ProduceResponse {

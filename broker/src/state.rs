@@ -1,0 +1,108 @@
+//! The state every connection shares: configuration, topics, consumer groups,
+//! committed offsets, producer ids and metrics.
+//!
+//! [`Broker`] is built once by the server and handed to every connection, handler
+//! and background task behind an `Arc`. Each part guards itself (the topics map,
+//! the group coordinator and the offset store take their own locks), so nothing
+//! here needs a lock of its own. The shutdown signal lives here too: the server
+//! flips it, and every long-running loop (connections, long-poll fetches,
+//! maintenance, the metrics endpoint) watches it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{parse_advertised, BrokerConfig};
+use crate::error::{Error, Result};
+use crate::group::coordinator::{Coordinator, GroupTiming};
+use crate::group::offsets::OffsetStore;
+use crate::metrics::Metrics;
+use crate::producer_ids::ProducerIds;
+use crate::topics::Topics;
+
+/// The state every connection shares.
+pub struct Broker {
+    /// The configuration the broker runs with.
+    pub config: BrokerConfig,
+    /// The topics.
+    pub topics: Topics,
+    /// Consumer-group membership.
+    pub coordinator: Coordinator,
+    /// Committed consumer offsets.
+    pub offsets: OffsetStore,
+    /// Ids for idempotent producers.
+    pub producer_ids: Arc<ProducerIds>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Metrics,
+    /// Host and port that Metadata reports for this broker.
+    pub advertised: (String, i32),
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Broker {
+    /// Opens the broker's state for a listener bound to `local`: every topic (with
+    /// log recovery), the producer-id reservation and the committed offsets.
+    /// `shutdown` turns `true` when the broker starts shutting down. `config` must
+    /// have been validated.
+    pub async fn open(
+        config: BrokerConfig,
+        local: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Broker> {
+        let advertised = advertised(&config, local)?;
+        let (data_dir, defaults, limits) = (
+            config.data_dir.clone(),
+            config.log.clone(),
+            config.limits.clone(),
+        );
+        let (topics, producer_ids) = tokio::task::spawn_blocking(move || {
+            Ok::<_, Error>((
+                Topics::open(&data_dir, defaults, limits)?,
+                ProducerIds::open(&data_dir)?,
+            ))
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+        let offsets = OffsetStore::open(&topics).await?;
+        let coordinator = Coordinator::new(GroupTiming {
+            heartbeat_interval: Duration::from_millis(config.groups.heartbeat_interval_ms),
+            session_timeout: Duration::from_millis(config.groups.session_timeout_ms),
+        });
+        Ok(Broker {
+            config,
+            topics,
+            coordinator,
+            offsets,
+            producer_ids: Arc::new(producer_ids),
+            metrics: Metrics::new(),
+            advertised,
+            shutdown,
+        })
+    }
+
+    /// A receiver that turns `true` when the broker starts shutting down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Whether the broker has started shutting down.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// The host and port Metadata advertises.
+fn advertised(config: &BrokerConfig, local: SocketAddr) -> Result<(String, i32)> {
+    match &config.advertised_addr {
+        None => Ok((local.ip().to_string(), i32::from(local.port()))),
+        Some(addr) => {
+            let (host, port) = parse_advertised(addr).map_err(|reason| Error::Config {
+                source_name: "configuration".to_string(),
+                reason,
+            })?;
+            Ok((host, i32::from(port)))
+        }
+    }
+}
