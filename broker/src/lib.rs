@@ -24,6 +24,7 @@ mod idempotence;
 mod locks;
 mod maintenance;
 pub mod metrics;
+mod metrics_http;
 pub mod partition;
 pub mod producer_ids;
 pub mod server;

@@ -1,13 +1,10 @@
-//! The broker's metrics, and the HTTP endpoint that serves them to Prometheus.
+//! The broker's metrics registry: every counter, gauge and histogram it exports.
 //!
-//! Counters are updated on the request path (cheap atomic adds); consumer-group lag
-//! is computed when `/metrics` is scraped, from the committed offsets and each
-//! partition's high watermark. The exposition (OpenMetrics text) is done by the
-//! `prometheus-client` crate. The HTTP side is deliberately tiny: it reads one
-//! request head (at most 8 KiB), answers `GET /metrics` with the text and anything
-//! else with 404, and closes the connection.
+//! Counters are updated on the request path (cheap atomic adds). Consumer-group lag
+//! is not tracked as it changes: whoever renders the registry passes the lag of
+//! every committed partition at that moment (see `metrics_http`). The exposition
+//! (OpenMetrics text) is done by the `prometheus-client` crate.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -16,10 +13,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-use crate::state::Broker;
 
 /// Labels of per-topic counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -160,23 +153,12 @@ impl Metrics {
         self.connections.inc_by(delta);
     }
 
-    /// The text exposition, with group lag computed now.
-    pub fn render(&self, broker: &Broker) -> String {
+    /// The text exposition, with consumer-group lag set to `lag` (one entry per
+    /// group and partition; groups and partitions not listed are left out).
+    pub fn render(&self, lag: impl IntoIterator<Item = (LagLabels, i64)>) -> String {
         self.lag.clear();
-        for group in broker.offsets.groups() {
-            for ((topic, partition), committed) in broker.offsets.group(&group) {
-                let Ok(p) = broker.topics.partition(&topic, partition) else {
-                    continue;
-                };
-                let lag = (p.log().high_watermark() - committed.offset).max(0);
-                self.lag
-                    .get_or_create(&LagLabels {
-                        group: group.clone(),
-                        topic,
-                        partition,
-                    })
-                    .set(lag);
-            }
+        for (labels, value) in lag {
+            self.lag.get_or_create(&labels).set(value);
         }
         let mut text = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
@@ -184,68 +166,4 @@ impl Metrics {
         }
         text
     }
-}
-
-/// Serves `GET /metrics` on `listener` until the broker shuts down.
-pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
-    let mut shutdown = broker.shutdown_signal();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => return,
-        };
-        match accepted {
-            Ok((socket, _)) => {
-                let broker = Arc::clone(&broker);
-                tokio::spawn(async move {
-                    if let Err(e) = answer(socket, &broker).await {
-                        tracing::debug!(error = %e, "metrics request failed");
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// Reads one request head and answers it.
-async fn answer(mut socket: TcpStream, broker: &Broker) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let read = async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
-            let n = socket.read(&mut chunk).await?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&chunk[..n]);
-        }
-        Ok::<_, std::io::Error>(())
-    };
-    tokio::time::timeout(Duration::from_secs(5), read)
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
-    let (status, content_type, body) = if head.starts_with(b"GET /metrics ") {
-        let text = broker.metrics.render(broker);
-        (
-            "200 OK",
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            text,
-        )
-    } else {
-        (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "only GET /metrics is served here\n".to_string(),
-        )
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    socket.write_all(response.as_bytes()).await?;
-    socket.shutdown().await
 }

@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use crate::config::BrokerConfig;
 use crate::error::{Error, Result};
 use crate::state::Broker;
-use crate::{connection, maintenance, metrics};
+use crate::{connection, maintenance, metrics_http};
 
 /// Runs a broker on `listener` until `shutdown` completes, then drains connections
 /// and closes every log cleanly. Returns an error if the broker could not start
@@ -47,7 +47,7 @@ pub async fn serve_with_metrics(
     tracing::info!(addr = %local, data_dir = %broker.config.data_dir.display(), "broker serving");
     let maintenance = tokio::spawn(maintenance::run(Arc::clone(&broker)));
     let metrics_endpoint = metrics_listener
-        .map(|listener| tokio::spawn(metrics::serve(listener, Arc::clone(&broker))));
+        .map(|listener| tokio::spawn(metrics_http::serve(listener, Arc::clone(&broker))));
     let connections = accept_until(&listener, &broker, shutdown).await;
     drop(listener);
     stop.send_replace(true);
