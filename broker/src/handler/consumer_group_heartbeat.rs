@@ -10,7 +10,9 @@ use rill_protocol::api::consumer_group_heartbeat::{
 use rill_protocol::ErrorCode;
 
 use crate::group::coordinator::Heartbeat;
-use crate::handler::{from_topic_partitions, partition_counts, to_topic_partitions};
+use crate::handler::topic_partitions::{
+    from_topic_partitions, partition_counts, to_topic_partitions,
+};
 use crate::state::Broker;
 
 /// Runs one heartbeat through the coordinator.

@@ -7,7 +7,7 @@ use rill_protocol::api::describe_groups::{
 };
 use rill_protocol::ErrorCode;
 
-use crate::handler::{partition_counts, to_topic_partitions};
+use crate::handler::topic_partitions::{partition_counts, to_topic_partitions};
 use crate::state::Broker;
 
 /// Describes each requested group; an unknown one gets `GROUP_ID_NOT_FOUND`.

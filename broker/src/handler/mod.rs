@@ -17,10 +17,7 @@ mod metadata;
 mod offset_commit;
 mod offset_fetch;
 mod produce;
-
-use std::collections::{BTreeMap, BTreeSet};
-
-use rill_protocol::api::TopicPartitions;
+mod topic_partitions;
 
 use rill_protocol::message::{RequestBody, ResponseBody};
 
@@ -69,39 +66,4 @@ pub async fn handle(
             ResponseBody::DescribeGroups(describe_groups::handle(broker, r))
         }
     })
-}
-
-/// Every topic's partition count now.
-pub(crate) fn partition_counts(broker: &Broker) -> BTreeMap<String, i32> {
-    broker
-        .topics
-        .list()
-        .iter()
-        .map(|t| {
-            let count = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX);
-            (t.name.clone(), count)
-        })
-        .collect()
-}
-
-/// Wire topic/partition lists as a set of pairs.
-pub(crate) fn from_topic_partitions(list: &[TopicPartitions]) -> BTreeSet<(String, i32)> {
-    list.iter()
-        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), *p)))
-        .collect()
-}
-
-/// A set of pairs as wire topic/partition lists (grouped by topic, sorted).
-pub(crate) fn to_topic_partitions(set: &BTreeSet<(String, i32)>) -> Vec<TopicPartitions> {
-    let mut out: Vec<TopicPartitions> = Vec::new();
-    for (topic, partition) in set {
-        match out.last_mut() {
-            Some(last) if &last.name == topic => last.partitions.push(*partition),
-            _ => out.push(TopicPartitions {
-                name: topic.clone(),
-                partitions: vec![*partition],
-            }),
-        }
-    }
-    out
 }
