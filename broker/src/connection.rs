@@ -168,7 +168,7 @@ async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
         Ok(request) => {
             let correlation_id = request.header.correlation_id;
             let max_name_len = broker.config.limits.max_topic_name_len;
-            if let Err(refusal) = handler::guard::check(&request.body, max_name_len) {
+            if let Err(refusal) = handler::precheck::check(&request.body, max_name_len) {
                 tracing::debug!(error = %refusal.message, "refusing request");
                 if matches!(&request.body, RequestBody::Produce(p) if p.acks == 0) {
                     return Answer::Silent; // acks 0: never answered; nothing was written.

@@ -9,7 +9,7 @@ mod create_topics;
 mod delete_topics;
 mod describe_groups;
 mod fetch;
-pub mod guard;
+pub mod precheck;
 mod init_producer_id;
 mod list_groups;
 mod list_offsets;
