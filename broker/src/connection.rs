@@ -19,7 +19,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use rill_protocol::frame::{FrameCodec, FrameError};
 use rill_protocol::header::ResponseHeader;
-use rill_protocol::message::{DecodeFailure, Request, RequestBody, Response};
+use rill_protocol::message::{DecodeFailure, Request, Response};
 use rill_protocol::{Error as ProtocolError, ErrorCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -162,39 +162,14 @@ enum Answer {
     Close(ProtocolError),
 }
 
-/// Decodes and handles one frame, returning the framed response.
+/// Decodes one frame and has [`handler::handle`] answer it; answers a frame that
+/// does not decode itself, or closes the connection when it cannot.
 async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
     let response = match Request::decode(frame) {
-        Ok(request) => {
-            let correlation_id = request.header.correlation_id;
-            let max_name_len = broker.config.limits.max_topic_name_len;
-            if let Err(refusal) = handler::precheck::check(&request.body, max_name_len) {
-                tracing::debug!(error = %refusal.message, "refusing request");
-                if matches!(&request.body, RequestBody::Produce(p) if p.acks == 0) {
-                    return Answer::Silent; // acks 0: never answered; nothing was written.
-                }
-                return Answer::Reply(frame_response(&Response {
-                    header: ResponseHeader {
-                        correlation_id,
-                        error_code: refusal.code,
-                        error_message: Some(refusal.message),
-                    },
-                    body: None,
-                }));
-            }
-            let started = std::time::Instant::now();
-            let api = request.body.api_key().name();
-            let client_id = request.header.client_id;
-            let body = handler::handle(broker, client_id, request.body).await;
-            broker.metrics.request(api, started.elapsed());
-            let Some(body) = body else {
-                return Answer::Silent;
-            };
-            Response {
-                header: ResponseHeader::ok(correlation_id),
-                body: Some(body),
-            }
-        }
+        Ok(request) => match handler::handle(broker, request).await {
+            Some(response) => response,
+            None => return Answer::Silent,
+        },
         Err(DecodeFailure {
             correlation_id: Some(correlation_id),
             error,

@@ -2,6 +2,11 @@
 //! response body. Handlers never fail as a whole: a problem with one topic or
 //! partition becomes that entry's error code and message, so the rest of the
 //! request still succeeds.
+//!
+//! [`handle`] is the one path every decoded request takes: the [`precheck`] (which
+//! may refuse the whole request), then the API's handler, then whether the client
+//! gets a response at all. A Produce with acks = 0 never does, neither its answer
+//! nor a refusal; every other request always does.
 
 mod api_versions;
 mod consumer_group_heartbeat;
@@ -9,28 +14,61 @@ mod create_topics;
 mod delete_topics;
 mod describe_groups;
 mod fetch;
-pub mod precheck;
 mod init_producer_id;
 mod list_groups;
 mod list_offsets;
 mod metadata;
 mod offset_commit;
 mod offset_fetch;
+mod precheck;
 mod produce;
 mod topic_partitions;
 
-use rill_protocol::message::{RequestBody, ResponseBody};
+use std::time::Instant;
+
+use rill_protocol::header::ResponseHeader;
+use rill_protocol::message::{Request, RequestBody, Response, ResponseBody};
 
 use crate::state::Broker;
 
-/// Handles one request from the client named `client_id`. Returns `None` when the
-/// request gets no response (a Produce with acks = 0).
-pub async fn handle(
-    broker: &Broker,
-    client_id: Option<String>,
-    body: RequestBody,
-) -> Option<ResponseBody> {
-    Some(match body {
+/// Answers one decoded request: pre-checks it, runs its handler, and returns the
+/// response, or `None` when the request gets none (a Produce with acks = 0).
+pub async fn handle(broker: &Broker, request: Request) -> Option<Response> {
+    let Request { header, body } = request;
+    let correlation_id = header.correlation_id;
+    let replies = gets_response(&body);
+    let max_name_len = broker.config.limits.max_topic_name_len;
+    if let Err(refusal) = precheck::check(&body, max_name_len) {
+        tracing::debug!(error = %refusal.message, "refusing request");
+        // Nothing was done, so nothing is lost by not telling an acks = 0 client.
+        return replies.then(|| Response {
+            header: ResponseHeader {
+                correlation_id,
+                error_code: refusal.code,
+                error_message: Some(refusal.message),
+            },
+            body: None,
+        });
+    }
+    let started = Instant::now();
+    let api = body.api_key().name();
+    let body = dispatch(broker, header.client_id, body).await;
+    broker.metrics.request(api, started.elapsed());
+    replies.then(|| Response {
+        header: ResponseHeader::ok(correlation_id),
+        body: Some(body),
+    })
+}
+
+/// Whether the client expects a response: always, except for a Produce with
+/// acks = 0, whose client sends and forgets.
+fn gets_response(body: &RequestBody) -> bool {
+    !matches!(body, RequestBody::Produce(p) if p.acks == 0)
+}
+
+/// Runs the handler of the request's API (`client_id` is the request header's).
+async fn dispatch(broker: &Broker, client_id: Option<String>, body: RequestBody) -> ResponseBody {
+    match body {
         RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle()),
         RequestBody::Metadata(r) => ResponseBody::Metadata(metadata::handle(broker, r)),
         RequestBody::CreateTopics(r) => {
@@ -39,14 +77,7 @@ pub async fn handle(
         RequestBody::DeleteTopics(r) => {
             ResponseBody::DeleteTopics(delete_topics::handle(broker, r).await)
         }
-        RequestBody::Produce(r) => {
-            let acks = r.acks;
-            let response = produce::handle(broker, r).await;
-            if acks == 0 {
-                return None;
-            }
-            ResponseBody::Produce(response)
-        }
+        RequestBody::Produce(r) => ResponseBody::Produce(produce::handle(broker, r).await),
         RequestBody::Fetch(r) => ResponseBody::Fetch(fetch::handle(broker, r).await),
         RequestBody::ListOffsets(r) => {
             ResponseBody::ListOffsets(list_offsets::handle(broker, r).await)
@@ -65,5 +96,5 @@ pub async fn handle(
         RequestBody::DescribeGroups(r) => {
             ResponseBody::DescribeGroups(describe_groups::handle(broker, r))
         }
-    })
+    }
 }
