@@ -14,7 +14,7 @@ use std::time::Duration;
 use rill_storage::{FsyncPolicy, LogOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The most partitions any topic may have, whatever the settings: the ceiling of
 /// `limits.max_partitions_per_topic`, and what a topic file on disk is held to.

@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
-use crate::error::io;
+use crate::error::{io, Error, Result};
 use crate::locks;
-use crate::{Error, Result};
 
 /// Ids reserved on disk at a time.
 pub const BLOCK: i64 = 1000;

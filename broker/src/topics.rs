@@ -23,10 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::api_error::ApiError;
 use crate::config::{Limits, TopicSettings, PARTITIONS_CEILING};
-use crate::error::io;
+use crate::error::{io, Error, Result};
 use crate::locks;
 use crate::partition::Partition;
-use crate::{Error, Result};
 
 /// Name of the lock file that keeps two brokers off one data directory.
 pub const LOCK_FILE: &str = "rill.lock";

@@ -20,10 +20,10 @@ use rill_protocol::wire::{Reader, Writer};
 use rill_protocol::{BatchBuilder, CheckedBatch, ProducerInfo, RecordBatch};
 
 use crate::api_error::ApiError;
+use crate::error::{Error, Result};
 use crate::locks;
 use crate::partition::{Partition, PartitionError};
 use crate::topics::Topics;
-use crate::{Error, Result};
 
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

@@ -22,7 +22,7 @@ pub async fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProd
     let ids = std::sync::Arc::clone(&broker.producer_ids);
     let allocated = tokio::task::spawn_blocking(move || ids.allocate())
         .await
-        .map_err(|e| crate::Error::Task(e.to_string()))
+        .map_err(|e| crate::error::Error::Task(e.to_string()))
         .and_then(|r| r);
     match allocated {
         Ok(producer_id) => InitProducerIdResponse {
