@@ -1,6 +1,6 @@
 //! The one error type of `rill-broker`: what can stop the broker from starting or
 //! running. Errors about one request are answered to the client as error codes
-//! (see [`crate::handler`]) and never surface here.
+//! (an [`crate::api_error::ApiError`]) and never surface here.
 
 use std::path::PathBuf;
 

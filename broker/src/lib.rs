@@ -3,9 +3,38 @@
 //! [`serve`] takes a bound listener, a [`BrokerConfig`] and a shutdown future, so a
 //! test can bind port 0 and stop the broker when it likes; the `rill-broker` binary
 //! ([`cli`]) wraps it with flags, a config file and signal handling.
+//!
+//! # Reading order
+//!
+//! Each module uses only modules listed before it (no file imports a file that
+//! imports it back), so the crate reads from top to bottom:
+//!
+//! 1. `error` (why the broker cannot start or has to stop), `config` (the typed
+//!    configuration and its validation), `locks` (the one poison-tolerant way to
+//!    take a lock), `api_error` (the code and message a request gets back).
+//! 2. `idempotence` (duplicate detection for idempotent producers), `partition`
+//!    (one `rill_storage::Log` and the notification that wakes long-poll fetches),
+//!    `topics` (topics on disk, create and delete), `producer_ids` (ids for
+//!    idempotent producers, unique across restarts).
+//! 3. `group`: `assignor` (a group's target assignment), `coordinator`
+//!    (membership, fencing and the incremental hand-over of partitions), `offsets`
+//!    (committed offsets in the compacted `__consumer_offsets` topic).
+//! 4. `metrics` (the registry), then `state` (`Broker`: the state every connection
+//!    shares, and the shutdown signal).
+//! 5. `handler` (one file per API; `handler::handle` pre-checks a request, runs
+//!    its handler and decides whether it gets a response), `connection` (frames
+//!    in, responses out in request order, the in-flight budget), `maintenance`
+//!    (interval fsyncs, retention, compaction), `metrics_http` (`GET /metrics`).
+//! 6. `server` ([`serve`]: opens the state, accepts under the connection limit,
+//!    drains and closes every log on shutdown).
+//!
+//! Appends to a partition are serialized by its log; reads run concurrently; a
+//! long-poll fetch sleeps on its partitions' append notifications. On shutdown the
+//! broker stops accepting, finishes in-flight requests, then closes every log
+//! (fsync and clean-shutdown checkpoint).
 
-pub mod cli;
 mod api_error;
+pub mod cli;
 mod config;
 mod connection;
 mod error;
