@@ -26,7 +26,8 @@ use rill_protocol::{BatchBuilder, BatchHeader, Record, RecordBatch};
 
 use crate::checkpoint::sync_dir;
 use crate::error::IoContext;
-use crate::segment::{lock, read_lock, segment_path, write_lock, Segment};
+use crate::locks::{lock, read_lock, write_lock};
+use crate::segment::{segment_path, Segment};
 use crate::{now_ms, Error, Log, Result};
 
 /// What a compaction pass did.

@@ -15,6 +15,7 @@ mod checkpoint;
 mod compaction;
 mod error;
 mod index;
+mod locks;
 mod log;
 mod options;
 mod recovery;

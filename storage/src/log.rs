@@ -22,7 +22,8 @@ use rill_protocol::{BatchHeader, CheckedBatch, RecordBatch};
 
 use crate::checkpoint::{self, sync_dir, Checkpoint};
 use crate::error::IoContext;
-use crate::segment::{lock, read_lock, write_lock, Segment};
+use crate::locks::{lock, read_lock, write_lock};
+use crate::segment::Segment;
 use crate::sync::GroupCommit;
 use crate::{
     now_ms, Counters, Error, FsyncPolicy, LogMetrics, LogOptions, Result, SegmentRecovery,

@@ -19,9 +19,8 @@ use rill_protocol::{RecordBatch, BATCH_HEADER_LEN, LOG_OVERHEAD};
 
 use crate::error::IoContext;
 use crate::index::MmapIndex;
-use crate::segment::{
-    lock, read_lock, segment_path, write_lock, IndexProgress, Segment, SegmentFiles,
-};
+use crate::locks::{lock, read_lock, write_lock};
+use crate::segment::{segment_path, IndexProgress, Segment, SegmentFiles};
 use crate::{Counters, LogOptions, Result};
 
 /// What opening one segment found and did.

@@ -10,7 +10,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::checkpoint::sync_dir;
-use crate::segment::{lock, read_lock, write_lock, Segment};
+use crate::locks::{lock, read_lock, write_lock};
+use crate::segment::Segment;
 use crate::{now_ms, Log, Result};
 
 /// What a retention pass removed.

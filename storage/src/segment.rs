@@ -21,6 +21,7 @@ use rill_protocol::{BatchHeader, RecordBatch, BATCH_HEADER_LEN};
 
 use crate::error::IoContext;
 use crate::index::{MmapIndex, OffsetEntry, TimeEntry};
+use crate::locks::{lock, read_lock, write_lock};
 use crate::{Counters, Error, LogOptions, Result};
 
 /// Where a segment's files live.
@@ -411,18 +412,4 @@ impl Segment {
             source,
         }
     }
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it (the data
-/// guarded here is always left consistent between statements).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-pub(crate) fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-pub(crate) fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

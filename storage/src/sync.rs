@@ -15,7 +15,7 @@
 
 use std::sync::{Condvar, Mutex};
 
-use crate::segment::lock;
+use crate::locks::{lock, wait};
 
 #[derive(Debug, Default)]
 struct State {
@@ -67,10 +67,7 @@ impl GroupCommit {
             if !state.running {
                 break;
             }
-            state = self
-                .done
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state = wait(&self.done, state);
         }
         state.running = true;
         let epoch = state.epoch;
