@@ -25,10 +25,11 @@ use rill_protocol::batch::{stamp_base_offset, stamp_leader_epoch};
 use rill_protocol::{BatchBuilder, BatchHeader, Record, RecordBatch};
 
 use crate::checkpoint::sync_dir;
+use crate::clock::now_ms;
 use crate::error::IoContext;
 use crate::locks::{lock, read_lock, write_lock};
 use crate::segment::{segment_path, Segment};
-use crate::{now_ms, Error, Log, Result};
+use crate::{Error, Log, Result};
 
 /// What a compaction pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -21,13 +21,13 @@ use rill_protocol::batch::stamp_base_offset;
 use rill_protocol::{BatchHeader, CheckedBatch, RecordBatch};
 
 use crate::checkpoint::{self, sync_dir, Checkpoint};
+use crate::clock::now_ms;
 use crate::error::IoContext;
 use crate::locks::{lock, read_lock, write_lock};
+use crate::metrics::{Counters, LogMetrics};
 use crate::segment::Segment;
 use crate::sync::GroupCommit;
-use crate::{
-    now_ms, Counters, Error, FsyncPolicy, LogMetrics, LogOptions, Result, SegmentRecovery,
-};
+use crate::{Error, FsyncPolicy, LogOptions, Result, SegmentRecovery};
 
 /// Where an appended batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,8 +20,9 @@ use rill_protocol::{RecordBatch, BATCH_HEADER_LEN, LOG_OVERHEAD};
 use crate::error::IoContext;
 use crate::index::MmapIndex;
 use crate::locks::{lock, read_lock, write_lock};
+use crate::metrics::Counters;
 use crate::segment::{segment_path, IndexProgress, Segment, SegmentFiles};
-use crate::{Counters, LogOptions, Result};
+use crate::{LogOptions, Result};
 
 /// What opening one segment found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -10,9 +10,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::checkpoint::sync_dir;
+use crate::clock::now_ms;
 use crate::locks::{lock, read_lock, write_lock};
 use crate::segment::Segment;
-use crate::{now_ms, Log, Result};
+use crate::{Log, Result};
 
 /// What a retention pass removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -22,7 +22,8 @@ use rill_protocol::{BatchHeader, RecordBatch, BATCH_HEADER_LEN};
 use crate::error::IoContext;
 use crate::index::{MmapIndex, OffsetEntry, TimeEntry};
 use crate::locks::{lock, read_lock, write_lock};
-use crate::{Counters, Error, LogOptions, Result};
+use crate::metrics::Counters;
+use crate::{Error, LogOptions, Result};
 
 /// Where a segment's files live.
 pub(crate) fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
