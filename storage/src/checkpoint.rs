@@ -4,8 +4,7 @@
 //! base offset was fsynced, with trimmed indexes, before the file was written. Only
 //! segments at or after it are scanned on open. It also records whether the log was
 //! closed cleanly, in which case the recovery point is the log end and nothing is
-//! scanned. The file is small text, replaced atomically (write, fsync, rename, fsync
-//! the directory):
+//! scanned. The file is small text, replaced with [`write_file_atomically`]:
 //!
 //! ```text
 //! rill-checkpoint 1
@@ -13,11 +12,10 @@
 //! clean=true
 //! ```
 
-use std::io::Write;
 use std::path::Path;
 
-use crate::error::IoContext;
-use crate::Result;
+use crate::durable::write_file_atomically;
+use crate::error::Result;
 
 /// Name of the checkpoint file inside a partition directory.
 pub const CHECKPOINT_FILE: &str = "recovery-point";
@@ -65,23 +63,9 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Checkpoint>, String> {
 
 /// Replaces the checkpoint atomically and durably.
 pub(crate) fn write(dir: &Path, checkpoint: Checkpoint) -> Result<()> {
-    let path = dir.join(CHECKPOINT_FILE);
-    let tmp = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
-    let mut file = std::fs::File::create(&tmp).io("create checkpoint", &tmp)?;
-    write!(
-        file,
+    let text = format!(
         "rill-checkpoint 1\nrecovery_point={}\nclean={}\n",
         checkpoint.recovery_point, checkpoint.clean
-    )
-    .io("write checkpoint", &tmp)?;
-    file.sync_all().io("fsync checkpoint", &tmp)?;
-    std::fs::rename(&tmp, &path).io("rename checkpoint", &path)?;
-    sync_dir(dir)
-}
-
-/// Fsyncs a directory so that file creations, renames and deletions in it are durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .io("fsync directory", dir)
+    );
+    write_file_atomically(dir, CHECKPOINT_FILE, text.as_bytes())
 }

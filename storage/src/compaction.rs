@@ -24,8 +24,8 @@ use std::sync::Arc;
 use rill_protocol::batch::{stamp_base_offset, stamp_leader_epoch};
 use rill_protocol::{BatchBuilder, BatchHeader, Record, RecordBatch};
 
-use crate::checkpoint::sync_dir;
 use crate::clock::now_ms;
+use crate::durable::sync_dir;
 use crate::error::IoContext;
 use crate::locks::{lock, read_lock, write_lock};
 use crate::segment::{segment_path, Segment};

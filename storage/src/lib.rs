@@ -14,6 +14,7 @@
 mod checkpoint;
 mod clock;
 mod compaction;
+mod durable;
 mod error;
 mod index;
 mod locks;
@@ -27,6 +28,7 @@ mod sync;
 
 pub use checkpoint::CHECKPOINT_FILE;
 pub use compaction::CompactionReport;
+pub use durable::{sync_dir, write_file_atomically};
 pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, ReadBatches, RecoveryReport};
 pub use metrics::LogMetrics;

@@ -20,8 +20,9 @@ use std::time::Instant;
 use rill_protocol::batch::stamp_base_offset;
 use rill_protocol::{BatchHeader, CheckedBatch, RecordBatch};
 
-use crate::checkpoint::{self, sync_dir, Checkpoint};
+use crate::checkpoint::{self, Checkpoint};
 use crate::clock::now_ms;
+use crate::durable::sync_dir;
 use crate::error::IoContext;
 use crate::locks::{lock, read_lock, write_lock};
 use crate::metrics::{Counters, LogMetrics};

@@ -9,8 +9,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::checkpoint::sync_dir;
 use crate::clock::now_ms;
+use crate::durable::sync_dir;
 use crate::locks::{lock, read_lock, write_lock};
 use crate::segment::Segment;
 use crate::{Log, Result};
