@@ -16,6 +16,7 @@ mod clock;
 mod compaction;
 mod durable;
 mod error;
+mod group_commit;
 mod index;
 mod locks;
 mod log;
@@ -24,7 +25,6 @@ mod options;
 mod recovery;
 mod retention;
 mod segment;
-mod sync;
 
 pub use checkpoint::CHECKPOINT_FILE;
 pub use compaction::CompactionReport;

@@ -24,10 +24,10 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::clock::now_ms;
 use crate::durable::sync_dir;
 use crate::error::IoContext;
+use crate::group_commit::GroupCommit;
 use crate::locks::{lock, read_lock, write_lock};
 use crate::metrics::{Counters, LogMetrics};
 use crate::segment::Segment;
-use crate::sync::GroupCommit;
 use crate::{Error, FsyncPolicy, LogOptions, Result, SegmentRecovery};
 
 /// Where an appended batch landed.
