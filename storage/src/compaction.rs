@@ -28,7 +28,10 @@ use crate::clock::now_ms;
 use crate::durable::sync_dir;
 use crate::error::IoContext;
 use crate::locks::{lock, read_lock, write_lock};
-use crate::segment::{segment_path, Segment};
+use crate::segment::Segment;
+use crate::segments::{
+    create_segment_with_suffix, delete_segment_files_with_suffix, segment_path, CLEANED_SUFFIX,
+};
 use crate::{Error, Log, Result};
 
 /// What a compaction pass did.
@@ -43,8 +46,6 @@ pub struct CompactionReport {
     /// Bytes of the rewritten segments after.
     pub bytes_after: u64,
 }
-
-const CLEANED: &str = ".cleaned";
 
 impl Log {
     /// Compacts the closed segments as of now.
@@ -104,7 +105,8 @@ impl Log {
         now_ms: i64,
     ) -> Result<()> {
         let base = old.base_offset;
-        let cleaned = Segment::create_with_suffix(&self.dir, base, &self.opts, now_ms, CLEANED)?;
+        let cleaned =
+            create_segment_with_suffix(&self.dir, base, &self.opts, now_ms, CLEANED_SUFFIX)?;
         let mut removed = 0u64;
         for_each_batch(old, |batch| {
             let records: Vec<Record<'_>> = batch
@@ -124,7 +126,7 @@ impl Log {
         })?;
         if removed == 0 {
             drop(cleaned);
-            return crate::log::delete_segment_files_with_suffix(&self.dir, base, CLEANED);
+            return delete_segment_files_with_suffix(&self.dir, base, CLEANED_SUFFIX);
         }
         cleaned.close()?;
         for ext in ["index", "timeindex"] {
@@ -132,7 +134,7 @@ impl Log {
             std::fs::remove_file(&path).io("remove old index", &path)?;
         }
         for ext in ["log", "index", "timeindex"] {
-            let from = segment_path(&self.dir, base, &format!("{ext}{CLEANED}"));
+            let from = segment_path(&self.dir, base, &format!("{ext}{CLEANED_SUFFIX}"));
             let to = segment_path(&self.dir, base, ext);
             std::fs::rename(&from, &to).io("swap in compacted segment", &to)?;
         }

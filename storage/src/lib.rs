@@ -25,6 +25,7 @@ mod options;
 mod recovery;
 mod retention;
 mod segment;
+mod segments;
 
 pub use checkpoint::CHECKPOINT_FILE;
 pub use compaction::CompactionReport;

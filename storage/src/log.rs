@@ -28,6 +28,9 @@ use crate::group_commit::GroupCommit;
 use crate::locks::{lock, read_lock, write_lock};
 use crate::metrics::{Counters, LogMetrics};
 use crate::segment::Segment;
+use crate::segments::{
+    create_segment, delete_segment_files, list_segments, should_roll, start_next_segment,
+};
 use crate::{Error, FsyncPolicy, LogOptions, Result, SegmentRecovery};
 
 /// Where an appended batch landed.
@@ -137,7 +140,7 @@ impl Log {
         let active = match segments.values().next_back() {
             Some(s) => Arc::clone(s),
             None => {
-                let s = Arc::new(Segment::create(&dir, 0, &opts, now)?);
+                let s = Arc::new(create_segment(&dir, 0, &opts, now)?);
                 segments.insert(0, Arc::clone(&s));
                 s
             }
@@ -228,7 +231,14 @@ impl Log {
         let now = now_ms();
         let mut w = lock(&self.writer);
         self.check_writable(&w)?;
-        if self.should_roll(&w, len as u64, &header, now) {
+        if should_roll(
+            &w.active,
+            &self.opts,
+            w.next_offset,
+            len as u64,
+            &header,
+            now,
+        ) {
             self.roll(&mut w, now)?;
         }
         let base_offset = w.next_offset;
@@ -293,20 +303,6 @@ impl Log {
         }
     }
 
-    fn should_roll(&self, w: &Writer, len: u64, header: &BatchHeader, now: i64) -> bool {
-        let active = &w.active;
-        let size = active.size();
-        if size == 0 {
-            return false;
-        }
-        let age_ms = now.saturating_sub(active.roll_reference_ms.load(Ordering::Acquire));
-        let relative_end = w.next_offset + i64::from(header.last_offset_delta) - active.base_offset;
-        size + len > self.opts.segment_bytes
-            || age_ms >= self.opts.segment_age.as_millis() as i64
-            || active.indexes_full()
-            || relative_end > i64::from(u32::MAX)
-    }
-
     /// Seals the active segment and starts a new one at the log end.
     fn roll(&self, w: &mut Writer, now: i64) -> Result<()> {
         self.fail_on_error(w.active.close())?;
@@ -314,8 +310,12 @@ impl Log {
         self.commit.mark_synced(w.next_offset);
         self.high_watermark
             .fetch_max(w.next_offset, Ordering::AcqRel);
-        let segment = Arc::new(Segment::create(&self.dir, w.next_offset, &self.opts, now)?);
-        sync_dir(&self.dir)?;
+        let segment = Arc::new(start_next_segment(
+            &self.dir,
+            w.next_offset,
+            &self.opts,
+            now,
+        )?);
         write_lock(&self.segments).insert(segment.base_offset, Arc::clone(&segment));
         w.active = segment;
         checkpoint::write(
@@ -469,12 +469,12 @@ impl Log {
         let mut segments = write_lock(&self.segments);
         for s in &doomed {
             segments.remove(&s.base_offset);
-            s.delete_files()?;
+            delete_segment_files(&self.dir, s.base_offset)?;
         }
         let active = match segments.values().next_back() {
             Some(s) => Arc::clone(s),
             None => {
-                let s = Arc::new(Segment::create(&self.dir, offset, &self.opts, now_ms())?);
+                let s = Arc::new(create_segment(&self.dir, offset, &self.opts, now_ms())?);
                 segments.insert(offset, Arc::clone(&s));
                 self.log_start.store(offset, Ordering::Release);
                 s
@@ -568,54 +568,4 @@ fn whole_batches_below(bytes: &[u8], end: i64) -> usize {
         len += batch.as_bytes().len();
     }
     len
-}
-
-/// Deletes a segment's three files; missing ones are fine.
-pub(crate) fn delete_segment_files(dir: &Path, base: i64) -> Result<()> {
-    delete_segment_files_with_suffix(dir, base, "")
-}
-
-/// Deletes a segment's three files named with `suffix`; missing ones are fine.
-pub(crate) fn delete_segment_files_with_suffix(dir: &Path, base: i64, suffix: &str) -> Result<()> {
-    for ext in ["log", "index", "timeindex"] {
-        let path = crate::segment::segment_path(dir, base, &format!("{ext}{suffix}"));
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).io("delete segment file", &path),
-        }
-    }
-    Ok(())
-}
-
-/// Base offsets of the `.log` files in `dir`, sorted. Leftovers of an interrupted
-/// compaction (`*.cleaned`) and index files without a log are removed.
-fn list_segments(dir: &Path) -> Result<Vec<i64>> {
-    let mut bases = Vec::new();
-    let mut indexes = Vec::new();
-    for entry in std::fs::read_dir(dir).io("list log directory", dir)? {
-        let path = entry.io("list log directory", dir)?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let Some((stem, ext)) = name.split_once('.') else {
-            continue;
-        };
-        let base = (stem.len() == 20)
-            .then(|| stem.parse::<i64>().ok())
-            .flatten();
-        match (base, ext) {
-            (Some(base), "log") => bases.push(base),
-            (Some(base), "index" | "timeindex") => indexes.push((base, path)),
-            (Some(_), "log.cleaned" | "index.cleaned" | "timeindex.cleaned") => {
-                std::fs::remove_file(&path).io("remove leftover", &path)?
-            }
-            _ => {}
-        }
-    }
-    bases.sort_unstable();
-    for (base, path) in indexes {
-        if bases.binary_search(&base).is_err() {
-            std::fs::remove_file(&path).io("remove orphan index", &path)?;
-        }
-    }
-    Ok(bases)
 }

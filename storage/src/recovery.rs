@@ -10,7 +10,6 @@
 //! and structure) and must continue the offsets of the one before; the indexes are
 //! rebuilt on the way; the file is truncated at the first batch that fails.
 
-use std::fs::OpenOptions;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -18,10 +17,10 @@ use std::sync::atomic::Ordering;
 use rill_protocol::{RecordBatch, BATCH_HEADER_LEN, LOG_OVERHEAD};
 
 use crate::error::IoContext;
-use crate::index::MmapIndex;
 use crate::locks::{lock, read_lock, write_lock};
 use crate::metrics::Counters;
-use crate::segment::{segment_path, IndexProgress, Segment, SegmentFiles};
+use crate::segment::{IndexProgress, Segment};
+use crate::segments::open_segment_files;
 use crate::{LogOptions, Result};
 
 /// What opening one segment found and did.
@@ -54,19 +53,7 @@ impl Segment {
         scan: bool,
         now_ms: i64,
     ) -> Result<(Segment, SegmentRecovery)> {
-        let log_path = segment_path(dir, base_offset, "log");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&log_path)
-            .io("open segment", &log_path)?;
-        let len = file.metadata().io("stat segment", &log_path)?.len();
-        let files = SegmentFiles {
-            log_path,
-            file,
-            index: MmapIndex::open(&segment_path(dir, base_offset, "index"))?,
-            time_index: MmapIndex::open(&segment_path(dir, base_offset, "timeindex"))?,
-        };
+        let (files, len) = open_segment_files(dir, base_offset)?;
         let segment = Segment::assemble(base_offset, files, opts, now_ms);
         segment.written.store(len, Ordering::Release);
         segment.visible.store(len, Ordering::Release);
@@ -249,21 +236,5 @@ impl Segment {
             return Err("offsets exceed the segment's 32-bit relative range".to_string());
         }
         Ok(())
-    }
-}
-
-impl IndexProgress {
-    /// Progress for a segment whose last index entry is `since_index` bytes back.
-    pub(crate) fn resumed(
-        since_index: u64,
-        max_timestamp: Option<i64>,
-        offset_of_max: i64,
-    ) -> Self {
-        IndexProgress {
-            since_index,
-            since_time_index: since_index,
-            max_timestamp,
-            offset_of_max_timestamp: offset_of_max,
-        }
     }
 }

@@ -13,6 +13,7 @@ use crate::clock::now_ms;
 use crate::durable::sync_dir;
 use crate::locks::{lock, read_lock, write_lock};
 use crate::segment::Segment;
+use crate::segments::delete_segment_files;
 use crate::{Log, Result};
 
 /// What a retention pass removed.
@@ -75,7 +76,7 @@ impl Log {
             self.log_start.store(start, Ordering::Release);
         }
         for s in &doomed {
-            s.delete_files()?;
+            delete_segment_files(&self.dir, s.base_offset)?;
             report.bytes_freed += s.size();
             report.deleted_segments.push(s.base_offset);
         }

@@ -1,8 +1,8 @@
 //! One segment of a partition log: a `.log` file of record batches and its two
 //! sparse indexes.
 //!
-//! Files are named by the segment's base offset, zero-padded to 20 digits
-//! (`00000000000000000042.log`, `.index`, `.timeindex`). Batches are stored exactly
+//! How the files are named, created, opened and deleted is [`crate::segments`]'
+//! business; a `Segment` is handed its open files. Batches are stored exactly
 //! as they came over the wire, back to back; the first batch's base offset is the
 //! segment's base offset and every following batch starts where the previous one's
 //! offsets end (compaction keeps batch offset spans, so this holds after it too).
@@ -11,24 +11,20 @@
 //! number of readers call the `&self` lookups at the same time. Readers never look
 //! past `visible`, the byte length the writer has published to them.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use rill_protocol::{BatchHeader, RecordBatch, BATCH_HEADER_LEN};
 
 use crate::error::IoContext;
+use crate::error::{Error, Result};
 use crate::index::{MmapIndex, OffsetEntry, TimeEntry};
 use crate::locks::{lock, read_lock, write_lock};
 use crate::metrics::Counters;
-use crate::{Error, LogOptions, Result};
-
-/// Where a segment's files live.
-pub(crate) fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
-    dir.join(format!("{base_offset:020}.{ext}"))
-}
+use crate::options::LogOptions;
 
 /// The open files of a segment, before they are assembled into one.
 pub(crate) struct SegmentFiles {
@@ -70,41 +66,8 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    /// Creates a new, empty segment (replacing any files of that name) ready for
-    /// appends.
-    pub fn create(dir: &Path, base_offset: i64, opts: &LogOptions, now_ms: i64) -> Result<Segment> {
-        Segment::create_with_suffix(dir, base_offset, opts, now_ms, "")
-    }
-
-    /// Like [`Segment::create`], with `suffix` appended to each file name (the
-    /// compactor writes `*.cleaned` files next to the segment it replaces).
-    pub fn create_with_suffix(
-        dir: &Path,
-        base_offset: i64,
-        opts: &LogOptions,
-        now_ms: i64,
-        suffix: &str,
-    ) -> Result<Segment> {
-        let path = |ext: &str| segment_path(dir, base_offset, &format!("{ext}{suffix}"));
-        let log_path = path("log");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&log_path)
-            .io("create segment", &log_path)?;
-        let mut files = SegmentFiles {
-            log_path,
-            file,
-            index: MmapIndex::create(&path("index"))?,
-            time_index: MmapIndex::create(&path("timeindex"))?,
-        };
-        files.index.grow(opts.index_max_bytes)?;
-        files.time_index.grow(opts.index_max_bytes)?;
-        Ok(Segment::assemble(base_offset, files, opts, now_ms))
-    }
-
+    /// Builds a segment from its freshly created or opened files: empty as far as
+    /// its counters go (recovery fills them in for a segment that has data).
     pub(crate) fn assemble(
         base_offset: i64,
         files: SegmentFiles,
@@ -390,12 +353,6 @@ impl Segment {
         Ok(())
     }
 
-    /// Deletes the segment's files. Open handles (readers) keep working on Linux.
-    pub fn delete_files(&self) -> Result<()> {
-        let dir = self.log_path.parent().unwrap_or(Path::new("."));
-        crate::log::delete_segment_files(dir, self.base_offset)
-    }
-
     pub(crate) fn corrupt(&self, pos: u64, what: &str) -> Error {
         self.corrupt_err(
             pos,
@@ -411,6 +368,22 @@ impl Segment {
             path: self.log_path.clone(),
             position: pos,
             source,
+        }
+    }
+}
+
+impl IndexProgress {
+    /// Progress for a segment whose last index entry is `since_index` bytes back.
+    pub(crate) fn resumed(
+        since_index: u64,
+        max_timestamp: Option<i64>,
+        offset_of_max: i64,
+    ) -> Self {
+        IndexProgress {
+            since_index,
+            since_time_index: since_index,
+            max_timestamp,
+            offset_of_max_timestamp: offset_of_max,
         }
     }
 }
