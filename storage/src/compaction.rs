@@ -28,6 +28,7 @@ use crate::clock::now_ms;
 use crate::durable::sync_dir;
 use crate::error::IoContext;
 use crate::locks::{lock, read_lock, write_lock};
+use crate::recovery::open_segment;
 use crate::segment::Segment;
 use crate::segments::{
     create_segment_with_suffix, delete_segment_files_with_suffix, segment_path, CLEANED_SUFFIX,
@@ -139,7 +140,7 @@ impl Log {
             std::fs::rename(&from, &to).io("swap in compacted segment", &to)?;
         }
         sync_dir(&self.dir)?;
-        let (fresh, _) = Segment::open(&self.dir, base, &self.opts, false, now_ms)?;
+        let (fresh, _) = open_segment(&self.dir, base, &self.opts, false, now_ms)?;
         report.segments_rewritten += 1;
         report.records_removed += removed;
         report.bytes_before += old.size();

@@ -23,15 +23,14 @@ use rill_protocol::{BatchHeader, CheckedBatch, RecordBatch};
 use crate::checkpoint::{self, Checkpoint};
 use crate::clock::now_ms;
 use crate::durable::sync_dir;
-use crate::error::IoContext;
+use crate::error::{Error, IoContext, Result};
 use crate::group_commit::GroupCommit;
 use crate::locks::{lock, read_lock, write_lock};
 use crate::metrics::{Counters, LogMetrics};
+use crate::options::{FsyncPolicy, LogOptions};
+use crate::recovery::{recover, Recovered, RecoveryReport};
 use crate::segment::Segment;
-use crate::segments::{
-    create_segment, delete_segment_files, list_segments, should_roll, start_next_segment,
-};
-use crate::{Error, FsyncPolicy, LogOptions, Result, SegmentRecovery};
+use crate::segments::{create_segment, delete_segment_files, should_roll, start_next_segment};
 
 /// Where an appended batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,19 +50,6 @@ pub struct ReadBatches {
     pub high_watermark: i64,
     /// The first offset in the log at read time.
     pub log_start_offset: i64,
-}
-
-/// What [`Log::open`] found and repaired.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
-    /// Whether the previous run closed the log cleanly.
-    pub clean_shutdown: bool,
-    /// Per-segment findings, by base offset, for segments that needed attention.
-    pub segments: Vec<(i64, SegmentRecovery)>,
-    /// Segments deleted because an earlier one was cut short.
-    pub deleted_segments: Vec<i64>,
-    /// Why the checkpoint file was ignored, if it was.
-    pub checkpoint_problem: Option<String>,
 }
 
 pub(crate) struct Writer {
@@ -95,76 +81,11 @@ impl Log {
         opts.validate()?;
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).io("create log directory", &dir)?;
-        let bases = list_segments(&dir)?;
-        let mut report = RecoveryReport::default();
-        let recovery_point = match checkpoint::read(&dir) {
-            Ok(Some(cp)) => {
-                report.clean_shutdown = cp.clean;
-                cp.recovery_point
-            }
-            Ok(None) => i64::MIN,
-            Err(problem) => {
-                report.checkpoint_problem = Some(problem);
-                i64::MIN
-            }
-        };
-        let now = now_ms();
-        let mut segments: BTreeMap<i64, Arc<Segment>> = BTreeMap::new();
-        let mut cut = false;
-        for base in bases {
-            let continues = segments
-                .values()
-                .next_back()
-                .is_none_or(|s| s.next_offset() == base);
-            if cut || !continues {
-                delete_segment_files(&dir, base)?;
-                report.deleted_segments.push(base);
-                cut = true;
-                continue;
-            }
-            // After a clean close the recovery point is the log end, and a segment
-            // starting there is empty and sealed: only later ones would need a scan.
-            let scan = if report.clean_shutdown {
-                base > recovery_point
-            } else {
-                base >= recovery_point
-            };
-            let (segment, found) = Segment::open(&dir, base, &opts, scan, now)?;
-            cut = found.truncated.is_some();
-            if found != SegmentRecovery::default() {
-                tracing::warn!(dir = %dir.display(), base, ?found, "recovered segment");
-                report.segments.push((base, found));
-            }
-            segments.insert(base, Arc::new(segment));
-        }
-        let active = match segments.values().next_back() {
-            Some(s) => Arc::clone(s),
-            None => {
-                let s = Arc::new(create_segment(&dir, 0, &opts, now)?);
-                segments.insert(0, Arc::clone(&s));
-                s
-            }
-        };
-        // A scanned segment's indexes were rebuilt at full preallocated size; seal
-        // the closed ones so they are trimmed and durable before the checkpoint.
-        for (base, found) in &report.segments {
-            if *base != active.base_offset && found.rebuilt_indexes.is_some() {
-                if let Some(segment) = segments.get(base) {
-                    segment.close()?;
-                }
-            }
-        }
-        write_lock(&active.index).grow(opts.index_max_bytes)?;
-        write_lock(&active.time_index).grow(opts.index_max_bytes)?;
-        active.sync_data()?;
-        sync_dir(&dir)?;
-        checkpoint::write(
-            &dir,
-            Checkpoint {
-                recovery_point: active.base_offset,
-                clean: false,
-            },
-        )?;
+        let Recovered {
+            segments,
+            active,
+            report,
+        } = recover(&dir, &opts)?;
         let next_offset = active.next_offset();
         let log_start = segments.keys().next().copied().unwrap_or(0);
         Ok(Log {
