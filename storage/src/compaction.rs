@@ -27,13 +27,14 @@ use rill_protocol::{BatchBuilder, BatchHeader, Record, RecordBatch};
 use crate::clock::now_ms;
 use crate::durable::sync_dir;
 use crate::error::IoContext;
+use crate::error::{Error, Result};
 use crate::locks::{lock, read_lock, write_lock};
+use crate::log::Log;
 use crate::recovery::open_segment;
 use crate::segment::Segment;
 use crate::segments::{
     create_segment_with_suffix, delete_segment_files_with_suffix, segment_path, CLEANED_SUFFIX,
 };
-use crate::{Error, Log, Result};
 
 /// What a compaction pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use memmap2::MmapMut;
 
 use crate::error::IoContext;
-use crate::Result;
+use crate::error::Result;
 
 /// A fixed-size index entry.
 pub(crate) trait Entry: Copy + std::fmt::Debug {

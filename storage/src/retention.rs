@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use crate::clock::now_ms;
 use crate::durable::sync_dir;
+use crate::error::Result;
 use crate::locks::{lock, read_lock, write_lock};
+use crate::log::Log;
 use crate::segment::Segment;
 use crate::segments::delete_segment_files;
-use crate::{Log, Result};
 
 /// What a retention pass removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
