@@ -67,6 +67,13 @@ pub enum Error {
         /// The original error.
         reason: String,
     },
+    /// Another open log, in this process or another, holds the directory's lock
+    /// file: a directory is open in one `Log` at a time.
+    #[error("log directory {dir} is in use: another open log holds its lock")]
+    InUse {
+        /// The partition directory.
+        dir: PathBuf,
+    },
     /// The log was closed.
     #[error("log {dir} is closed")]
     Closed {

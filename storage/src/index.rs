@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
 
-use crate::error::IoContext;
-use crate::error::Result;
+use crate::error::{IoContext, Result};
 
 /// A fixed-size index entry.
 pub(crate) trait Entry: Copy + std::fmt::Debug {
@@ -137,13 +136,29 @@ impl<E: Entry> MmapIndex<E> {
         if len == 0 {
             return Ok(());
         }
-        // SAFETY: the file is owned by this segment's directory, which only this
-        // process writes while the log is open. It is never shrunk while mapped: every
-        // `set_len` below first drops the mapping, and mapped reads stay below the
-        // entry count, which never exceeds the file length.
+        // SAFETY: a file mapping is sound only while no one shrinks the file under
+        // it. Index files are mapped only by the `Log` holding the partition
+        // directory's lock (`dir_lock.rs`; `Log::open` takes it before opening any
+        // file), and it holds the lock while any mapping of a file named in the
+        // directory exists: `Log::close` unmaps before releasing it, and a dropped
+        // `Log` drops its segments before the lock. So no other `Log`, in this
+        // process or another, truncates or rewrites these files. Within the log, a
+        // file changes size only through the one `MmapIndex` that maps it, and every
+        // `set_len` here drops the mapping first; files the log retires are unlinked,
+        // never truncated, and a name is only created afresh once no live segment
+        // maps it. Mapped reads stay below the entry count, which never exceeds the
+        // mapped length.
         let mmap = unsafe { MmapMut::map_mut(&self.file) }.io("mmap index", &self.path)?;
         self.mmap = Some(mmap);
         Ok(())
+    }
+
+    /// Drops the mapping and forgets every entry; the file is left as it is. After
+    /// this the index is empty and full: lookups find nothing and pushes fail.
+    pub fn unmap(&mut self) {
+        self.mmap = None;
+        self.entries = 0;
+        self.ragged_tail = 0;
     }
 
     /// Preallocates the file to `capacity` bytes so entries can be appended.

@@ -14,6 +14,7 @@
 mod checkpoint;
 mod clock;
 mod compaction;
+mod dir_lock;
 mod durable;
 mod error;
 mod group_commit;
@@ -29,6 +30,7 @@ mod segments;
 
 pub use checkpoint::CHECKPOINT_FILE;
 pub use compaction::CompactionReport;
+pub use dir_lock::LOCK_FILE;
 pub use durable::{sync_dir, write_file_atomically};
 pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, ReadBatches};

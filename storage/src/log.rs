@@ -10,6 +10,10 @@
 //!   data that a crash could take back; under the other policies it moves on write.
 //! - Dropping a `Log` without [`Log::close`] is a crash as far as the files are
 //!   concerned: the next open recovers from the recovery point.
+//! - An open `Log` holds its directory's lock (`dir_lock.rs`), so no other `Log`
+//!   touches the files. A successful `close` drops every index mapping and then
+//!   the lock; dropping the `Log` drops the segments (and their mappings) before
+//!   the lock, because `dir_lock` is its last field.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,7 @@ use rill_protocol::{BatchHeader, CheckedBatch, RecordBatch};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::clock::now_ms;
+use crate::dir_lock::DirLock;
 use crate::durable::sync_dir;
 use crate::error::{Error, IoContext, Result};
 use crate::group_commit::GroupCommit;
@@ -72,15 +77,21 @@ pub struct Log {
     high_watermark: AtomicI64,
     pub(crate) log_start: AtomicI64,
     recovery: RecoveryReport,
+    /// The directory lock, `None` once closed. Last, so that on drop every index
+    /// mapping is gone before the lock is released.
+    dir_lock: Mutex<Option<DirLock>>,
 }
 
 impl Log {
     /// Opens (creating if needed) the log in `dir`, recovering from a crash if the
-    /// last run did not close it.
+    /// last run did not close it. Takes the directory's lock first: fails with
+    /// [`Error::InUse`] while another `Log`, in this process or another, has `dir`
+    /// open.
     pub fn open(dir: impl AsRef<Path>, opts: LogOptions) -> Result<Log> {
         opts.validate()?;
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).io("create log directory", &dir)?;
+        let dir_lock = DirLock::acquire(&dir)?;
         let Recovered {
             segments,
             active,
@@ -104,6 +115,7 @@ impl Log {
             high_watermark: AtomicI64::new(next_offset),
             log_start: AtomicI64::new(log_start),
             recovery: report,
+            dir_lock: Mutex::new(Some(dir_lock)),
         })
     }
 
@@ -423,9 +435,12 @@ impl Log {
     /// Flushes everything, seals the indexes and writes the clean-shutdown
     /// checkpoint, so the next open scans nothing. Waits for a running retention,
     /// compaction or truncation to finish; afterwards appends and maintenance fail
-    /// with [`Error::Closed`], so the directory can be deleted or reused safely. A
-    /// log that saw an fsync failure refuses (it returns the failure) and stays
-    /// unclean, so the next open scans it.
+    /// with [`Error::Closed`], so the directory can be deleted or reused safely, and
+    /// the directory lock is released, so the directory can be opened again. Reads
+    /// still work, walking each segment from its start (the index mappings are
+    /// dropped with the lock). A log that saw an fsync failure refuses (it returns
+    /// the failure), stays unclean, so the next open scans it, and keeps the lock
+    /// until it is dropped.
     pub fn close(&self) -> Result<()> {
         let _maintenance = lock(&self.maintenance);
         let mut w = lock(&self.writer);
@@ -445,6 +460,11 @@ impl Log {
             },
         )?;
         w.closed = true;
+        drop(w);
+        for segment in read_lock(&self.segments).values() {
+            segment.unmap_indexes();
+        }
+        lock(&self.dir_lock).take();
         Ok(())
     }
 

@@ -189,6 +189,14 @@ impl Segment {
         Ok(())
     }
 
+    /// Drops both index mappings and forgets their entries, leaving the files as
+    /// they are: lookups then start at position 0. The log does this on close,
+    /// before it gives up the directory lock that makes the mappings sound.
+    pub fn unmap_indexes(&self) {
+        write_lock(&self.index).unmap();
+        write_lock(&self.time_index).unmap();
+    }
+
     /// Reads and parses the batch header at `pos`, which must lie below `limit`.
     pub fn header_at(&self, pos: u64, limit: u64) -> Result<BatchHeader> {
         let mut buf = [0u8; BATCH_HEADER_LEN];

@@ -4,7 +4,7 @@ mod common;
 
 use common::{batch, read_all, small_segments};
 use rill_protocol::{CheckedBatch, RecordBatch};
-use rill_storage::{Error, Log};
+use rill_storage::{Error, Log, LOCK_FILE};
 
 #[test]
 fn reopened_log_returns_identical_batches_at_the_same_offsets() {
@@ -113,4 +113,71 @@ fn checked_batches_append_like_raw_ones_and_survive_a_reopen() {
         log.append_checked(&mut big),
         Err(Error::BatchTooLarge { .. })
     ));
+}
+
+#[test]
+fn a_directory_is_open_in_one_log_at_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Log::open(dir.path(), small_segments()).expect("open");
+    for i in 0..300 {
+        first
+            .append(&mut batch(2, i * 2, 300, 1_000 + i as i64))
+            .expect("append");
+    }
+    assert!(first.segment_bases().len() > 2, "needs indexed segments");
+    assert!(dir.path().join(LOCK_FILE).exists(), "the lock file is made");
+
+    let Err(err) = Log::open(dir.path(), small_segments()) else {
+        panic!("a second log opened a directory in use");
+    };
+    assert!(
+        matches!(&err, Error::InUse { dir: d } if d == dir.path()),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
+        "the error names the directory: {err}"
+    );
+    assert_eq!(
+        first.log_end_offset(),
+        600,
+        "the refused open changed nothing"
+    );
+
+    first.close().expect("close");
+    let second = Log::open(dir.path(), small_segments()).expect("open after close");
+    assert!(second.recovery_report().clean_shutdown);
+    assert!(
+        second.recovery_report().deleted_segments.is_empty(),
+        "the lock file is not taken for a segment: {:?}",
+        second.recovery_report()
+    );
+    assert_eq!(
+        read_all(&second),
+        read_all(&first),
+        "a closed log still reads"
+    );
+    for timestamp in [1_000, 1_100, 1_299] {
+        let expected = second.offset_for_timestamp(timestamp).expect("lookup");
+        assert_eq!(
+            first.offset_for_timestamp(timestamp).expect("lookup"),
+            expected,
+            "a closed log still finds timestamp {timestamp}"
+        );
+    }
+    assert_eq!(
+        second.offset_for_timestamp(1_100).expect("lookup"),
+        Some(199)
+    );
+    assert!(
+        matches!(
+            Log::open(dir.path(), small_segments()),
+            Err(Error::InUse { .. })
+        ),
+        "the second log holds the lock now"
+    );
+
+    drop(second);
+    let third = Log::open(dir.path(), small_segments()).expect("open after drop");
+    assert_eq!(third.log_end_offset(), 600);
 }
