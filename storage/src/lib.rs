@@ -8,8 +8,14 @@
 //! retention and key-based compaction. Durability follows [`FsyncPolicy`]; under
 //! `Always`, concurrent appends share fsyncs (group commit).
 //!
-//! The on-disk format is specified in `docs/STORAGE.md`. This crate does no
-//! networking; the broker wraps each `Log` in its partition.
+//! A directory is open in one `Log` at a time: [`Log::open`] takes an exclusive lock
+//! on its [`LOCK_FILE`] and fails with [`Error::InUse`] while another log holds it.
+//! [`write_file_atomically`] and [`sync_dir`] are the crate's durable small-file
+//! helpers, public for other crates' metadata files.
+//!
+//! The on-disk format, and a map of this crate's files from the bottom up, are in
+//! `docs/STORAGE.md`. This crate does no networking; the broker wraps each `Log` in
+//! its partition. This file only declares modules and re-exports.
 
 mod checkpoint;
 mod clock;
