@@ -34,6 +34,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A small metadata file (a topic's settings, the producer-id reservation)
+    /// could not be replaced durably.
+    #[error("cannot save {path}: {source}")]
+    SaveFile {
+        /// The file being replaced.
+        path: PathBuf,
+        /// What the write, fsync or rename reported.
+        #[source]
+        source: rill_storage::Error,
+    },
     /// The listener failed.
     #[error("listener: {0}")]
     Listener(#[source] std::io::Error),
@@ -71,6 +81,23 @@ pub(crate) fn io<T>(
     result.map_err(|source| Error::Io {
         op,
         path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Replaces `dir/name` with `bytes` atomically and durably (see
+/// [`rill_storage::write_file_atomically`]).
+pub(crate) fn save_file(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Result<()> {
+    rill_storage::write_file_atomically(dir, name, bytes).map_err(|source| Error::SaveFile {
+        path: dir.join(name),
+        source,
+    })
+}
+
+/// Fsyncs a directory so that creations, renames and deletions in it are durable.
+pub(crate) fn sync_dir(dir: &std::path::Path) -> Result<()> {
+    rill_storage::sync_dir(dir).map_err(|source| Error::SaveFile {
+        path: dir.to_path_buf(),
         source,
     })
 }

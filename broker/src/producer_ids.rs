@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
-use crate::error::{io, Error, Result};
+use crate::error::{save_file, Error, Result};
 use crate::locks;
 
 /// Ids reserved on disk at a time.
@@ -102,15 +102,7 @@ impl ProducerIds {
 }
 
 fn write_reservation(dir: &Path, end: i64) -> Result<()> {
-    use std::io::Write;
-    let tmp = dir.join(format!("{FILE}.tmp"));
-    let mut file = io(std::fs::File::create(&tmp), "create", &tmp)?;
-    io(file.write_all(end.to_string().as_bytes()), "write", &tmp)?;
-    io(file.sync_all(), "fsync", &tmp)?;
-    let path = dir.join(FILE);
-    io(std::fs::rename(&tmp, &path), "rename", &path)?;
-    let handle = io(std::fs::File::open(dir), "open dir", dir)?;
-    io(handle.sync_all(), "fsync dir", dir)
+    save_file(dir, FILE, end.to_string().as_bytes())
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api_error::ApiError;
 use crate::config::{Limits, TopicSettings, PARTITIONS_CEILING};
-use crate::error::{io, Error, Result};
+use crate::error::{io, save_file, sync_dir, Error, Result};
 use crate::locks;
 use crate::partition::Partition;
 
@@ -383,7 +383,7 @@ fn create_topic(
         path: dir.join(TOPIC_FILE),
         reason: e.to_string(),
     })?;
-    write_atomically(dir, TOPIC_FILE, text.as_bytes())?;
+    save_file(dir, TOPIC_FILE, text.as_bytes())?;
     sync_dir(data_dir)?;
     Ok(topic)
 }
@@ -413,23 +413,6 @@ fn discard_dir(data_dir: &Path, dir: &Path) -> Result<()> {
     io(std::fs::rename(dir, &doomed), "rename for delete", dir)?;
     sync_dir(data_dir)?;
     io(std::fs::remove_dir_all(&doomed), "remove", &doomed)
-}
-
-/// Writes `name` in `dir` via a temporary file, fsync and rename.
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file = io(std::fs::File::create(&tmp), "create", &tmp)?;
-    io(file.write_all(bytes), "write", &tmp)?;
-    io(file.sync_all(), "fsync", &tmp)?;
-    let path = dir.join(name);
-    io(std::fs::rename(&tmp, &path), "rename", &path)?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    let handle = io(std::fs::File::open(dir), "open dir", dir)?;
-    io(handle.sync_all(), "fsync dir", dir)
 }
 
 #[cfg(test)]
