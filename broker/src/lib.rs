@@ -37,6 +37,7 @@ mod api_error;
 pub mod cli;
 mod config;
 mod connection;
+pub mod embedded;
 mod error;
 mod group;
 mod handler;
