@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestBroker;
+use common::start_broker;
 use rill_client::{Admin, Connection, Error, Producer, ProducerConfig};
 use rill_protocol::api::metadata::MetadataRequest;
 use rill_protocol::message::RequestBody;
@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_are_created_listed_described_and_deleted() {
-    let broker = TestBroker::start().await;
+    let broker = start_broker().await;
     let admin = Admin::connect(broker.addr()).await.expect("admin");
     assert!(admin.list_topics().await.expect("list").is_empty());
 
@@ -78,7 +78,7 @@ async fn topics_are_created_listed_described_and_deleted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_name_the_topic_and_the_reason() {
-    let broker = TestBroker::start().await;
+    let broker = start_broker().await;
     let admin = Admin::connect(broker.addr()).await.expect("admin");
     admin.create_topic("t", 1, &[]).await.expect("create");
 
@@ -133,7 +133,7 @@ async fn a_wrong_address_is_named_in_the_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_requests_share_one_connection() {
-    let broker = TestBroker::start().await;
+    let broker = start_broker().await;
     let conn = Connection::connect(broker.addr()).await.expect("connect");
     Admin::from_connection(conn.clone())
         .create_topic("shared", 2, &[])

@@ -6,7 +6,7 @@ mod consumer_support;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use consumer_support::Broker;
+use consumer_support::start_broker;
 
 /// Runs `rill` with `args` (and `stdin`), off the async runtime.
 async fn rill(args: &[&str], stdin: &str, env_broker: Option<&str>) -> Output {
@@ -85,8 +85,8 @@ fn lag_rows(table: &str) -> Vec<(String, String, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_produce_consume_and_group_lag_round_trip() {
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     let out = ok(&addr, &["topic", "create", "shop", "--partitions", "3"], "").await;
     assert!(out.contains("created topic shop"), "{out}");
     let list = rill(&["topic", "list"], "", Some(&addr)).await; // address from RILL_BROKER
@@ -259,8 +259,8 @@ async fn topics_produce_consume_and_group_lag_round_trip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_one_clear_line() {
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     ok(&addr, &["topic", "create", "shop"], "").await;
 
     let out = rill(&["--broker", "127.0.0.1:1", "topic", "list"], "", None).await;

@@ -7,7 +7,8 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::{fetch_all, TestBroker};
+use common::{fetch_all, start_broker};
+use rill_broker::embedded::EmbeddedBroker;
 use rill_client::{Admin, Connection};
 
 /// Runs `rill --broker addr args...` with `stdin` as its input, off the runtime.
@@ -46,14 +47,14 @@ fn numbered_lines(count: usize) -> Vec<u8> {
 }
 
 /// A broker with topic `topic` (one partition).
-async fn broker_with(topic: &str) -> TestBroker {
-    let broker = TestBroker::start().await;
+async fn broker_with(topic: &str) -> EmbeddedBroker {
+    let broker = start_broker().await;
     create_topic(&broker, topic).await;
     broker
 }
 
 /// Creates `topic` with one partition.
-async fn create_topic(broker: &TestBroker, topic: &str) {
+async fn create_topic(broker: &EmbeddedBroker, topic: &str) {
     Admin::connect(broker.addr())
         .await
         .expect("admin")
@@ -63,7 +64,7 @@ async fn create_topic(broker: &TestBroker, topic: &str) {
 }
 
 /// The `(key, value)` of every record of `topic`/0.
-async fn stored(broker: &TestBroker, topic: &str) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
+async fn stored(broker: &EmbeddedBroker, topic: &str) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
     let conn = Connection::connect(broker.addr()).await.expect("connect");
     fetch_all(&conn, topic, 0)
         .await

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use consumer_support::{
-    consumer_config, create_topic, produce_range, producer, wait_until, Broker, Proxy,
+    consumer_config, create_topic, produce_range, producer, start_broker, wait_until, Proxy,
 };
 use rill_client::{Consumer, ConsumerRecord, TopicPartition};
 use tokio::task::JoinHandle;
@@ -77,8 +77,8 @@ async fn join_without_a_polling(b: &mut Consumer) {
 /// to leave the partition claimed by the member but read by nobody.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_cancelled_during_a_revocation_still_hands_the_partition_over() {
-    let broker = Broker::start(3_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(3_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "t", 2).await;
     let producer = producer(&addr).await;
     produce_range(&producer, "t", 0, 20).await;
@@ -129,8 +129,8 @@ async fn a_poll_cancelled_during_a_revocation_still_hands_the_partition_over() {
 /// so the next owner continues where the last one stopped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_auto_commit_a_revocation_still_commits_what_poll_returned() {
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "t", 2).await;
     let producer = producer(&addr).await;
     produce_range(&producer, "t", 0, 20).await;
@@ -162,8 +162,8 @@ async fn without_auto_commit_a_revocation_still_commits_what_poll_returned() {
 /// partition is released; it is never released uncommitted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_revocation_commit_is_retried_before_the_partition_moves() {
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "t", 2).await;
     let producer = producer(&addr).await;
     produce_range(&producer, "t", 0, 20).await;
@@ -270,8 +270,8 @@ async fn polls_cancelled_at_random_points_lose_and_repeat_nothing() {
         .as_nanos() as u64;
     println!("seed {seed}");
     let mut rng = Rng(seed | 1);
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "t", 4).await;
     // A little latency on every answer, so that commits and fetches are often
     // on their way when a poll is dropped.

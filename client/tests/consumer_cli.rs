@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use consumer_support::{create_topic, produce_range, producer, Broker, Proxy};
+use consumer_support::{create_topic, produce_range, producer, start_broker, Proxy};
 use rill_client::{Consumer, ConsumerConfig, TopicPartition};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -90,8 +90,8 @@ async fn committed_total(addr: &str, group: &str, partitions: i32) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_closes_cleanly_commits_what_was_printed_and_exits_130() {
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "t", 2).await;
     produce_range(&producer(&addr).await, "t", 0, 10).await;
     let mut rill = Running::start(&[
@@ -115,8 +115,8 @@ async fn ctrl_c_closes_cleanly_commits_what_was_printed_and_exits_130() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_ctrl_c_while_closing_exits_130_at_once() {
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "t", 1).await;
     produce_range(&producer(&addr).await, "t", 0, 3).await;
     let proxy = Proxy::start(&addr).await;

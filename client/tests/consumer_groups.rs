@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use consumer_support::{
-    assert_no_overlap, consumer_config, create_topic, produce_range, producer, wait_until, Broker,
-    Journal, Member,
+    assert_no_overlap, consumer_config, create_topic, produce_range, producer, start_broker,
+    wait_until, Journal, Member,
 };
 use rill_client::TopicPartition;
 use tokio::time::Instant;
@@ -34,8 +34,8 @@ fn assert_exactly_once(journal: &Journal, count: u64, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_groups_each_receive_every_record_while_the_producer_never_waits() {
     const COUNT: u64 = 100_000;
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "purchases", 6).await;
     let started = Instant::now();
     let groups = ["payment", "inventory", "analytics", "dispatch"];
@@ -103,8 +103,8 @@ async fn four_groups_each_receive_every_record_while_the_producer_never_waits() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_share_twelve_partitions_each_record_once() {
     const COUNT: u64 = 12_000;
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "orders", 12).await;
     let journal = Arc::new(Journal::default());
     let mut members = Vec::new();
@@ -235,8 +235,8 @@ fn longest_pauses(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_and_a_leave_move_only_some_partitions_and_never_double_up() {
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "clicks", 12).await;
     let journal = Arc::new(Journal::default());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -330,8 +330,8 @@ async fn a_join_and_a_leave_move_only_some_partitions_and_never_double_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_member_is_replaced_after_its_session_and_nothing_is_lost() {
-    let broker = Broker::start(1_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(1_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "payments", 6).await;
     let journal = Arc::new(Journal::default());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use consumer_support::{
-    consumer_config, create_topic, produce_range, producer, wait_until, Broker, Journal, Member,
+    consumer_config, create_topic, produce_range, producer, start_broker, wait_until, Journal,
+    Member,
 };
 use rill_client::{
     Admin, Consumer, ConsumerConfig, ConsumerRecord, Error, OffsetReset, TopicPartition,
@@ -31,8 +32,8 @@ async fn committed(addr: &str, group: &str) -> BTreeMap<i32, i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_resume_from_committed_offsets_after_a_broker_restart() {
     const PHASE: u64 = 10_000;
-    let mut broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let mut broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "events", 6).await;
     let journal = Arc::new(Journal::default());
     let mut members = Vec::new();
@@ -70,9 +71,12 @@ async fn groups_resume_from_committed_offsets_after_a_broker_restart() {
         received_at_stop < PHASE as usize,
         "the restart should come mid-stream"
     );
-    broker.stop().await;
+    broker.stop().await.expect("the broker stops cleanly");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    broker.start_again().await;
+    broker
+        .restart_on_same_addr()
+        .await
+        .expect("the broker serves again on its address");
     let after = committed(&addr, "restart").await;
     for (partition, offset) in &before {
         let now = after.get(partition).copied().unwrap_or(-1);
@@ -158,8 +162,8 @@ fn now_ms() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_from_the_start_an_offset_and_a_time() {
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "history", 1).await;
     let shop = producer(&addr).await;
     produce_range(&shop, "history", 0, 1_000).await;
@@ -235,8 +239,8 @@ async fn replay_from_the_start_an_offset_and_a_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_commits_sync_and_async_show_in_the_group_description() {
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "ledger", 2).await;
     let shop = producer(&addr).await;
     produce_range(&shop, "ledger", 0, 100).await;
@@ -318,8 +322,8 @@ async fn manual_commits_sync_and_async_show_in_the_group_description() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_fetch_is_in_flight_while_the_application_processes() {
-    let broker = Broker::start(10_000).await;
-    let addr = broker.addr();
+    let broker = start_broker(10_000).await;
+    let addr = broker.addr().to_string();
     create_topic(&addr, "stream", 1).await;
     let shop = producer(&addr).await;
     produce_range(&shop, "stream", 0, 100).await;

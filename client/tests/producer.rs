@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fetch_all, wait_for_records, FlakyProxy, Stored, TestBroker};
+use common::{fetch_all, start_broker, wait_for_records, FlakyProxy, Stored};
+use rill_broker::embedded::EmbeddedBroker;
 use rill_client::producer::partitioner::partition_for_key;
 use rill_client::{
     Acks, Admin, Connection, Delivery, Error, Partitioner, Producer, ProducerConfig, RecordMetadata,
@@ -22,8 +23,8 @@ struct Sent {
     meta: RecordMetadata,
 }
 
-async fn setup(topic: &str, partitions: i32) -> (TestBroker, Admin) {
-    let broker = TestBroker::start().await;
+async fn setup(topic: &str, partitions: i32) -> (EmbeddedBroker, Admin) {
+    let broker = start_broker().await;
     let admin = Admin::connect(broker.addr()).await.expect("admin");
     admin
         .create_topic(topic, partitions, &[])
@@ -65,7 +66,7 @@ async fn send_many(
 
 /// Checks that offsets are 0, 1, 2, ... per partition in send order, then reads
 /// every partition back and compares record by record.
-async fn check_read_back(broker: &TestBroker, topic: &str, partitions: i32, sent: &[Sent]) {
+async fn check_read_back(broker: &EmbeddedBroker, topic: &str, partitions: i32, sent: &[Sent]) {
     let mut by_partition: HashMap<i32, Vec<&Sent>> = HashMap::new();
     for s in sent {
         assert!((0..partitions).contains(&s.meta.partition));
@@ -129,7 +130,7 @@ async fn ten_thousand_keyless_records_spread_and_read_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acks_mode_writes_everything() {
-    let broker = TestBroker::start().await;
+    let broker = start_broker().await;
     let admin = Admin::connect(broker.addr()).await.expect("admin");
     let conn = Connection::connect(broker.addr()).await.expect("connect");
     for (name, acks) in [

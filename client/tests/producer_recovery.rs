@@ -14,7 +14,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::TestBroker;
+use common::start_broker;
+use rill_broker::embedded::EmbeddedBroker;
 use rill_client::{Admin, Connection, Error, Producer, ProducerConfig, RecordMetadata};
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
 use rill_protocol::RecordBatch;
@@ -138,8 +139,8 @@ const TOPIC: &str = "recovering";
 
 /// A broker with one single-partition topic, a proxy in front of it and an
 /// idempotent producer that gives up quickly, through the proxy.
-async fn setup() -> (TestBroker, Switch, Producer) {
-    let broker = TestBroker::start().await;
+async fn setup() -> (EmbeddedBroker, Switch, Producer) {
+    let broker = start_broker().await;
     Admin::connect(broker.addr())
         .await
         .expect("admin")
@@ -175,7 +176,7 @@ struct Stored {
 }
 
 /// Every record of the test partition (a handful: one fetch holds them all).
-async fn stored(broker: &TestBroker) -> Vec<Stored> {
+async fn stored(broker: &EmbeddedBroker) -> Vec<Stored> {
     let conn = Connection::connect(broker.addr()).await.expect("connect");
     let response = conn
         .call(FetchRequest {

@@ -1,7 +1,8 @@
 //! A broker inside the test process, and raw reads to check what producers wrote.
 //!
-//! [`TestBroker::start`] serves `rill_broker::serve` on a `127.0.0.1:0` listener over
-//! a temporary data directory; dropping it stops the broker. [`fetch_all`] reads a
+//! [`start_broker`] starts a `rill_broker::embedded` broker on a `127.0.0.1:0`
+//! listener over a temporary data directory; dropping it stops the broker and
+//! removes the directory. [`fetch_all`] reads a
 //! partition back with plain Fetch requests over a [`Connection`], so tests compare
 //! what was acknowledged with what is stored without going through a consumer.
 
@@ -10,63 +11,19 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rill_broker::BrokerConfig;
+use rill_broker::embedded::EmbeddedBroker;
 use rill_client::connection::Connection;
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
 use rill_protocol::RecordBatch;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
-/// A running broker with its data directory.
-pub struct TestBroker {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestBroker {
-    /// Starts a broker with default settings.
-    pub async fn start() -> TestBroker {
-        TestBroker::start_with(BrokerConfig::default()).await
-    }
-
-    /// Starts a broker with `config` (its listen address and data directory are
-    /// replaced).
-    pub async fn start_with(mut config: BrokerConfig) -> TestBroker {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        config.listen = addr;
-        config.data_dir = dir.path().to_path_buf();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let result = rill_broker::serve(listener, config, async move {
-                let _ = stopped.await;
-            })
-            .await;
-            if let Err(e) = result {
-                eprintln!("broker stopped with an error: {e}");
-            }
-        });
-        TestBroker {
-            addr,
-            stop: Some(stop),
-            _dir: dir,
-        }
-    }
-
-    /// Where clients connect.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Drop for TestBroker {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
+/// Starts a broker with the default settings on a free port, in a temporary data
+/// directory that is removed when the broker is dropped.
+pub async fn start_broker() -> EmbeddedBroker {
+    EmbeddedBroker::builder()
+        .start()
+        .await
+        .expect("start the embedded broker")
 }
 
 /// One record as read back.

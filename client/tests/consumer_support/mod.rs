@@ -1,5 +1,5 @@
-//! Shared pieces of the consumer tests: a broker in the test process that can be
-//! restarted on the same port and data directory, a producer helper, and group
+//! Shared pieces of the consumer tests: a broker in the test process (a
+//! `rill_broker::embedded` broker with quick group timing), a producer helper, and group
 //! members running as tasks that log every record they receive, when, and the
 //! partitions they were processing between polls.
 //!
@@ -16,106 +16,33 @@ mod proxy;
 pub use proxy::Proxy;
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rill_broker::embedded::EmbeddedBroker;
 use rill_broker::BrokerConfig;
 use rill_client::{
     Admin, Consumer, ConsumerConfig, OffsetReset, Partitioner, Producer, ProducerConfig,
     TopicPartition,
 };
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// A broker serving from a temporary directory; restartable on the same port.
-pub struct Broker {
-    addr: SocketAddr,
-    config: BrokerConfig,
-    running: Option<(oneshot::Sender<()>, JoinHandle<rill_broker::Result<()>>)>,
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    /// Starts a broker whose groups heartbeat every 100 ms and expire after
-    /// `session_ms`.
-    pub async fn start(session_ms: u64) -> Broker {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = BrokerConfig {
-            data_dir: dir.path().to_path_buf(),
-            ..BrokerConfig::default()
-        };
-        config.groups.heartbeat_interval_ms = 100;
-        config.groups.session_timeout_ms = session_ms;
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let mut broker = Broker {
-            addr,
-            config,
-            running: None,
-            _dir: dir,
-        };
-        broker.serve(listener);
-        broker
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        self.config.listen = self.addr;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(rill_broker::serve(
-            listener,
-            self.config.clone(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        self.running = Some((stop, task));
-    }
-
-    /// `host:port` for clients.
-    pub fn addr(&self) -> String {
-        self.addr.to_string()
-    }
-
-    /// Stops the broker gracefully and waits for it.
-    pub async fn stop(&mut self) {
-        if let Some((stop, task)) = self.running.take() {
-            let _ = stop.send(());
-            let result = tokio::time::timeout(Duration::from_secs(20), task)
-                .await
-                .expect("broker stops within 20 s")
-                .expect("broker task");
-            result.expect("broker stops cleanly");
-        }
-    }
-
-    /// Serves again on the same port and data directory.
-    pub async fn start_again(&mut self) {
-        let mut tries = 0;
-        let listener = loop {
-            match TcpListener::bind(self.addr).await {
-                Ok(l) => break l,
-                Err(e) if tries < 100 => {
-                    tries += 1;
-                    eprintln!("rebinding {}: {e}", self.addr);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("cannot rebind {}: {e}", self.addr),
-            }
-        };
-        self.serve(listener);
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some((stop, _)) = self.running.take() {
-            let _ = stop.send(());
-        }
-    }
+/// Starts a broker whose groups heartbeat every 100 ms and expire after
+/// `session_ms`, in a temporary data directory (removed when it is dropped). A
+/// stop must finish within 20 s.
+pub async fn start_broker(session_ms: u64) -> EmbeddedBroker {
+    let mut config = BrokerConfig::default();
+    config.groups.heartbeat_interval_ms = 100;
+    config.groups.session_timeout_ms = session_ms;
+    EmbeddedBroker::builder()
+        .config(config)
+        .stop_timeout(Duration::from_secs(20))
+        .start()
+        .await
+        .expect("start the embedded broker")
 }
 
 /// Creates `topic` with `partitions` partitions.
