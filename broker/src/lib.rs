@@ -2,7 +2,7 @@
 //!
 //! [`serve`] takes a bound listener, a [`BrokerConfig`] and a shutdown future, so a
 //! test can bind port 0 and stop the broker when it likes; the `rill-broker` binary
-//! ([`cli`]) wraps it with flags, a config file and signal handling.
+//! (in the `rill-cli` crate) wraps it with flags, a config file and signal handling.
 //!
 //! # Reading order
 //!
@@ -34,8 +34,7 @@
 //! (fsync and clean-shutdown checkpoint).
 
 mod api_error;
-pub mod cli;
-mod config;
+pub mod config;
 mod connection;
 pub mod embedded;
 mod error;

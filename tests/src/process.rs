@@ -1,7 +1,7 @@
 //! A real `rill-broker` process for tests that kill or signal it.
 //!
 //! The process runs `tests/src/bin/broker_process.rs`, which is the product
-//! binary's entry point (`rill_broker::cli::main`) built inside this crate so tests
+//! binary's entry point (`rill_cli::broker::main`) built inside this crate so tests
 //! can find it. It listens on port 0 and the first line it prints tells the port.
 
 use std::io::{self, BufRead, BufReader};

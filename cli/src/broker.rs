@@ -13,8 +13,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use rill_broker::{BrokerConfig, Error, FsyncSetting, Result};
 
-use crate::config::{BrokerConfig, FsyncSetting};
+use crate::logging;
 
 /// Command-line flags; each also reads the `RILL_*` variable named in its help.
 #[derive(Debug, Parser)]
@@ -62,7 +63,7 @@ pub struct Args {
 impl Args {
     /// The configuration these arguments describe: the file (if any) with the flags
     /// and environment applied on top, validated.
-    pub fn into_config(self) -> crate::Result<BrokerConfig> {
+    pub fn into_config(self) -> Result<BrokerConfig> {
         let mut config = match &self.config {
             Some(path) => BrokerConfig::from_file(path)?,
             None => BrokerConfig::default(),
@@ -96,13 +97,7 @@ impl Args {
 /// Runs the broker as the `rill-broker` binary does, with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init("info");
     let config = match args.into_config() {
         Ok(config) => config,
         Err(e) => {
@@ -129,34 +124,33 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(config: BrokerConfig) -> crate::Result<()> {
+async fn run(config: BrokerConfig) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| crate::Error::Config {
+        .map_err(|e| Error::Config {
             source_name: "listen address".to_string(),
             reason: format!("cannot listen on {}: {e}", config.listen),
         })?;
-    let addr = listener.local_addr().map_err(crate::Error::Listener)?;
+    let addr = listener.local_addr().map_err(Error::Listener)?;
     let mut stdout = std::io::stdout();
     // A closed stdout (daemonised) is not a reason to stop the broker.
     let _ = writeln!(stdout, "rill-broker listening on {addr}");
     let metrics = match config.metrics_listen {
         Some(at) => {
-            let listener =
-                tokio::net::TcpListener::bind(at)
-                    .await
-                    .map_err(|e| crate::Error::Config {
-                        source_name: "metrics_listen".to_string(),
-                        reason: format!("cannot listen on {at}: {e}"),
-                    })?;
-            let bound = listener.local_addr().map_err(crate::Error::Listener)?;
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| Error::Config {
+                    source_name: "metrics_listen".to_string(),
+                    reason: format!("cannot listen on {at}: {e}"),
+                })?;
+            let bound = listener.local_addr().map_err(Error::Listener)?;
             let _ = writeln!(stdout, "rill-broker metrics on http://{bound}/metrics");
             Some(listener)
         }
         None => None,
     };
     let _ = stdout.flush();
-    crate::serve_with_metrics(listener, metrics, config, termination()).await
+    rill_broker::serve_with_metrics(listener, metrics, config, termination()).await
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -1,5 +1,0 @@
-//! `rill-broker`: see [`rill_broker::cli`] for flags, environment and behaviour.
-
-fn main() -> std::process::ExitCode {
-    rill_broker::cli::main()
-}

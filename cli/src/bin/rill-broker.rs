@@ -1,0 +1,5 @@
+//! `rill-broker`: see [`rill_cli::broker`] for flags, environment and behaviour.
+
+fn main() -> std::process::ExitCode {
+    rill_cli::broker::main()
+}
