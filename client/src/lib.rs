@@ -23,7 +23,6 @@ pub mod bench;
 mod clock;
 pub mod connection;
 pub mod consumer;
-pub mod demo;
 pub mod embedded;
 pub mod error;
 pub mod group_admin;

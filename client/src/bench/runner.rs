@@ -15,8 +15,7 @@ use super::produce::{self, ProducePlan, Produced};
 use super::progress::{Bars, Counters};
 use super::report::{rates, BenchReport, ConsumeReport, LatencyReport, ProduceReport, Settings};
 use super::{BenchArgs, Machine, Workload};
-use crate::clock::{now_ms, run_id};
-use crate::demo::events::rfc3339;
+use crate::clock::{now_ms, rfc3339, run_id};
 use crate::{Admin, Error, ProducerConfig, Result};
 
 /// Consumers give up when no record came for this long after the producers are

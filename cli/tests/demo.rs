@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rill_client::demo::{self, DemoOptions, SERVICES};
+use rill_cli::demo::{self, DemoOptions, SERVICES};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_sees_every_event_exactly_once() {

@@ -6,6 +6,11 @@
 
 use serde::Serialize;
 
+/// The topic the shop publishes to.
+pub const TOPIC: &str = "purchases";
+/// The services, each its own consumer group receiving every event.
+pub const SERVICES: [&str; 4] = ["payment", "inventory", "analytics", "dispatch"];
+
 /// One purchase on the website.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PurchasedItemOnWebsite {

@@ -2,6 +2,9 @@
 //! exits 130, a second one while closing exits 130 at once; `--from-time` refuses
 //! a bare number that looks like seconds.
 
+// The client's test support (a broker, producer helpers, the steerable proxy),
+// shared with the client tests rather than copied.
+#[path = "../../client/tests/consumer_support/mod.rs"]
 mod consumer_support;
 
 use std::io::{BufRead, BufReader};

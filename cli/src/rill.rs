@@ -18,7 +18,10 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
-use rill_client::{Admin, Result};
+use rill_client::Admin;
+
+use crate::error::Result;
+use crate::logging;
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
@@ -63,13 +66,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return flag_error(&e),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init("warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -128,13 +125,13 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Consume(args) => consume::run(broker, args).await,
         Command::Group(command) => group::run(&connect(broker).await?, command).await,
         Command::Demo(args) => demo::run(cli.broker, args).await,
-        Command::Bench(args) => rill_client::bench::run_cli(cli.broker, args).await,
+        Command::Bench(args) => Ok(rill_client::bench::run_cli(cli.broker, args).await?),
     }
 }
 
 /// An admin connection to `broker`.
 async fn connect(broker: &str) -> Result<Admin> {
-    Admin::connect(broker).await
+    Ok(Admin::connect(broker).await?)
 }
 
 #[cfg(test)]

@@ -19,8 +19,10 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 
 use clap::Args;
-use rill_client::{Admin, Delivery, Error, Producer, ProducerConfig, Result};
+use rill_client::{Admin, Delivery, Producer, ProducerConfig};
 use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
 
 /// Deliveries awaited before more are enqueued (bounds their memory).
 const MAX_PENDING: usize = 10_000;

@@ -2,6 +2,9 @@
 //! line is stored, the error names the line, and values are bytes, not text. And
 //! a failed write to standard output says why.
 
+// The client's test support (a broker, reading partitions back), shared with
+// the client tests rather than copied.
+#[path = "../../client/tests/common/mod.rs"]
 mod common;
 
 use std::io::Write;

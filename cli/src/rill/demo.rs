@@ -1,12 +1,13 @@
-//! `rill demo`: runs the shop and its four services (see `rill_client::demo`) and
+//! `rill demo`: runs the shop and its four services (see [`crate::demo`]) and
 //! prints the summary; exits non-zero unless every service saw every event exactly
 //! once and the replays read exactly the history.
 
 use std::io::IsTerminal;
 
 use clap::Args;
-use rill_client::demo::{self, DemoOptions};
-use rill_client::{Error, Result};
+
+use crate::demo::{self, DemoOptions};
+use crate::error::{Error, Result};
 
 /// Flags of `rill demo`.
 #[derive(Debug, Args)]

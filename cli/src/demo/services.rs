@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rill_client::{Consumer, ConsumerConfig, Error, OffsetReset, Result, TopicPartition};
 
+use super::events::{rfc3339, SERVICES, TOPIC};
 use super::report::ReplayReport;
 use super::tally::Tally;
-use super::{events::rfc3339, SERVICES, TOPIC};
-use crate::{Consumer, ConsumerConfig, Error, OffsetReset, Result, TopicPartition};
 
 /// One member of `service`'s group: consumes until the service has every event.
 pub async fn member(

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::ConsumerRecord;
+use rill_client::ConsumerRecord;
 
 /// Which events of one run a service has seen.
 #[derive(Debug)]

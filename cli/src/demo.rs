@@ -17,22 +17,21 @@ pub mod tally;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rill_broker::embedded::EmbeddedBroker;
+use rill_client::{Admin, Producer, ProducerConfig};
 use rill_protocol::ErrorCode;
 
 use crate::clock::{now_ms, run_id};
-use crate::embedded::EmbeddedBroker;
-use crate::{Admin, Error, Producer, ProducerConfig, Result};
+use crate::error::{Error, Result};
 use events::PurchasedItemOnWebsite;
 use report::{DemoReport, ServiceReport};
 use services::{replay, Progress};
 use tally::Tally;
 
-/// The topic the shop publishes to.
-pub const TOPIC: &str = "purchases";
+pub use events::{SERVICES, TOPIC};
+
 /// Most events one run may publish: each service keeps a byte per event.
 pub const MAX_EVENTS: u64 = 100_000_000;
-/// The services, each its own consumer group.
-pub const SERVICES: [&str; 4] = ["payment", "inventory", "analytics", "dispatch"];
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
@@ -75,13 +74,18 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport> {
     let (addr, embedded) = match options.broker.clone() {
         Some(addr) => (addr, None),
         None => {
-            let broker = EmbeddedBroker::start(EmbeddedBroker::default_config()).await?;
+            let broker = EmbeddedBroker::builder()
+                .config(EmbeddedBroker::fast_groups_config())
+                .start()
+                .await
+                .map_err(Error::Embedded)?;
             (broker.addr().to_string(), Some(broker))
         }
     };
     let report = run_against(&addr, &options).await;
-    if let Some(embedded) = embedded {
-        embedded.stop().await?;
+    if let Some(mut embedded) = embedded {
+        // Dropping it afterwards removes its data directory.
+        embedded.stop().await.map_err(Error::Embedded)?;
     }
     report
 }
@@ -92,7 +96,7 @@ async fn run_against(addr: &str, options: &DemoOptions) -> Result<DemoReport> {
     match admin.create_topic(TOPIC, options.partitions, &[]).await {
         Ok(()) => {}
         Err(e) if e.code() == Some(ErrorCode::TopicAlreadyExists) => {}
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     }
     let partitions = admin.describe_topic(TOPIC).await?.partitions.len();
     let run_id = run_id();

@@ -1,10 +1,11 @@
 //! `rill group list|describe`.
 
 use clap::Subcommand;
-use rill_client::{Admin, Result};
+use rill_client::Admin;
 
 use super::table;
 use super::topic::stdout_error;
+use crate::error::Result;
 
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {

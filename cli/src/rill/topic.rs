@@ -1,9 +1,10 @@
 //! `rill topic create|list|describe|delete`.
 
 use clap::Subcommand;
-use rill_client::{Admin, Result};
+use rill_client::Admin;
 
 use super::table;
+use crate::error::Result;
 
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {

@@ -20,10 +20,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Args;
-use rill_client::{
-    Admin, Consumer, ConsumerConfig, ConsumerRecord, Error, OffsetReset, Result, TopicPartition,
-};
+use rill_client::{Admin, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, TopicPartition};
 use tokio::time::Instant;
+
+use crate::error::{Error, Result};
 
 /// The exit status after Ctrl-C: 128 + SIGINT.
 const INTERRUPTED: i32 = 130;
@@ -127,7 +127,7 @@ pub async fn run(broker: &str, args: ConsumeArgs) -> Result<()> {
             }
             std::process::exit(INTERRUPTED);
         }
-        Ok(Stop::Done) => closed,
+        Ok(Stop::Done) => Ok(closed?),
         Err(e) => Err(e),
     }
 }
