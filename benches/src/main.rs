@@ -1,10 +1,10 @@
-//! `rill-bench`: Rill's throughput and latency benchmark (see `rill_client::bench`;
-//! `rill bench` is the same tool). `rill-bench --help` lists the flags.
+//! `rill-bench`: Rill's throughput and latency benchmark (see the `rill_bench`
+//! library; `rill bench` is the same tool). `rill-bench --help` lists the flags.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use rill_client::bench::{self, BenchCli};
+use rill_bench::BenchCli;
 
 fn main() -> ExitCode {
     let cli = BenchCli::parse();
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(bench::run_cli(cli.broker, cli.bench)) {
+    match runtime.block_on(rill_bench::run_cli(cli.broker, cli.bench)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rill-bench: {e}");

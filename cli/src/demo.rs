@@ -17,11 +17,11 @@ pub mod tally;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rill_bench::clock::{now_ms, run_id};
 use rill_broker::embedded::EmbeddedBroker;
 use rill_client::{Admin, Producer, ProducerConfig};
 use rill_protocol::ErrorCode;
 
-use crate::clock::{now_ms, run_id};
 use crate::error::{Error, Result};
 use events::PurchasedItemOnWebsite;
 use report::{DemoReport, ServiceReport};

@@ -10,6 +10,9 @@ pub enum Error {
     /// A client operation failed (connection, broker refusal, timeout, ...).
     #[error(transparent)]
     Client(#[from] rill_client::Error),
+    /// `rill bench` failed.
+    #[error(transparent)]
+    Bench(#[from] rill_bench::Error),
     /// The demo's embedded broker could not start or did not stop cleanly.
     #[error("embedded broker: {0}")]
     Embedded(#[source] rill_broker::Error),

@@ -10,7 +10,6 @@
 //! it wraps take typed configuration and only emit `tracing` events.
 
 pub mod broker;
-mod clock;
 pub mod demo;
 pub mod error;
 mod logging;

@@ -54,7 +54,7 @@ enum Command {
     /// The shop and its four services: every service receives every purchase.
     Demo(demo::DemoArgs),
     /// Throughput and latency benchmark (an embedded broker unless --broker is given).
-    Bench(rill_client::bench::BenchArgs),
+    Bench(rill_bench::BenchArgs),
 }
 
 /// Where the commands connect when `--broker` is not given.
@@ -125,7 +125,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Consume(args) => consume::run(broker, args).await,
         Command::Group(command) => group::run(&connect(broker).await?, command).await,
         Command::Demo(args) => demo::run(cli.broker, args).await,
-        Command::Bench(args) => Ok(rill_client::bench::run_cli(cli.broker, args).await?),
+        Command::Bench(args) => Ok(rill_bench::run_cli(cli.broker, args).await?),
     }
 }
 

@@ -12,14 +12,11 @@
 //!   ahead of the application ([`ConsumerConfig`] documents every option).
 //! - [`EmbeddedBroker`]: a broker inside this process on a free port, for the demo,
 //!   the benchmark and tests.
-//! - [`bench`](mod@bench): the throughput and latency benchmark behind `rill bench` and
-//!   `rill-bench`.
 //!
 //! Every fallible call returns [`Error`], whose messages name the broker address,
 //! the error code and the topic/partition involved.
 
 pub mod admin;
-pub mod bench;
 mod clock;
 pub mod connection;
 pub mod consumer;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rill_bench::clock::rfc3339;
 use rill_client::{Consumer, ConsumerConfig, Error, OffsetReset, Result, TopicPartition};
 
-use super::events::{rfc3339, SERVICES, TOPIC};
+use super::events::{SERVICES, TOPIC};
 use super::report::ReplayReport;
 use super::tally::Tally;
 

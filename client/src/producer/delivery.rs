@@ -110,8 +110,10 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// When the record's batch was answered, once it has been.
-    pub(crate) fn acknowledged_at(&self) -> Option<Instant> {
+    /// When the record's batch was answered, once it has been (`None` before).
+    /// The moment the broker's answer arrived, not the moment this delivery was
+    /// awaited: a latency measured up to it is not charged for the wait.
+    pub fn acknowledged_at(&self) -> Option<Instant> {
         match &*self.ack.lock() {
             AckState::Done { at, .. } => Some(*at),
             AckState::Waiting(_) => None,

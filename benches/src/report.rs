@@ -7,7 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::Machine;
+use crate::machine::Machine;
 
 /// A latency distribution, in milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]

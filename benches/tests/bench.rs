@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use rill_client::bench::{self, AckMode, BenchArgs, LatencyReport};
+use rill_bench::{self as bench, AckMode, BenchArgs, LatencyReport};
 
 fn ordered(l: &LatencyReport) {
     assert!(l.samples > 0, "{l:?}");

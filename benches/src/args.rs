@@ -1,51 +1,14 @@
-//! The throughput and latency benchmark behind `rill bench` and `rill-bench`, in
-//! the spirit of kafka-producer-perf-test and iggy-bench.
-//!
-//! Producers (each its own [`Producer`](crate::Producer) and connection) write
-//! keyless records of `--record-size` bytes to one topic, as fast as they can or at
-//! `--rate` records/s in total, for `--count` records or `--duration` seconds.
-//! Consumers (each its own [`Consumer`](crate::Consumer)) read the topic at the same
-//! time: every consumer all partitions, or the members of `--group` a share each.
-//! With `--consume-only` the consumers read a topic from the beginning instead —
-//! an existing one, or one the bench fills first — to measure reads of data that is
-//! already written.
-//!
-//! What is measured:
-//! - produce: records acknowledged per second and MB/s (10^6 bytes of record
-//!   values), from the first enqueue to the last acknowledgement; the latency of
-//!   each record from the call to `enqueue` to its acknowledgement;
-//! - consume: records received per second and MB/s, summed over consumers, from
-//!   the start (of the producers, or of the consumers with `--consume-only`) to
-//!   the last record received; the end-to-end latency of each record
-//!   from the producer's clock (a record header) to its receipt by a consumer.
-//!
-//! Latencies go into HDR histograms (`hdrhistogram`, microsecond resolution, three
-//! significant digits) and are reported as p50/p99/p99.9/max.
-//!
-//! The bench runs against `--broker ADDR`, or else an [`EmbeddedBroker`] in this
-//! process (which then shares the machine's cores with the clients). The report
-//! carries the settings and the machine (cores, CPU model, kernel, build profile).
+//! The benchmark's flags: [`BenchArgs`] (shared by `rill bench` and `rill-bench`),
+//! [`BenchCli`] (`rill-bench`'s whole command line), and the checks on their
+//! combination. Every flag has a default, and [`BenchArgs::default`] equals them.
 
-mod consume;
-mod machine;
-mod produce;
-mod progress;
-mod report;
-mod runner;
-
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::{Args, Parser, ValueEnum};
 use rill_broker::FsyncSetting;
+use rill_client::Acks;
 
-use crate::{Acks, EmbeddedBroker, Error, Result};
-
-pub use machine::Machine;
-pub use report::{BenchReport, ConsumeReport, LatencyReport, ProduceReport, Settings};
-
-/// The exit status after Ctrl-C, as a shell reports a process it ended.
-const INTERRUPTED: i32 = 130;
+use crate::error::{Error, Result};
 
 /// Records written when neither `--count` nor `--duration` is given.
 pub const DEFAULT_COUNT: u64 = 1_000_000;
@@ -238,105 +201,6 @@ pub struct BenchCli {
     /// The benchmark's flags.
     #[command(flatten)]
     pub bench: BenchArgs,
-}
-
-/// Runs the benchmark against `broker` (or an embedded broker when `None`) and
-/// returns every figure. `progress` draws live bars on standard error.
-pub async fn run(broker: Option<String>, args: BenchArgs, progress: bool) -> Result<BenchReport> {
-    run_until(broker, args, progress, std::future::pending())
-        .await?
-        .ok_or_else(|| Error::Bench {
-            reason: "interrupted".to_string(),
-        })
-}
-
-/// [`run`], abandoned when `interrupt` resolves first (then `None`). Either way an
-/// embedded broker is stopped and its data removed.
-async fn run_until(
-    broker: Option<String>,
-    args: BenchArgs,
-    progress: bool,
-    interrupt: impl std::future::Future<Output = ()>,
-) -> Result<Option<BenchReport>> {
-    args.validate()?;
-    let (addr, embedded) = match broker {
-        Some(addr) => (addr, None),
-        None => {
-            let embedded = EmbeddedBroker::start(EmbeddedBroker::default_config()).await?;
-            (embedded.addr().to_string(), Some(embedded))
-        }
-    };
-    let outcome = tokio::select! {
-        report = runner::run(&addr, embedded.is_some(), &args, progress) => Some(report),
-        () = interrupt => None,
-    };
-    let stopped = match embedded {
-        Some(embedded) => embedded.stop().await,
-        None => Ok(()),
-    };
-    let report = outcome.transpose()?;
-    stopped?;
-    Ok(report)
-}
-
-/// The command-line entry of `rill bench` and `rill-bench`: runs the benchmark
-/// (progress bars when standard error is a terminal) and prints the report on
-/// standard output, as text or with `--json` as one JSON object. Fails when the
-/// run fails or the consumers did not receive every record. On Ctrl-C it stops
-/// an embedded broker, removes its data and exits with status 130.
-pub async fn run_cli(broker: Option<String>, args: BenchArgs) -> Result<()> {
-    let json = args.json;
-    if !json {
-        eprintln!("{}", args_line(broker.as_deref(), &args));
-    }
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let progress = std::io::stderr().is_terminal();
-    let Some(report) = run_until(broker, args, progress, interrupt).await? else {
-        eprintln!("rill bench: interrupted");
-        std::process::exit(INTERRUPTED);
-    };
-    if json {
-        println!("{}", report.to_json());
-    } else {
-        print!("{}", report.summary());
-    }
-    match &report.consume {
-        Some(c) if c.records < c.expected => Err(Error::Bench {
-            reason: format!(
-                "the consumers received {} of {} records (none came for {} s)",
-                c.records,
-                c.expected,
-                runner::CONSUME_IDLE_TIMEOUT.as_secs()
-            ),
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// The line announcing the run on standard error.
-fn args_line(broker: Option<&str>, args: &BenchArgs) -> String {
-    let what = match args.workload() {
-        Workload::Count(n) => format!("{n} records"),
-        Workload::Duration(d) => format!("{:.1} s", d.as_secs_f64()),
-    };
-    let broker = broker.unwrap_or("an embedded broker");
-    if args.consume_only {
-        format!(
-            "rill bench: {} consumer(s) read a topic from the beginning on {broker}",
-            args.consumers()
-        )
-    } else {
-        format!(
-            "rill bench: {what} of {} B from {} producer(s) to {} consumer(s) on {broker}",
-            args.record_size,
-            args.producers,
-            args.consumers()
-        )
-    }
 }
 
 #[cfg(test)]

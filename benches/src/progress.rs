@@ -8,7 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::report::thousands;
+use crate::report::thousands;
 
 /// Records acknowledged and received so far, updated by the producer and
 /// consumer tasks.

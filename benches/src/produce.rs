@@ -4,16 +4,19 @@
 //! the moment its batch was acknowledged.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::progress::Counters;
-use super::Workload;
-use crate::{Delivery, Error, Producer, ProducerConfig, Result};
+use rill_client::{Delivery, Producer, ProducerConfig};
+
+use crate::args::Workload;
+use crate::clock::wall_clock_ns;
+use crate::error::{Error, Result};
+use crate::progress::Counters;
 
 /// The header every bench record carries: the run id (8 bytes, big-endian), then
 /// the producer's wall clock in ns since the Unix epoch (8 bytes).
@@ -63,7 +66,7 @@ const HANDOFF: usize = 256;
 
 /// A histogram for latencies from 1 µs to an hour, three significant digits.
 pub(crate) fn histogram() -> Result<Histogram<u64>> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| Error::Bench {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| Error::Failed {
         reason: format!("latency histogram: {e}"),
     })
 }
@@ -107,14 +110,14 @@ pub(crate) async fn run(plan: &ProducePlan, counters: Arc<Counters>) -> Result<P
         latency: histogram()?,
     };
     while let Some(joined) = tasks.join_next().await {
-        let (records, last_ack, latency) = joined.map_err(|e| Error::Bench {
+        let (records, last_ack, latency) = joined.map_err(|e| Error::Failed {
             reason: format!("a producer task failed: {e}"),
         })??;
         total.records += records;
         if let Some(at) = last_ack {
             total.elapsed = total.elapsed.max(at.duration_since(start));
         }
-        total.latency.add(&latency).map_err(|e| Error::Bench {
+        total.latency.add(&latency).map_err(|e| Error::Failed {
             reason: format!("latency histogram: {e:?}"),
         })?;
     }
@@ -194,7 +197,7 @@ async fn produce(
     }
     drop(tx);
     producer.flush().await?;
-    let collected = collector.await.map_err(|e| Error::Bench {
+    let collected = collector.await.map_err(|e| Error::Failed {
         reason: format!("an acknowledgement collector failed: {e}"),
     })?;
     enqueued?;
@@ -231,7 +234,7 @@ async fn collect(
         }
     }
     match first_error {
-        Some(e) => Err(e),
+        Some(e) => Err(e.into()),
         None => Ok((acked, last, latency)),
     }
 }
@@ -252,13 +255,6 @@ fn payload(size: usize, seed: u64) -> Vec<u8> {
 /// A duration in whole µs, at least 1 (the histogram's lowest value).
 pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
-}
-
-/// The wall clock in ns since the Unix epoch (what the header carries).
-pub(crate) fn wall_clock_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -10,13 +10,16 @@ use rill_broker::FsyncSetting;
 use rill_protocol::ErrorCode;
 use tokio::time::Instant;
 
-use super::consume::{self, ConsumePlan, Consumed};
-use super::produce::{self, ProducePlan, Produced};
-use super::progress::{Bars, Counters};
-use super::report::{rates, BenchReport, ConsumeReport, LatencyReport, ProduceReport, Settings};
-use super::{BenchArgs, Machine, Workload};
+use rill_client::{Admin, ProducerConfig};
+
+use crate::args::{BenchArgs, Workload};
 use crate::clock::{now_ms, rfc3339, run_id};
-use crate::{Admin, Error, ProducerConfig, Result};
+use crate::consume::{self, ConsumePlan, Consumed};
+use crate::error::{Error, Result};
+use crate::machine::Machine;
+use crate::produce::{self, ProducePlan, Produced};
+use crate::progress::{Bars, Counters};
+use crate::report::{rates, BenchReport, ConsumeReport, LatencyReport, ProduceReport, Settings};
 
 /// Consumers give up when no record came for this long after the producers are
 /// done (or, reading from the beginning, at all).
@@ -43,7 +46,7 @@ pub(crate) async fn run(
     let existing = match admin.describe_topic(&topic).await {
         Ok(info) => Some(info),
         Err(e) if e.code() == Some(ErrorCode::UnknownTopicOrPartition) => None,
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let fsync = args.fsync.map(fsync_name);
     let partitions = match &existing {
@@ -239,7 +242,7 @@ async fn fresh_group(admin: &Admin, group: &str, topic: &str) -> Result<()> {
     let described = match admin.describe_group(group).await {
         Ok(described) => described,
         Err(e) if e.code() == Some(ErrorCode::GroupIdNotFound) => return Ok(()),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let committed = described
         .partitions

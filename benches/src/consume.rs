@@ -10,9 +10,12 @@ use hdrhistogram::Histogram;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::produce::{histogram, wall_clock_ns, HEADER};
-use super::progress::Counters;
-use crate::{Consumer, ConsumerConfig, ConsumerRecord, Error, OffsetReset, Result};
+use rill_client::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
+
+use crate::clock::wall_clock_ns;
+use crate::error::{Error, Result};
+use crate::produce::{histogram, HEADER};
+use crate::progress::Counters;
 
 /// A target not known yet (the producers are still running).
 const UNKNOWN: u64 = u64::MAX;
@@ -146,12 +149,12 @@ impl Consumers {
                 None => {}
                 Some(Ok(Err(e))) => return Err(e),
                 Some(Err(e)) => {
-                    return Err(Error::Bench {
+                    return Err(Error::Failed {
                         reason: format!("a consumer task failed: {e}"),
                     })
                 }
                 Some(Ok(Ok(_))) => {
-                    return Err(Error::Bench {
+                    return Err(Error::Failed {
                         reason: "a consumer stopped before the run started".to_string(),
                     })
                 }
@@ -175,13 +178,13 @@ impl Consumers {
             latency: histogram()?,
         };
         while let Some(joined) = self.tasks.join_next().await {
-            let one = joined.map_err(|e| Error::Bench {
+            let one = joined.map_err(|e| Error::Failed {
                 reason: format!("a consumer task failed: {e}"),
             })??;
             total.records += one.records;
             total.bytes += one.bytes;
             total.last = total.last.max(one.last);
-            total.latency.add(&one.latency).map_err(|e| Error::Bench {
+            total.latency.add(&one.latency).map_err(|e| Error::Failed {
                 reason: format!("latency histogram: {e:?}"),
             })?;
         }
