@@ -66,26 +66,6 @@ pub enum Error {
     /// The producer (or other handle) was closed before the operation could run.
     #[error("{0} is closed")]
     Closed(&'static str),
-    /// An embedded broker ([`EmbeddedBroker`](crate::embedded::EmbeddedBroker)) could
-    /// not start, failed, or its data could not be removed.
-    #[error("embedded broker: {reason}")]
-    Embedded {
-        /// What failed.
-        reason: String,
-    },
-    /// The benchmark failed: a producer or consumer task died, or the consumers did
-    /// not receive every record.
-    #[error("bench: {reason}")]
-    Bench {
-        /// What failed.
-        reason: String,
-    },
-    /// The demo failed: a service did not see every event exactly once.
-    #[error("demo: {reason}")]
-    Demo {
-        /// What failed.
-        reason: String,
-    },
 }
 
 impl Error {
@@ -133,12 +113,7 @@ impl Error {
                     | ErrorCode::StorageError
                     | ErrorCode::CoordinatorNotAvailable
             ),
-            Error::Protocol { .. }
-            | Error::InvalidArgument(_)
-            | Error::Closed(_)
-            | Error::Embedded { .. }
-            | Error::Bench { .. }
-            | Error::Demo { .. } => false,
+            Error::Protocol { .. } | Error::InvalidArgument(_) | Error::Closed(_) => false,
         }
     }
 }

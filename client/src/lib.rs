@@ -1,5 +1,7 @@
 //! Rill's client library: `Producer`, `Consumer` and `Admin` over the Rill wire
-//! protocol (docs/PROTOCOL.md), and the `rill` command line.
+//! protocol (docs/PROTOCOL.md). Only the library: the `rill` command line and the
+//! demo live in `rill-cli`, the benchmark in `rill-bench`, so a service that
+//! depends on this crate compiles no broker, storage, CLI or benchmark code.
 //!
 //! - [`Connection`]: one pipelined TCP connection to a broker; the building block of
 //!   everything else, and usable on its own for raw requests.
@@ -10,8 +12,6 @@
 //! - [`Consumer`]: manual `assign` or group `subscribe`, `poll`, `seek` (offset,
 //!   beginning, end, timestamp), sync/async/auto commit, a fetch always in flight
 //!   ahead of the application ([`ConsumerConfig`] documents every option).
-//! - [`EmbeddedBroker`]: a broker inside this process on a free port, for the demo,
-//!   the benchmark and tests.
 //!
 //! Every fallible call returns [`Error`], whose messages name the broker address,
 //! the error code and the topic/partition involved.
@@ -20,7 +20,6 @@ pub mod admin;
 mod clock;
 pub mod connection;
 pub mod consumer;
-pub mod embedded;
 pub mod error;
 pub mod group_admin;
 pub mod producer;
@@ -30,7 +29,6 @@ pub use connection::{Connection, ConnectionOptions};
 pub use consumer::{
     Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, PendingCommit, TopicPartition,
 };
-pub use embedded::EmbeddedBroker;
 pub use error::{Error, Result};
 pub use group_admin::{GroupDescription, GroupListing, GroupMember, GroupPartition};
 pub use producer::{Acks, Delivery, Partitioner, Producer, ProducerConfig, RecordMetadata};
