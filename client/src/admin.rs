@@ -1,10 +1,13 @@
-//! Cluster administration: create, delete, list and describe topics.
+//! Cluster administration: create, delete, list and describe topics; consumer
+//! groups are in [`groups`], a second `impl Admin` block.
 //!
 //! [`Admin`] wraps one [`Connection`] and turns the CreateTopics, DeleteTopics,
 //! Metadata and ListOffsets APIs into calls that either succeed or return an
 //! [`Error`] naming the topic and what the broker said. A description includes each
 //! partition's log start offset and high watermark, read with two pipelined
 //! ListOffsets requests (earliest and latest).
+
+pub mod groups;
 
 use std::collections::HashMap;
 use std::fmt::Display;

@@ -21,14 +21,13 @@ mod clock;
 pub mod connection;
 pub mod consumer;
 pub mod error;
-pub mod group_admin;
 pub mod producer;
 
+pub use admin::groups::{GroupDescription, GroupListing, GroupMember, GroupPartition};
 pub use admin::{Admin, PartitionInfo, TopicInfo};
 pub use connection::{Connection, ConnectionOptions};
 pub use consumer::{
     Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, PendingCommit, TopicPartition,
 };
 pub use error::{Error, Result};
-pub use group_admin::{GroupDescription, GroupListing, GroupMember, GroupPartition};
 pub use producer::{Acks, Delivery, Partitioner, Producer, ProducerConfig, RecordMetadata};

@@ -7,8 +7,8 @@
 //! committed offset of the group), pipelined, then ListOffsets at "latest" for every
 //! partition that is committed or assigned. Lag is log end minus committed offset
 //! (§5.11), never below zero; a partition assigned but never committed has no lag
-//! figure. This lives outside `admin.rs` as a second `impl Admin` block, built only
-//! on [`Admin::connection`].
+//! figure. This is a second `impl Admin` block next to the topic calls of
+//! `admin.rs`, built only on [`Admin::connection`].
 
 use std::collections::BTreeMap;
 
