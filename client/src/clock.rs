@@ -1,4 +1,5 @@
-//! Wall-clock helpers of the producer.
+//! The client's wall clock: the one place the library reads the system time.
+//! A clock before the Unix epoch reads as 0; nothing here fails or panics.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -7,4 +8,12 @@ pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The nanoseconds within the current second: a cheap value that differs between
+/// producers, used to seed where keyless records start spreading.
+pub(crate) fn subsec_nanos() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
 }

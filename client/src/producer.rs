@@ -31,7 +31,6 @@ mod tests;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rill_protocol::api::init_producer_id::InitProducerIdRequest;
 use rill_protocol::api::metadata::MetadataRequest;
@@ -42,7 +41,7 @@ use tokio::task::JoinHandle;
 pub use config::{Acks, PartitionFn, Partitioner, ProducerConfig};
 pub use delivery::Delivery;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, subsec_nanos};
 use crate::connection::{Connection, ConnectionOptions};
 use crate::error::{Error, Result};
 use accumulator::{Accumulator, NewRecord};
@@ -156,7 +155,9 @@ impl Shared {
             addr: self.addr.clone(),
             detail: format!("topic {topic:?} {detail}"),
         })?;
-        self.lock().set_partition_count(topic, count, seed());
+        // The clock's nanoseconds seed where keyless records start spreading.
+        self.lock()
+            .set_partition_count(topic, count, subsec_nanos());
         Ok(count)
     }
 
@@ -447,11 +448,4 @@ fn record_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[(&str, &[u8]
             .iter()
             .map(|(k, v)| k.len() + v.len() + 4)
             .sum::<usize>()
-}
-
-/// A per-producer seed for spreading keyless records (the clock's nanoseconds).
-fn seed() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos())
 }
