@@ -17,53 +17,41 @@
 //! retried batch that already landed is answered with its original offset instead
 //! of being written twice.
 //!
-//! The module is split in four: `config` (options), `partitioner` (where a record
-//! goes), `accumulator` (open and closed batches) and `sender` (the network side).
+//! The module is split into `config` (options), `partitioner` (where a record
+//! goes), `accumulator` (open and closed batches), `delivery` (acknowledgements),
+//! `shared` (the state the handles and the sender share), `producer_id`
+//! (InitProducerId) and `sender` (the network side).
 
 mod accumulator;
 mod config;
 mod delivery;
 pub mod partitioner;
+mod producer_id;
 mod sender;
+mod shared;
 #[cfg(test)]
 mod tests;
 
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-use rill_protocol::api::init_producer_id::InitProducerIdRequest;
-use rill_protocol::api::metadata::MetadataRequest;
-use rill_protocol::ErrorCode;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 pub use config::{Acks, PartitionFn, Partitioner, ProducerConfig};
-pub use delivery::Delivery;
+pub use delivery::{Delivery, RecordMetadata};
 
-use crate::clock::{now_ms, subsec_nanos};
-use crate::connection::{Connection, ConnectionOptions};
+use crate::clock::now_ms;
+use crate::connection::Connection;
 use crate::error::{Error, Result};
 use accumulator::{Accumulator, NewRecord};
+use producer_id::init_producer_id;
+use shared::{connection_options, Shared};
 
 /// Bytes a record costs beyond its key, value and headers (length, attributes,
 /// timestamp and offset deltas, field lengths), for memory accounting.
 const RECORD_OVERHEAD: usize = 20;
-
-/// The most partitions a topic can have: the broker's own ceiling. A Metadata
-/// answer with more is not believed (each partition gets a queue).
-const MAX_PARTITIONS: usize = 1_000_000;
-
-/// Where an acknowledged record landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordMetadata {
-    /// The partition it was written to.
-    pub partition: i32,
-    /// Its offset in that partition; -1 with [`Acks::None`].
-    pub offset: i64,
-    /// Its timestamp (the producer's clock when it was enqueued, ms since the epoch).
-    pub timestamp: i64,
-}
 
 /// A producer connected to one broker. Clones share the same batches, connection
 /// and sender; the last one dropped sends what is queued and stops.
@@ -83,94 +71,6 @@ impl Drop for Handle {
     fn drop(&mut self) {
         self.shared.lock().closing = true;
         self.shared.wake.notify_one();
-    }
-}
-
-/// State shared by the producer handles and the sender task.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) config: ProducerConfig,
-    addr: String,
-    /// Producer id and epoch obtained at connect when idempotent (the sender takes
-    /// a new one when a partition has to start over).
-    pub(crate) identity: Option<(i64, i16)>,
-    conn: tokio::sync::Mutex<Option<Connection>>,
-    acc: Mutex<Accumulator>,
-    /// Buffer budget in bytes: taken by `enqueue`, returned on completion.
-    pub(crate) memory: Semaphore,
-    /// Wakes the sender: a batch opened or closed, a flush, a close.
-    pub(crate) wake: Notify,
-    /// Wakes `flush`: a batch completed or the sender stopped.
-    pub(crate) done: Notify,
-    pub(crate) stopped: AtomicBool,
-}
-
-impl Shared {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Accumulator> {
-        self.acc.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The current connection, opening a new one if there is none or it failed.
-    pub(crate) async fn connection(&self) -> Result<Connection> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(conn.clone());
-        }
-        let conn = Connection::connect_with(&self.addr, connection_options(&self.config)).await?;
-        *slot = Some(conn.clone());
-        Ok(conn)
-    }
-
-    /// Closes the current connection (after a timeout); the next use reconnects.
-    pub(crate) async fn close_connection(&self) {
-        if let Some(conn) = self.conn.lock().await.take() {
-            conn.close();
-        }
-    }
-
-    /// `topic`'s partition count, from the cache or a Metadata request.
-    async fn partition_count(&self, topic: &str) -> Result<i32> {
-        if let Some(count) = self.lock().partition_count(topic) {
-            return Ok(count);
-        }
-        let conn = self.connection().await?;
-        let metadata = conn
-            .call(MetadataRequest {
-                topics: vec![topic.to_string()],
-            })
-            .await?;
-        let t = metadata
-            .topics
-            .into_iter()
-            .find(|t| t.name == topic)
-            .ok_or_else(|| Error::Protocol {
-                addr: self.addr.clone(),
-                detail: format!("the Metadata response does not mention topic {topic:?}"),
-            })?;
-        if !t.error_code.is_ok() {
-            return Err(Error::broker_at(t.error_code, t.error_message, topic, None));
-        }
-        let numbers: Vec<i32> = t.partitions.iter().map(|p| p.partition).collect();
-        let count = partition_count(&numbers).map_err(|detail| Error::Protocol {
-            addr: self.addr.clone(),
-            detail: format!("topic {topic:?} {detail}"),
-        })?;
-        // The clock's nanoseconds seed where keyless records start spreading.
-        self.lock()
-            .set_partition_count(topic, count, subsec_nanos());
-        Ok(count)
-    }
-
-    /// Gives back a completed batch's memory and wakes flushes.
-    pub(crate) fn completed(&self, batch_id: u64, memory: usize) {
-        self.lock().batch_done(batch_id);
-        self.memory.add_permits(memory);
-        self.done.notify_waiters();
-    }
-
-    /// Forgets `topic`'s partition count (after the broker said it does not exist).
-    pub(crate) fn metadata_stale(&self, topic: &str) {
-        self.lock().mark_stale(topic);
     }
 }
 
@@ -358,84 +258,6 @@ impl Producer {
         }
         shared.close_connection().await;
         Ok(())
-    }
-}
-
-/// Asks for a producer id. A broker without InitProducerId is tolerated only when
-/// idempotence was not asked for explicitly: the producer then runs without it.
-async fn init_producer_id(
-    conn: &Connection,
-    config: &ProducerConfig,
-) -> Result<Option<(i64, i16)>> {
-    match request_producer_id(conn, config).await {
-        Ok(identity) => Ok(Some(identity)),
-        Err(e)
-            if config.idempotence.is_none()
-                && matches!(
-                    e.code(),
-                    Some(ErrorCode::InvalidRequest | ErrorCode::UnsupportedVersion)
-                ) =>
-        {
-            tracing::warn!(error = %e, "broker does not grant producer ids; idempotence is off");
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Asks the broker for a new producer id and epoch (InitProducerId).
-pub(crate) async fn request_producer_id(
-    conn: &Connection,
-    config: &ProducerConfig,
-) -> Result<(i64, i16)> {
-    let request = InitProducerIdRequest {
-        transactional_id: None,
-        timeout_ms: i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX),
-    };
-    let r = conn.call(request).await?;
-    if r.error_code.is_ok() {
-        Ok((r.producer_id, r.producer_epoch))
-    } else {
-        Err(Error::broker(r.error_code, r.error_message))
-    }
-}
-
-/// The partition count of a topic whose Metadata lists partitions `numbers`: they
-/// must be exactly `0..n`, each once, with `n` from 1 to [`MAX_PARTITIONS`].
-/// Otherwise says what is wrong, in words that follow the topic's name.
-fn partition_count(numbers: &[i32]) -> std::result::Result<i32, String> {
-    let n = numbers.len();
-    if n == 0 {
-        return Err("has no partitions".to_string());
-    }
-    if n > MAX_PARTITIONS {
-        return Err(format!(
-            "has {n} partitions; a broker allows at most {MAX_PARTITIONS}"
-        ));
-    }
-    let mut seen = vec![false; n];
-    for &p in numbers {
-        match usize::try_from(p).ok().and_then(|i| seen.get_mut(i)) {
-            Some(slot) if !*slot => *slot = true,
-            Some(_) => return Err(format!("lists partition {p} twice")),
-            None => {
-                return Err(format!(
-                    "lists partition {p} among {n}: partitions must be numbered 0 to {}",
-                    n - 1
-                ))
-            }
-        }
-    }
-    // n distinct numbers below n: exactly 0..n. n fits: it is at most MAX_PARTITIONS.
-    Ok(i32::try_from(n).unwrap_or(i32::MAX))
-}
-
-fn connection_options(config: &ProducerConfig) -> ConnectionOptions {
-    ConnectionOptions {
-        client_id: Some(config.client_id.clone()),
-        connect_timeout: config.connect_timeout,
-        request_timeout: config.request_timeout,
-        ..ConnectionOptions::default()
     }
 }
 

@@ -17,8 +17,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::RecordMetadata;
 use crate::error::{Error, Result};
+
+/// Where an acknowledged record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The partition it was written to.
+    pub partition: i32,
+    /// Its offset in that partition; -1 with [`Acks::None`](super::Acks::None).
+    pub offset: i64,
+    /// Its timestamp (the producer's clock when it was enqueued, ms since the epoch).
+    pub timestamp: i64,
+}
 
 /// The outcome of one batch, shared by the deliveries of its records.
 #[derive(Debug)]

@@ -44,7 +44,8 @@ use rill_protocol::message::{RequestBody, ResponseBody};
 
 use super::accumulator::Batch;
 use super::config::Acks;
-use super::{request_producer_id, Shared};
+use super::producer_id::request_producer_id;
+use super::shared::Shared;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use flow::{Flow, Identity};

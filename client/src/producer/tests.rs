@@ -8,8 +8,10 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify, Semaphore};
 
 use super::accumulator::Accumulator;
+use super::config::ProducerConfig;
 use super::sender::StopGuard;
-use super::{partition_count, Handle, Producer, ProducerConfig, Shared, MAX_PARTITIONS};
+use super::shared::{partition_count, Shared, MAX_PARTITIONS};
+use super::{Handle, Producer};
 use crate::error::Error;
 
 #[test]
