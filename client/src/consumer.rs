@@ -49,8 +49,10 @@ mod link;
 mod metadata;
 pub(crate) mod offsets;
 mod reconcile;
-mod record;
+pub(crate) mod record;
+mod revoking;
 mod seek;
+mod transient;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Display;
@@ -70,7 +72,8 @@ use crate::error::{Error, Result};
 use fetcher::{Fetcher, Position};
 use group::Membership;
 use link::Link;
-use reconcile::Revoking;
+use revoking::Revoking;
+use transient::transient;
 
 /// Reads records from a broker. Not `Clone`: one consumer is one group member.
 #[derive(Debug)]
@@ -418,19 +421,5 @@ impl Consumer {
 
     fn lock_committed(&self) -> std::sync::MutexGuard<'_, HashMap<TopicPartition, i64>> {
         self.committed.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Failures that retrying later may fix, handled inside `poll`.
-fn transient(error: &Error) -> bool {
-    match error {
-        Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Timeout { .. } => true,
-        Error::Broker { code, .. } => {
-            matches!(
-                code,
-                ErrorCode::StorageError | ErrorCode::CoordinatorNotAvailable
-            )
-        }
-        _ => false,
     }
 }

@@ -20,7 +20,7 @@ use rill_protocol::message::{RequestBody, ResponseBody};
 
 use crate::admin::Admin;
 use crate::consumer::offsets::{from_topic_partitions, list_offsets_request};
-use crate::consumer::TopicPartition;
+use crate::consumer::record::TopicPartition;
 use crate::error::{Error, Result};
 
 /// One group in [`Admin::list_groups`].

@@ -21,45 +21,20 @@
 //!   fence ends it: the partitions are dropped without committing (step 6). Only a
 //!   refusal that retrying cannot fix (the topic is gone) releases them uncommitted.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rill_protocol::ErrorCode;
 use tokio::time::Instant;
 
 use super::record::TopicPartition;
-use super::{transient, Consumer, Mode};
+use super::revoking::Revoking;
+use super::transient::transient;
+use super::{Consumer, Mode};
 use crate::error::{Error, Result};
 
 /// Longest pause between two tries of a revocation commit.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
-
-/// Partitions the group took away whose positions are not committed yet; the
-/// consumer still claims them.
-#[derive(Debug, Default)]
-pub(super) struct Revoking {
-    /// Each partition's position (`None`: never positioned, nothing to commit).
-    positions: BTreeMap<TopicPartition, Option<i64>>,
-    /// No new try before this (after a failed commit).
-    retry_at: Option<Instant>,
-    /// The pause after the next failure.
-    backoff: Duration,
-}
-
-impl Revoking {
-    /// When the next try of the commit is due, if one waits.
-    pub(super) fn retry_at(&self) -> Option<Instant> {
-        self.retry_at.filter(|_| !self.positions.is_empty())
-    }
-
-    /// The revoked partitions' positions to commit.
-    pub(super) fn positions(&self) -> Vec<(TopicPartition, i64)> {
-        self.positions
-            .iter()
-            .filter_map(|(tp, offset)| offset.map(|o| (tp.clone(), o)))
-            .collect()
-    }
-}
 
 impl Consumer {
     /// Applies the group's latest assignment or fence (see the module docs).
