@@ -177,6 +177,7 @@ impl BenchArgs {
         }
     }
 
+    /// How much to write: `--count`, `--duration`, or the default count.
     pub(crate) fn workload(&self) -> Workload {
         match (self.count, self.duration) {
             (Some(n), _) => Workload::Count(n),

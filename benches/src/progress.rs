@@ -21,10 +21,12 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Counts `n` more acknowledged records.
     pub fn add_acked(&self, n: u64) {
         self.acked.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts `n` more received records.
     pub fn add_consumed(&self, n: u64) {
         self.consumed.fetch_add(n, Ordering::Relaxed);
     }

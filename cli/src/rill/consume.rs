@@ -30,6 +30,7 @@ const INTERRUPTED: i32 = 130;
 
 use super::time::parse_time;
 
+/// Flags of `rill consume`.
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
     /// Topic to read.
@@ -68,6 +69,8 @@ pub struct ConsumeArgs {
     key_separator: Option<String>,
 }
 
+/// Runs `rill consume` against `broker` until a stop condition (see the module
+/// docs); exits the process with status 130 on Ctrl-C.
 pub async fn run(broker: &str, args: ConsumeArgs) -> Result<()> {
     if args.offset.is_some_and(|o| o < 0) {
         return Err(Error::InvalidArgument("--offset must be at least 0".into()));

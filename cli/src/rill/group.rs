@@ -7,6 +7,7 @@ use super::table;
 use super::topic::stdout_error;
 use crate::error::Result;
 
+/// The `rill group` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
     /// List consumer groups with their state and member count.
@@ -19,6 +20,7 @@ pub enum GroupCommand {
     },
 }
 
+/// Runs one `rill group` subcommand on `admin`'s connection.
 pub async fn run(admin: &Admin, command: GroupCommand) -> Result<()> {
     match command {
         GroupCommand::List => {

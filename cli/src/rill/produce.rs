@@ -33,6 +33,7 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// Chunks read ahead of the producer.
 const CHUNKS_QUEUED: usize = 8;
 
+/// Flags of `rill produce`.
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
     /// Topic to write to.
@@ -65,6 +66,8 @@ enum LineEnd {
     Eof,
 }
 
+/// Runs `rill produce` against `broker`: every line of standard input becomes a
+/// record, and every record is acknowledged before it returns.
 pub async fn run(broker: &str, args: ProduceArgs) -> Result<()> {
     if args.key_separator.as_deref() == Some("") {
         return Err(Error::InvalidArgument(

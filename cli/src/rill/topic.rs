@@ -6,6 +6,7 @@ use rill_client::Admin;
 use super::table;
 use crate::error::Result;
 
+/// The `rill topic` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {
     /// Create a topic.
@@ -41,6 +42,7 @@ fn key_value(text: &str) -> std::result::Result<(String, String), String> {
     }
 }
 
+/// Runs one `rill topic` subcommand on `admin`'s connection.
 pub async fn run(admin: &Admin, command: TopicCommand) -> Result<()> {
     match command {
         TopicCommand::Create {

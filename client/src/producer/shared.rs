@@ -43,6 +43,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The accumulator, locked (a panic while it was held does not poison it).
     pub(crate) fn lock(&self) -> MutexGuard<'_, Accumulator> {
         self.acc.lock().unwrap_or_else(|p| p.into_inner())
     }
