@@ -35,12 +35,12 @@ else
     flags="${RUSTFLAGS:-} -C target-feature=+crt-static"
 fi
 
-say "cargo build --release --target $triple -p rill-broker -p rill-client"
+say "cargo build --release --target $triple -p rill-cli"
 (
     cd "$repo"
     # --target keeps RUSTFLAGS off build scripts and proc macros.
     RUSTFLAGS="$flags" CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
-        cargo build --release --locked --target "$triple" -p rill-broker -p rill-client
+        cargo build --release --locked --target "$triple" -p rill-cli
 )
 bin=$target_dir/$triple/release
 
