@@ -3,7 +3,7 @@
 //!
 //! `deploy/rill.toml` documents every key with its default; the two must agree. The
 //! binary layers `--flags` and `RILL_*` environment variables on top (see
-//! [`crate::cli`]); the library only ever sees a finished [`BrokerConfig`], which
+//! `rill-cli`); the library only ever sees a finished [`BrokerConfig`], which
 //! [`BrokerConfig::validate`] checks before anything is opened. Unknown keys are an
 //! error, so a typo never silently falls back to a default.
 
