@@ -13,9 +13,11 @@
 //!   dropped; it survives [`stop`](EmbeddedBroker::stop) and
 //!   [`restart`](EmbeddedBroker::restart), so a restart sees the same topics. A
 //!   directory the caller gave is never removed.
-//! - Dropping a running broker tells it to stop without waiting; call
-//!   [`stop`](EmbeddedBroker::stop) first to wait for a clean shutdown (in-flight
-//!   requests finished, logs fsynced and checkpointed) and to learn its outcome.
+//! - Dropping a running broker tells it to stop without waiting (its task removes a
+//!   temporary data directory once the broker has stopped, or when the runtime
+//!   drops the task); call [`stop`](EmbeddedBroker::stop) first to wait for a clean
+//!   shutdown (in-flight requests finished, logs fsynced and checkpointed) and to
+//!   learn its outcome.
 //!
 //! ```no_run
 //! # async fn run() -> rill_broker::Result<()> {
@@ -37,7 +39,8 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
@@ -136,6 +139,29 @@ pub struct EmbeddedBroker {
 struct Running {
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<()>>,
+    /// Set when the broker is dropped while running: the task then removes the
+    /// temporary data directory once `serve` has returned (or the task is dropped).
+    remove_after: Arc<AtomicBool>,
+}
+
+/// Held by the `serve` task: removes `dir` when the task ends, if asked to by then.
+struct RemoveAfter {
+    dir: Option<PathBuf>,
+    asked: Arc<AtomicBool>,
+}
+
+impl Drop for RemoveAfter {
+    fn drop(&mut self) {
+        if let Some(dir) = self
+            .dir
+            .take()
+            .filter(|_| self.asked.load(Ordering::Acquire))
+        {
+            // Nothing to report to from a task's end; a leftover directory is only
+            // litter in the system's temporary directory.
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl EmbeddedBroker {
@@ -198,7 +224,7 @@ impl EmbeddedBroker {
     /// outlived the builder's stop timeout. Stopping a stopped broker does nothing.
     /// The data directory is kept for a restart.
     pub async fn stop(&mut self) -> Result<()> {
-        let Some(Running { shutdown, task }) = self.running.take() else {
+        let Some(Running { shutdown, task, .. }) = self.running.take() else {
             return Ok(());
         };
         // The task may have ended on its own, dropping the receiver.
@@ -251,30 +277,53 @@ impl EmbeddedBroker {
             None => None,
         };
         let (shutdown, fired) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve_with_metrics(
-            listener,
-            metrics,
-            self.config.clone(),
-            async move {
-                // A dropped sender also means "stop".
-                let _ = fired.await;
-            },
-        ));
-        self.running = Some(Running { shutdown, task });
+        let remove_after = Arc::new(AtomicBool::new(false));
+        let guard = RemoveAfter {
+            dir: self.temp_dir.clone(),
+            asked: Arc::clone(&remove_after),
+        };
+        let serving = serve_with_metrics(listener, metrics, self.config.clone(), async move {
+            // A dropped sender also means "stop".
+            let _ = fired.await;
+        });
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            serving.await
+        });
+        self.running = Some(Running {
+            shutdown,
+            task,
+            remove_after,
+        });
         Ok(())
     }
 }
 
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
-        // No runtime to wait on here: tell the broker to stop and let it go.
-        if let Some(running) = self.running.take() {
-            let _ = running.shutdown.send(());
-        }
-        if let Some(dir) = self.temp_dir.take() {
+        let Some(dir) = self.temp_dir.take() else {
+            // No runtime to wait on here: tell the broker to stop and let it go.
+            if let Some(running) = self.running.take() {
+                let _ = running.shutdown.send(());
+            }
+            return;
+        };
+        match self.running.take() {
+            // Removing the directory now would race the broker's shutdown, which
+            // still writes to it: its task removes it when `serve` has returned.
+            Some(running) => {
+                running.remove_after.store(true, Ordering::Release);
+                let _ = running.shutdown.send(());
+                if running.task.is_finished() {
+                    // Its guard may have run before it was asked to.
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
             // Nothing to report to in a drop; a leftover directory is only litter
             // in the system's temporary directory.
-            let _ = std::fs::remove_dir_all(dir);
+            None => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 }
@@ -368,6 +417,7 @@ mod tests {
             .await
             .expect("connect to the same address");
         assert!(dir.is_dir());
+        broker.stop().await.expect("stop again");
         drop(broker);
         assert!(!dir.exists(), "{dir:?} outlived its broker");
     }
@@ -394,6 +444,21 @@ mod tests {
         broker.stop().await.expect("stop");
         drop(broker);
         assert!(dir.is_dir(), "the caller's directory must stay");
+    }
+
+    #[tokio::test]
+    async fn a_broker_dropped_while_running_removes_its_directory_once_stopped() {
+        let broker = EmbeddedBroker::builder().start().await.expect("start");
+        let dir = broker.data_dir().to_path_buf();
+        TcpStream::connect(broker.addr()).await.expect("connect");
+        drop(broker);
+        for _ in 0..500 {
+            if !dir.exists() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{dir:?} outlived its broker");
     }
 
     #[tokio::test]
