@@ -34,7 +34,7 @@
 //! (fsync and clean-shutdown checkpoint).
 
 mod api_error;
-pub mod config;
+mod config;
 mod connection;
 pub mod embedded;
 mod error;
