@@ -33,6 +33,7 @@ use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::locks;
 
 mod pending;
 
@@ -318,7 +319,7 @@ impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the queue half-updated in a
         // way that matters more than losing the connection, so keep going.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        locks::lock(&self.state)
     }
 
     fn lost(&self, reason: impl Into<String>) -> Error {

@@ -69,6 +69,7 @@ pub use record::{ConsumerRecord, TopicPartition};
 
 use crate::connection::{Connection, ConnectionOptions};
 use crate::error::{Error, Result};
+use crate::locks;
 use fetcher::{Fetcher, Position};
 use group::Membership;
 use link::Link;
@@ -420,6 +421,6 @@ impl Consumer {
     }
 
     fn lock_committed(&self) -> std::sync::MutexGuard<'_, HashMap<TopicPartition, i64>> {
-        self.committed.lock().unwrap_or_else(|p| p.into_inner())
+        locks::lock(&self.committed)
     }
 }

@@ -21,6 +21,7 @@ mod clock;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+mod locks;
 pub mod producer;
 
 pub use admin::groups::{GroupDescription, GroupListing, GroupMember, GroupPartition};

@@ -45,6 +45,7 @@ pub use delivery::{Delivery, RecordMetadata};
 use crate::clock::now_ms;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
+use crate::locks;
 use accumulator::{Accumulator, NewRecord};
 use producer_id::init_producer_id;
 use shared::{connection_options, Shared};
@@ -233,12 +234,7 @@ impl Producer {
         let shared = &self.handle.shared;
         shared.lock().closing = true;
         shared.wake.notify_one();
-        let task = self
-            .handle
-            .task
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let task = locks::lock(&self.handle.task).take();
         match task {
             Some(task) => task.await.map_err(|e| Error::ConnectionLost {
                 addr: shared.addr.clone(),

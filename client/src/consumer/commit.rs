@@ -25,6 +25,7 @@ use super::offsets::{self, PendingCommit};
 use super::record::TopicPartition;
 use super::{Consumer, Mode};
 use crate::error::{Error, Result};
+use crate::locks;
 
 impl Consumer {
     /// Commits the current position of every assigned partition (the offset after
@@ -87,7 +88,7 @@ impl Consumer {
             let result = sent.await;
             if let Err(e) = &result {
                 tracing::warn!(error = %e, "commit failed; its offsets will be sent again");
-                let mut committed = cache.lock().unwrap_or_else(|p| p.into_inner());
+                let mut committed = locks::lock(&cache);
                 for (tp, offset) in offsets {
                     if committed.get(&tp) == Some(&offset) {
                         committed.remove(&tp);

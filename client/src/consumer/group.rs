@@ -33,6 +33,7 @@ use super::link::Link;
 use super::offsets::{from_topic_partitions, topic_partitions};
 use super::record::TopicPartition;
 use crate::error::{Error, Result};
+use crate::locks;
 
 /// Longest pause between retries of a heartbeat that could not be sent.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -235,7 +236,7 @@ impl Membership {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        locks::lock(&self.state)
     }
 
     /// Sends one heartbeat, bounded by a timeout; a timed-out connection is

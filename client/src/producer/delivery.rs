@@ -18,6 +18,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::locks;
 
 /// Where an acknowledged record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +47,7 @@ enum AckState {
 
 impl BatchAck {
     fn lock(&self) -> MutexGuard<'_, AckState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        locks::lock(&self.state)
     }
 
     /// Stores the outcome (unless one is already stored) and wakes every waiting

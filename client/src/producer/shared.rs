@@ -18,6 +18,7 @@ use super::config::ProducerConfig;
 use crate::clock::subsec_nanos;
 use crate::connection::{Connection, ConnectionOptions};
 use crate::error::{Error, Result};
+use crate::locks;
 
 /// The most partitions a topic can have: the broker's own ceiling. A Metadata
 /// answer with more is not believed (each partition gets a queue).
@@ -45,7 +46,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// The accumulator, locked (a panic while it was held does not poison it).
     pub(crate) fn lock(&self) -> MutexGuard<'_, Accumulator> {
-        self.acc.lock().unwrap_or_else(|p| p.into_inner())
+        locks::lock(&self.acc)
     }
 
     /// The current connection, opening a new one if there is none or it failed.
