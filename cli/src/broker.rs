@@ -105,23 +105,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("rill-broker: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rill-broker: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::runtime::run("rill-broker", run(config))
 }
 
 async fn run(config: BrokerConfig) -> Result<()> {

@@ -14,5 +14,6 @@ pub mod demo;
 pub mod error;
 mod logging;
 pub mod rill;
+mod runtime;
 
 pub use error::{Error, Result};

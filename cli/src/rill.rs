@@ -67,23 +67,7 @@ pub fn main() -> ExitCode {
         Err(e) => return flag_error(&e),
     };
     logging::init("warn");
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("rill: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rill: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::runtime::run("rill", run(cli))
 }
 
 /// Prints help and version as clap formats them; any other flag error as one line.
