@@ -63,7 +63,11 @@ fn response(api: ApiKey, frame: &[u8]) -> Response {
 #[test]
 fn every_example_in_the_spec_decodes_and_reencodes_to_its_bytes() {
     let frames = examples();
-    assert_eq!(frames.len(), 6, "§6 has six examples; a new one needs a check here");
+    assert_eq!(
+        frames.len(),
+        6,
+        "§6 has six examples; a new one needs a check here"
+    );
 
     let versions = request(&frames[0]);
     assert_eq!(versions.header.api_key, ApiKey::ApiVersions.code());
@@ -111,7 +115,10 @@ fn every_example_in_the_spec_decodes_and_reencodes_to_its_bytes() {
         panic!("a Produce body");
     };
     let partition = &answer.topics[0].partitions[0];
-    assert_eq!((partition.error_code, partition.base_offset), (ErrorCode::None, 0));
+    assert_eq!(
+        (partition.error_code, partition.base_offset),
+        (ErrorCode::None, 0)
+    );
 
     let refused = response(ApiKey::Produce, &frames[5]);
     assert_eq!(refused.header.correlation_id, 4);
