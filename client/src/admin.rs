@@ -67,6 +67,28 @@ impl PartitionInfo {
 }
 
 /// Administrative operations on one broker.
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mut broker = rill_broker::embedded::EmbeddedBroker::builder().start().await?;
+/// use rill_client::Admin;
+///
+/// let addr = "127.0.0.1:9400";
+/// # let addr = broker.addr();
+/// let admin = Admin::connect(addr).await?;
+/// admin.create_topic("purchases", 6, &[("retention_ms", "604800000")]).await?;
+/// let topic = admin.describe_topic("purchases").await?;
+/// println!("{} partitions, {} records", topic.partitions.len(), topic.records());
+/// for group in admin.list_groups().await? {
+///     let lag = admin.describe_group(&group.group_id).await?.total_lag();
+///     println!("group {}: {} members, lag {lag}", group.group_id, group.members);
+/// }
+/// # assert_eq!(topic.partitions.len(), 6);
+/// # broker.stop().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Admin {
     conn: Connection,

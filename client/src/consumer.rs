@@ -77,6 +77,39 @@ use revoking::Revoking;
 use transient::transient;
 
 /// Reads records from a broker. Not `Clone`: one consumer is one group member.
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # use rill_broker::embedded::EmbeddedBroker;
+/// # let config = EmbeddedBroker::fast_groups_config();
+/// # let mut broker = EmbeddedBroker::builder().config(config).start().await?;
+/// # let admin = rill_client::Admin::connect(broker.addr()).await?;
+/// # admin.create_topic("purchases", 6, &[]).await?;
+/// # let shop = rill_client::Producer::connect(broker.addr(), Default::default()).await?;
+/// # shop.send("purchases", Some(&b"user-1"[..]), Some(&b"{}"[..]), &[]).await?;
+/// use std::time::Duration;
+/// use rill_client::{Consumer, ConsumerConfig, OffsetReset};
+///
+/// let addr = "127.0.0.1:9400";
+/// # let addr = broker.addr();
+/// let config = ConsumerConfig::new()
+///     .offset_reset(OffsetReset::Earliest) // a new group reads from the start
+///     .auto_commit(false);
+/// let mut consumer = Consumer::connect(addr, config).await?;
+/// consumer.subscribe(&["purchases"], "payment").await?;
+/// let records = consumer.poll(Duration::from_secs(5)).await?;
+/// for record in &records {
+///     // A real service would parse `record.value` and act on it here.
+///     println!("{}/{} @{}", record.topic, record.partition, record.offset);
+/// }
+/// consumer.commit().await?; // the group resumes after these records
+/// consumer.close().await?; // leaves the group, so its partitions move at once
+/// # assert_eq!(records.len(), 1);
+/// # broker.stop().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Consumer {
     config: Arc<ConsumerConfig>,
