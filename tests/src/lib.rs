@@ -1,18 +1,28 @@
 //! Shared helpers for Rill's end-to-end tests (the tests live in `tests/tests/`).
 //!
-//! The binaries in `src/bin/` are child processes that tests start, kill and
-//! inspect; they are not part of the product. [`harness`] runs a broker inside the
-//! test process and [`client`] talks to it over a real socket, with requests built
-//! by [`requests`]. [`proxy`] is the one fault injector: a steerable proxy for any
-//! link a test wants to delay, hold, cut or partition.
+//! A test that needs a broker in its own process starts one with
+//! `rill_broker::embedded::EmbeddedBroker` (the workspace's one in-process
+//! broker), passing [`STOP_TIMEOUT`] so a broker that hangs on shutdown fails the
+//! test instead of hanging it. [`client`] talks to a broker over a real socket,
+//! with requests built by [`requests`]. [`process`] runs the real `rill-broker`
+//! binary as a child process (from `src/bin/`, which are test tools, not part of
+//! the product) for tests that kill or signal it, and reads this process's
+//! memory. [`proxy`] is the one fault injector: a steerable proxy for any link a
+//! test wants to delay, hold, cut or partition; the client and CLI tests use it
+//! too (as a dev-dependency).
 
 pub mod client;
-pub mod harness;
 pub mod process;
 pub mod proxy;
 pub mod requests;
 
+use std::time::Duration;
+
 use rill_protocol::{BatchBuilder, ProducerInfo};
+
+/// How long a test waits for an embedded broker to stop (pass it to
+/// `EmbeddedBuilder::stop_timeout`).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Records in the batch numbered `seq` (1 to 8).
 pub fn records_in(seq: u64) -> usize {

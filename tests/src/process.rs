@@ -1,8 +1,12 @@
-//! A real `rill-broker` process for tests that kill or signal it.
+//! Processes: a real `rill-broker` process for tests that kill or signal it, and
+//! the memory of the test process itself.
 //!
-//! The process runs `tests/src/bin/broker_process.rs`, which is the product
+//! [`BrokerProcess`] runs `tests/src/bin/broker_process.rs`, which is the product
 //! binary's entry point (`rill_cli::broker::main`) built inside this crate so tests
 //! can find it. It listens on port 0 and the first line it prints tells the port.
+//! [`rss_bytes`] is this process's resident memory; an embedded broker
+//! (`rill_broker::embedded`) runs in the test process, so it includes whatever
+//! that broker holds.
 
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
@@ -86,4 +90,22 @@ impl Drop for BrokerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Resident set size of this process in bytes (`VmRSS` in `/proc/self/status`,
+/// Linux only). An embedded broker runs in the test process, so this includes
+/// whatever the broker holds.
+pub fn rss_bytes() -> io::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no readable VmRSS line in /proc/self/status",
+            )
+        })
 }

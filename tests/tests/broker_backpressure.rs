@@ -5,10 +5,12 @@
 
 use std::time::Duration;
 
+use rill_broker::embedded::EmbeddedBroker;
 use rill_broker::BrokerConfig;
 use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo};
-use rill_tests::client::fetch_request;
-use rill_tests::harness::{rss_bytes, TestBroker};
+use rill_tests::client::{fetch_request, TestClient};
+use rill_tests::process::rss_bytes;
+use rill_tests::STOP_TIMEOUT;
 
 const FETCHES: usize = 200_000;
 /// Allowed growth of the broker's memory: far above the 1 MiB in-flight limit plus
@@ -19,8 +21,13 @@ const LIMIT: u64 = 64 << 20;
 async fn a_client_that_never_reads_is_paused_not_buffered() {
     let mut config = BrokerConfig::default();
     config.limits.max_in_flight_bytes = 1 << 20;
-    let broker = TestBroker::start(config).await.expect("start");
-    let mut honest = broker.connect().await.expect("connect");
+    let broker = EmbeddedBroker::builder()
+        .config(config)
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
+        .await
+        .expect("start");
+    let mut honest = TestClient::connect(broker.addr()).await.expect("connect");
     let created = honest.create_topic("big", 1).await.expect("create");
     assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
     // One 256 KiB batch: every fetch from offset 0 answers with all of it.
@@ -38,7 +45,7 @@ async fn a_client_that_never_reads_is_paused_not_buffered() {
     assert_eq!(produced.error_code, ErrorCode::None, "{produced:?}");
 
     let before = rss_bytes().expect("VmRSS");
-    let mut greedy = broker.connect().await.expect("connect");
+    let mut greedy = TestClient::connect(broker.addr()).await.expect("connect");
     // Each fetch answers with 256 KiB: a broker that buffered them all would need
     // 50 GiB. The requests (~70 bytes each, 14 MB in all) overflow the kernel's
     // socket buffers, so once the broker stops reading, a write blocks.

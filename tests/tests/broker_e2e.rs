@@ -5,6 +5,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rill_broker::embedded::EmbeddedBroker;
 use rill_broker::{BrokerConfig, FsyncSetting};
 use rill_protocol::api::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use rill_protocol::api::metadata::{MetadataBroker, MetadataResponse};
@@ -12,7 +13,7 @@ use rill_protocol::api::ApiKey;
 use rill_protocol::header::{RequestHeader, ResponseHeader};
 use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo};
 use rill_tests::client::{split_batches, TestClient};
-use rill_tests::harness::TestBroker;
+use rill_tests::STOP_TIMEOUT;
 
 const TOPIC: &str = "e2e.orders";
 const DOOMED: &str = "e2e-doomed";
@@ -180,8 +181,13 @@ async fn topics_records_and_offsets_survive_a_restart() {
         ..BrokerConfig::default()
     };
     config.log.fsync = FsyncSetting::parse("always").expect("fsync setting");
-    let mut broker = TestBroker::start(config).await.expect("start broker");
-    let mut client = broker.connect().await.expect("connect");
+    let mut broker = EmbeddedBroker::builder()
+        .config(config)
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
+        .await
+        .expect("start broker");
+    let mut client = TestClient::connect(broker.addr()).await.expect("connect");
 
     let created = client.create_topic(TOPIC, 3).await.expect("create");
     assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
@@ -301,7 +307,7 @@ async fn topics_records_and_offsets_survive_a_restart() {
     assert_refused(&mut client, metadata, 0, &[0, 0], ErrorCode::InvalidRequest).await;
 
     broker.restart().await.expect("restart");
-    let mut client = broker.connect().await.expect("reconnect");
+    let mut client = TestClient::connect(broker.addr()).await.expect("reconnect");
     let m = client
         .metadata(&[TOPIC])
         .await

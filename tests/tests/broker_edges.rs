@@ -6,13 +6,14 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rill_broker::embedded::EmbeddedBroker;
 use rill_broker::BrokerConfig;
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
 use rill_protocol::api::produce::{ProducePartition, ProduceRequest, ProduceTopic};
 use rill_protocol::message::{RequestBody, ResponseBody};
 use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo};
-use rill_tests::client::fetch_request;
-use rill_tests::harness::TestBroker;
+use rill_tests::client::{fetch_request, TestClient};
+use rill_tests::STOP_TIMEOUT;
 
 /// A batch of `records` records with 1 KiB values.
 fn batch(records: usize) -> Vec<u8> {
@@ -26,10 +27,12 @@ fn batch(records: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_listed_twice_in_one_produce_is_refused_whole() {
-    let broker = TestBroker::start(BrokerConfig::default())
+    let broker = EmbeddedBroker::builder()
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
         .await
         .expect("start");
-    let mut client = broker.connect().await.expect("connect");
+    let mut client = TestClient::connect(broker.addr()).await.expect("connect");
     let created = client.create_topic("t", 2).await.expect("create");
     assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
     let entry = |partition| ProducePartition {
@@ -78,10 +81,12 @@ async fn a_partition_listed_twice_in_one_produce_is_refused_whole() {
 /// served, and the refusal ends the wait at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_listed_twice_in_one_fetch_is_served_once() {
-    let broker = TestBroker::start(BrokerConfig::default())
+    let broker = EmbeddedBroker::builder()
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
         .await
         .expect("start");
-    let mut client = broker.connect().await.expect("connect");
+    let mut client = TestClient::connect(broker.addr()).await.expect("connect");
     client.create_topic("t", 2).await.expect("create");
     let r = client.produce("t", 0, &batch(3), 1).await.expect("produce");
     assert_eq!(r.expect("answer").error_code, ErrorCode::None);
@@ -132,10 +137,12 @@ async fn a_partition_listed_twice_in_one_fetch_is_served_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_first_partition_with_data_may_exceed_max_bytes() {
-    let broker = TestBroker::start(BrokerConfig::default())
+    let broker = EmbeddedBroker::builder()
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
         .await
         .expect("start");
-    let mut client = broker.connect().await.expect("connect");
+    let mut client = TestClient::connect(broker.addr()).await.expect("connect");
     client.create_topic("t", 2).await.expect("create");
     let b = batch(2);
     for partition in 0..2 {
@@ -184,12 +191,14 @@ async fn only_the_first_partition_with_data_may_exceed_max_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_poll_on_a_deleted_topic_ends_with_unknown_topic() {
-    let broker = TestBroker::start(BrokerConfig::default())
+    let broker = EmbeddedBroker::builder()
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
         .await
         .expect("start");
-    let mut admin = broker.connect().await.expect("connect");
+    let mut admin = TestClient::connect(broker.addr()).await.expect("connect");
     admin.create_topic("doomed", 1).await.expect("create");
-    let mut waiter = broker.connect().await.expect("connect");
+    let mut waiter = TestClient::connect(broker.addr()).await.expect("connect");
     let poll = tokio::spawn(async move {
         let started = Instant::now();
         let answer = waiter.fetch("doomed", 0, 0, 10_000, 1).await;
@@ -216,13 +225,18 @@ async fn shutdown_does_not_wait_forever_for_a_client_that_stopped_reading() {
     let mut config = BrokerConfig::default();
     config.limits.max_in_flight_bytes = 1 << 20;
     config.shutdown_timeout_ms = 500;
-    let mut broker = TestBroker::start(config).await.expect("start");
-    let mut client = broker.connect().await.expect("connect");
+    let mut broker = EmbeddedBroker::builder()
+        .config(config)
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
+        .await
+        .expect("start");
+    let mut client = TestClient::connect(broker.addr()).await.expect("connect");
     client.create_topic("t", 1).await.expect("create");
     let big = batch(500);
     let r = client.produce("t", 0, &big, 1).await.expect("produce");
     assert_eq!(r.expect("answer").error_code, ErrorCode::None);
-    let mut greedy = broker.connect().await.expect("connect");
+    let mut greedy = TestClient::connect(broker.addr()).await.expect("connect");
     for _ in 0..200 {
         greedy.queue(fetch_request("t", 0, 0, 0, 1)).expect("queue");
     }
@@ -262,10 +276,12 @@ async fn shutdown_does_not_wait_forever_for_a_client_that_stopped_reading() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_progress_at_shutdown_is_still_answered() {
     for round in 0..20 {
-        let mut broker = TestBroker::start(BrokerConfig::default())
+        let mut broker = EmbeddedBroker::builder()
+            .stop_timeout(STOP_TIMEOUT)
+            .start()
             .await
             .expect("start");
-        let mut client = broker.connect().await.expect("connect");
+        let mut client = TestClient::connect(broker.addr()).await.expect("connect");
         client.create_topic("t", 1).await.expect("create");
         let id = client
             .queue(fetch_request("t", 0, 0, 10_000, 1))

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use rill_broker::embedded::EmbeddedBroker;
 use rill_broker::BrokerConfig;
 use rill_protocol::api::consumer_group_heartbeat::{
     ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
@@ -19,7 +20,7 @@ use rill_protocol::api::TopicPartitions;
 use rill_protocol::message::{RequestBody, ResponseBody};
 use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo};
 use rill_tests::client::TestClient;
-use rill_tests::harness::TestBroker;
+use rill_tests::STOP_TIMEOUT;
 
 async fn heartbeat(
     client: &mut TestClient,
@@ -95,8 +96,13 @@ async fn members_share_partitions_and_commits_are_fenced_and_durable() {
     let mut config = BrokerConfig::default();
     config.groups.heartbeat_interval_ms = 50;
     config.groups.session_timeout_ms = 400;
-    let mut broker = TestBroker::start(config).await.expect("start");
-    let mut c = broker.connect().await.expect("connect");
+    let mut broker = EmbeddedBroker::builder()
+        .config(config)
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
+        .await
+        .expect("start");
+    let mut c = TestClient::connect(broker.addr()).await.expect("connect");
     c.create_topic("purchases", 4).await.expect("create");
 
     let a = heartbeat(&mut c, "", 0, Some(&["purchases"]), None).await;
@@ -167,7 +173,7 @@ async fn members_share_partitions_and_commits_are_fenced_and_durable() {
 
     // Committed offsets survive a restart; the internal topic cannot be deleted.
     broker.restart().await.expect("restart");
-    let mut c = broker.connect().await.expect("connect");
+    let mut c = TestClient::connect(broker.addr()).await.expect("connect");
     assert_eq!(committed(&mut c).await, 23);
     let refused = c.delete_topic("__consumer_offsets").await.expect("delete");
     assert_eq!(refused.error_code, ErrorCode::InvalidTopic, "{refused:?}");
@@ -186,10 +192,12 @@ fn idempotent_batch(producer_id: i64, base_sequence: i32, tag: &str) -> Vec<u8> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_produce_is_written_once() {
-    let broker = TestBroker::start(BrokerConfig::default())
+    let broker = EmbeddedBroker::builder()
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
         .await
         .expect("start");
-    let mut c = broker.connect().await.expect("connect");
+    let mut c = TestClient::connect(broker.addr()).await.expect("connect");
     c.create_topic("orders", 1).await.expect("create");
     let ResponseBody::InitProducerId(id) = c
         .call(RequestBody::InitProducerId(InitProducerIdRequest {
@@ -207,13 +215,13 @@ async fn a_retried_produce_is_written_once() {
     // The first attempt is written, then its connection is cut before the answer
     // is read; the retry on a new connection gets the same offset.
     let first = idempotent_batch(pid, 0, "first");
-    let mut doomed = broker.connect().await.expect("connect");
+    let mut doomed = TestClient::connect(broker.addr()).await.expect("connect");
     doomed
         .queue(rill_tests::client::produce_request("orders", 0, &first, -1))
         .expect("queue");
     doomed.flush().await.expect("write the produce");
     drop(doomed);
-    let mut retry = broker.connect().await.expect("connect");
+    let mut retry = TestClient::connect(broker.addr()).await.expect("connect");
     let answer = retry.produce("orders", 0, &first, -1).await.expect("retry");
     let answer = answer.expect("acks -1 answers");
     assert_eq!(

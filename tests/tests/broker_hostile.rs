@@ -23,7 +23,7 @@ use rill_protocol::api::ApiKey;
 use rill_protocol::header::ResponseHeader;
 use rill_protocol::message::RequestBody;
 use rill_protocol::ErrorCode;
-use rill_tests::harness::rss_bytes;
+use rill_tests::process::rss_bytes;
 use rill_tests::requests::{encode_request, raw_request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use rill_broker::BrokerConfig;
+use rill_broker::embedded::EmbeddedBroker;
 use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo, RecordBatch};
-use rill_tests::client::split_batches;
-use rill_tests::harness::TestBroker;
+use rill_tests::client::{split_batches, TestClient};
+use rill_tests::STOP_TIMEOUT;
 
 const TOPIC: &str = "long-poll";
 
@@ -25,10 +25,12 @@ fn one_record(key: &str, value: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_fetch_wakes_when_a_produce_lands() {
-    let mut broker = TestBroker::start(BrokerConfig::default())
+    let mut broker = EmbeddedBroker::builder()
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
         .await
         .expect("start broker");
-    let mut admin = broker.connect().await.expect("connect");
+    let mut admin = TestClient::connect(broker.addr()).await.expect("connect");
     let created = admin.create_topic(TOPIC, 2).await.expect("create");
     assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
     let first = one_record("k0", "before the wait");
@@ -39,7 +41,9 @@ async fn a_waiting_fetch_wakes_when_a_produce_lands() {
     );
 
     // The consumer waits at the log end (offset 1) for up to 5 s.
-    let mut consumer = broker.connect().await.expect("connect consumer");
+    let mut consumer = TestClient::connect(broker.addr())
+        .await
+        .expect("connect consumer");
     let started = Instant::now();
     let waiting = tokio::spawn(async move {
         let r = consumer.fetch(TOPIC, 0, 1, 5_000, 1).await;
@@ -95,10 +99,12 @@ async fn a_waiting_fetch_wakes_when_a_produce_lands() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_with_nothing_arriving_returns_empty_after_max_wait() {
-    let mut broker = TestBroker::start(BrokerConfig::default())
+    let mut broker = EmbeddedBroker::builder()
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
         .await
         .expect("start broker");
-    let mut client = broker.connect().await.expect("connect");
+    let mut client = TestClient::connect(broker.addr()).await.expect("connect");
     let created = client.create_topic(TOPIC, 1).await.expect("create");
     assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
 

@@ -5,15 +5,16 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rill_broker::BrokerConfig;
+use rill_broker::embedded::EmbeddedBroker;
 use rill_protocol::api::offset_commit::{
     OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic,
 };
 use rill_protocol::message::RequestBody;
 use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo};
 use rill_tests::client::TestClient;
+use rill_tests::STOP_TIMEOUT;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// One HTTP GET; returns the status line and the body.
 async fn get(addr: SocketAddr, path: &str) -> (String, String) {
@@ -42,28 +43,14 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_traffic() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let metrics_listener = TcpListener::bind("127.0.0.1:0")
+    let mut broker = EmbeddedBroker::builder()
+        .metrics(true)
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
         .await
-        .expect("bind metrics");
-    let (addr, metrics) = (
-        listener.local_addr().expect("addr"),
-        metrics_listener.local_addr().expect("addr"),
-    );
-    let config = BrokerConfig {
-        data_dir: dir.path().to_path_buf(),
-        ..BrokerConfig::default()
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let broker = tokio::spawn(rill_broker::serve_with_metrics(
-        listener,
-        Some(metrics_listener),
-        config,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+        .expect("start the broker");
+    let addr = broker.addr();
+    let metrics = broker.metrics_addr().expect("a metrics address");
 
     let (status, before) = get(metrics, "/metrics").await;
     assert!(status.contains("200"), "{status}");
@@ -140,6 +127,5 @@ async fn metrics_move_with_traffic() {
     );
 
     drop(c);
-    let _ = stop.send(());
-    broker.await.expect("broker task").expect("clean stop");
+    broker.stop().await.expect("clean stop");
 }

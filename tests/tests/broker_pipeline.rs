@@ -4,14 +4,16 @@
 
 use std::time::Duration;
 
-use rill_broker::BrokerConfig;
+use rill_broker::embedded::EmbeddedBroker;
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
 use rill_protocol::api::list_offsets::LATEST_TIMESTAMP;
 use rill_protocol::api::metadata::MetadataRequest;
 use rill_protocol::message::{RequestBody, ResponseBody};
 use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo, RecordBatch};
-use rill_tests::client::{list_offsets_request, only_partition, produce_request, split_batches};
-use rill_tests::harness::TestBroker;
+use rill_tests::client::{
+    list_offsets_request, only_partition, produce_request, split_batches, TestClient,
+};
+use rill_tests::STOP_TIMEOUT;
 
 const TOPIC: &str = "pipeline";
 const REQUESTS: usize = 1_000;
@@ -49,10 +51,12 @@ fn fetch_first() -> RequestBody {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_pipelined_requests_are_answered_in_order() {
-    let mut broker = TestBroker::start(BrokerConfig::default())
+    let mut broker = EmbeddedBroker::builder()
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
         .await
         .expect("start broker");
-    let mut client = broker.connect().await.expect("connect");
+    let mut client = TestClient::connect(broker.addr()).await.expect("connect");
     let created = client.create_topic(TOPIC, 2).await.expect("create");
     assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
 

@@ -5,13 +5,13 @@ use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use bytes::Bytes;
+use rill_broker::embedded::EmbeddedBroker;
 use rill_broker::{BrokerConfig, Limits, TopicSettings};
 use rill_protocol::api::api_versions::ApiVersionsRequest;
 use rill_protocol::header::ResponseHeader;
 use rill_protocol::message::RequestBody;
 use rill_protocol::{ErrorCode, RecordBatch};
 use rill_tests::client::{split_batches, TestClient};
-use rill_tests::harness::TestBroker;
 use tempfile::TempDir;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -100,7 +100,7 @@ enum Gate {
 /// and a snapshot of `KEEP/0` taken before any attack.
 pub struct Fixture {
     /// The broker, serving in this process on `root/data`.
-    pub broker: TestBroker,
+    pub broker: EmbeddedBroker,
     /// `KEEP/0` before the attack.
     pub before: Snapshot,
     /// A well-behaved connection opened before the attack and kept open.
@@ -147,7 +147,10 @@ impl Fixture {
             },
             ..BrokerConfig::default()
         };
-        let broker = TestBroker::start_in(&data_dir, config)
+        let broker = EmbeddedBroker::builder()
+            .config(config)
+            .data_dir(&data_dir)
+            .start()
             .await
             .expect("start the broker on 127.0.0.1:0");
         let mut honest = connect(&broker).await;

@@ -1,5 +1,5 @@
 //! Shared by the `broker_hostile*.rs` tests. [`Fixture`] (in `fixture.rs`) is what
-//! every hostile case runs in: a [`TestBroker`] with a topic whose log must stay
+//! every hostile case runs in: an [`EmbeddedBroker`] with a topic whose log must stay
 //! untouched, the "is the broker unharmed?" check every case ends with, and a watch
 //! for panics on broker threads. [`Hostile`] is what the cases do with a
 //! [`TestClient`] beyond the library: writes bounded by [`IO_TIMEOUT`] like every
@@ -16,6 +16,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use rill_broker::embedded::EmbeddedBroker;
 use rill_protocol::api::api_versions::ApiVersionsRequest;
 use rill_protocol::api::list_offsets::{ListOffsetsPartitionResponse, LATEST_TIMESTAMP};
 use rill_protocol::api::produce::ProducePartitionResponse;
@@ -24,7 +25,6 @@ use rill_protocol::header::{RequestHeader, ResponseHeader};
 use rill_protocol::message::{RequestBody, ResponseBody};
 use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo, RecordBatch};
 use rill_tests::client::TestClient;
-use rill_tests::harness::TestBroker;
 
 /// Longest wait for any single read, write or connect.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,8 +70,8 @@ pub async fn within(write: impl Future<Output = io::Result<()>>) -> io::Result<(
 }
 
 /// Opens a connection to `broker` whose reads give up after [`IO_TIMEOUT`].
-pub async fn connect(broker: &TestBroker) -> TestClient {
-    let mut conn = tokio::time::timeout(IO_TIMEOUT, broker.connect())
+pub async fn connect(broker: &EmbeddedBroker) -> TestClient {
+    let mut conn = tokio::time::timeout(IO_TIMEOUT, TestClient::connect(broker.addr()))
         .await
         .expect("connect within the timeout")
         .expect("connect to the broker");
