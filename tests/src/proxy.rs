@@ -16,17 +16,22 @@
 //! - [`partition`](FaultProxy::partition): every open connection is closed and new
 //!   ones are closed at once, until healed.
 //!
+//! It also notes when each request passed on to the upstream, with its api key
+//! ([`requests`](FaultProxy::requests)), so a test can see what a client sent and
+//! when; the log lives as long as the proxy.
+//!
 //! Every connection a test opens through the proxy ends when the proxy is dropped.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// The proxy's switches, shared with every connection task.
 #[derive(Debug)]
@@ -41,6 +46,8 @@ struct Faults {
     responses: AtomicUsize,
     connections: AtomicUsize,
     cuts: AtomicUsize,
+    /// Each request passed on to the upstream: when, and its api key.
+    passed: Mutex<Vec<(Instant, i16)>>,
     /// `true` while partitioned; connections watch it to close at once.
     partitioned: watch::Sender<bool>,
 }
@@ -66,6 +73,7 @@ impl FaultProxy {
             responses: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             cuts: AtomicUsize::new(0),
+            passed: Mutex::new(Vec::new()),
             partitioned: watch::channel(false).0,
         });
         let shared = Arc::clone(&faults);
@@ -132,6 +140,21 @@ impl FaultProxy {
     pub fn cuts(&self) -> usize {
         self.faults.cuts.load(Ordering::Acquire)
     }
+
+    /// When each request with api key `api` was passed on to the upstream, oldest
+    /// first (cut requests are not among them).
+    pub fn requests(&self, api: i16) -> Vec<Instant> {
+        let passed = self
+            .faults
+            .passed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        passed
+            .iter()
+            .filter(|(_, key)| *key == api)
+            .map(|(at, _)| *at)
+            .collect()
+    }
 }
 
 impl Drop for FaultProxy {
@@ -150,17 +173,24 @@ async fn link(client: TcpStream, upstream: SocketAddr, faults: Arc<Faults>) {
     let mut partitioned = faults.partitioned.subscribe();
     let requests = async {
         while let Some(frame) = read_frame(&mut client_read).await {
-            let api = frame
-                .get(4..6)
-                .map_or(-1, |k| i32::from(i16::from_be_bytes([k[0], k[1]])));
-            let cut = api >= 0
-                && faults
-                    .cut_api
-                    .compare_exchange(api, -1, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok();
+            let key = frame.get(4..6).map(|k| i16::from_be_bytes([k[0], k[1]]));
+            let cut = key.is_some_and(|k| {
+                k >= 0
+                    && faults
+                        .cut_api
+                        .compare_exchange(i32::from(k), -1, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+            });
             if cut {
                 faults.cuts.fetch_add(1, Ordering::AcqRel);
                 return;
+            }
+            if let Some(key) = key {
+                faults
+                    .passed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((Instant::now(), key));
             }
             if server_write.write_all(&frame).await.is_err() {
                 return;

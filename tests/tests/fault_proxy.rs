@@ -128,3 +128,22 @@ async fn delay_hold_and_partition_act_on_live_links() {
     let mut c = TcpStream::connect(proxy.addr()).await.expect("connect");
     assert_eq!(round_trip(&mut c, 3).await, Some(frame(3)), "healed");
 }
+
+#[tokio::test]
+async fn requests_that_pass_are_noted_with_their_api_and_time() {
+    let (upstream, _) = echo_server().await;
+    let proxy = FaultProxy::start(upstream).await.expect("proxy");
+    let mut a = TcpStream::connect(proxy.addr()).await.expect("connect");
+    let before = tokio::time::Instant::now();
+    for api in [1, 3, 1] {
+        assert_eq!(round_trip(&mut a, api).await, Some(frame(api)));
+    }
+    proxy.cut_next_request(1);
+    assert_eq!(round_trip(&mut a, 1).await, None, "cut");
+    let after = tokio::time::Instant::now();
+    let ones = proxy.requests(1);
+    assert_eq!(ones.len(), 2, "the cut request did not pass: {ones:?}");
+    assert!(before <= ones[0] && ones[0] <= ones[1] && ones[1] <= after);
+    assert_eq!(proxy.requests(3).len(), 1);
+    assert!(proxy.requests(8).is_empty());
+}
