@@ -1,8 +1,8 @@
 //! The `rill` binary against a real broker: topics, produce from stdin, consume,
 //! groups with lag, and one-line errors.
 
-// The client's test support (a broker, producer helpers, the steerable proxy),
-// shared with the client tests rather than copied.
+// The client's test support (a broker, producer helpers), shared with the client
+// tests rather than copied.
 #[path = "../../client/tests/consumer_support/mod.rs"]
 mod consumer_support;
 

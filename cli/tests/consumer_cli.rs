@@ -2,8 +2,8 @@
 //! exits 130, a second one while closing exits 130 at once; `--from-time` refuses
 //! a bare number that looks like seconds.
 
-// The client's test support (a broker, producer helpers, the steerable proxy),
-// shared with the client tests rather than copied.
+// The client's test support (a broker, producer helpers), shared with the client
+// tests rather than copied.
 #[path = "../../client/tests/consumer_support/mod.rs"]
 mod consumer_support;
 
@@ -11,8 +11,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use consumer_support::{create_topic, produce_range, producer, start_broker, Proxy};
+use consumer_support::{create_topic, produce_range, producer, start_broker};
 use rill_client::{Consumer, ConsumerConfig, TopicPartition};
+use rill_tests::proxy::FaultProxy;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -122,10 +123,11 @@ async fn a_second_ctrl_c_while_closing_exits_130_at_once() {
     let addr = broker.addr().to_string();
     create_topic(&addr, "t", 1).await;
     produce_range(&producer(&addr).await, "t", 0, 3).await;
-    let proxy = Proxy::start(&addr).await;
+    let proxy = FaultProxy::start(broker.addr()).await.expect("proxy");
+    let through = proxy.addr().to_string();
     let mut rill = Running::start(&[
         "--broker",
-        &proxy.addr,
+        &through,
         "consume",
         "t",
         "--group",

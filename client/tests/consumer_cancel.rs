@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use consumer_support::{
-    consumer_config, create_topic, produce_range, producer, start_broker, wait_until, Proxy,
+    consumer_config, create_topic, produce_range, producer, start_broker, wait_until,
 };
 use rill_client::{Consumer, ConsumerRecord, TopicPartition};
+use rill_tests::proxy::FaultProxy;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -84,10 +85,10 @@ async fn a_poll_cancelled_during_a_revocation_still_hands_the_partition_over() {
     produce_range(&producer, "t", 0, 20).await;
     // Every answer to A takes 300 ms, so its revocation commit is still on its
     // way when its poll is dropped.
-    let slow = Proxy::start(&addr).await;
+    let slow = FaultProxy::start(broker.addr()).await.expect("proxy");
     slow.delay(Duration::from_millis(300));
 
-    let mut a = Consumer::connect(&slow.addr, consumer_config("a"))
+    let mut a = Consumer::connect(slow.addr(), consumer_config("a"))
         .await
         .expect("a");
     a.subscribe(&["t"], "g").await.expect("subscribe a");
@@ -167,16 +168,16 @@ async fn a_failed_revocation_commit_is_retried_before_the_partition_moves() {
     create_topic(&addr, "t", 2).await;
     let producer = producer(&addr).await;
     produce_range(&producer, "t", 0, 20).await;
-    let proxy = Proxy::start(&addr).await;
+    let proxy = FaultProxy::start(broker.addr()).await.expect("proxy");
     let manual = |id: &str| consumer_config(id).auto_commit(false);
 
-    let mut a = Consumer::connect(&proxy.addr, manual("a"))
+    let mut a = Consumer::connect(proxy.addr(), manual("a"))
         .await
         .expect("a");
     a.subscribe(&["t"], "g").await.expect("subscribe a");
     receive(&mut a, 20).await;
     // A's only commit is the revocation's: its first try loses its connection.
-    proxy.cut_next(OFFSET_COMMIT);
+    proxy.cut_next_request(OFFSET_COMMIT);
     let mut b = Consumer::connect(&addr, manual("b")).await.expect("b");
     b.subscribe(&["t"], "g").await.expect("subscribe b");
     join_without_a_polling(&mut b).await;
@@ -275,18 +276,19 @@ async fn polls_cancelled_at_random_points_lose_and_repeat_nothing() {
     create_topic(&addr, "t", 4).await;
     // A little latency on every answer, so that commits and fetches are often
     // on their way when a poll is dropped.
-    let proxy = Proxy::start(&addr).await;
+    let proxy = FaultProxy::start(broker.addr()).await.expect("proxy");
     proxy.delay(Duration::from_millis(2));
+    let through = proxy.addr().to_string();
     let producer = producer(&addr).await;
     let log: Log = Arc::default();
 
-    let m0 = Canceller::spawn(&proxy.addr, 0, rng.below(u64::MAX), log.clone()).await;
+    let m0 = Canceller::spawn(&through, 0, rng.below(u64::MAX), log.clone()).await;
     produce_range(&producer, "t", 0, 500).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let m1 = Canceller::spawn(&proxy.addr, 1, rng.below(u64::MAX), log.clone()).await;
+    let m1 = Canceller::spawn(&through, 1, rng.below(u64::MAX), log.clone()).await;
     produce_range(&producer, "t", 500, 500).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let m2 = Canceller::spawn(&proxy.addr, 2, rng.below(u64::MAX), log.clone()).await;
+    let m2 = Canceller::spawn(&through, 2, rng.below(u64::MAX), log.clone()).await;
     produce_range(&producer, "t", 1_000, 500).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let cancelled_1 = m1.close().await;

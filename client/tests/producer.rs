@@ -7,13 +7,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fetch_all, start_broker, wait_for_records, FlakyProxy, Stored};
+use common::{fetch_all, start_broker, wait_for_records, Stored};
 use rill_broker::embedded::EmbeddedBroker;
 use rill_client::producer::partitioner::partition_for_key;
 use rill_client::{
     Acks, Admin, Connection, Delivery, Error, Partitioner, Producer, ProducerConfig, RecordMetadata,
 };
 use rill_protocol::ErrorCode;
+use rill_tests::proxy::FaultProxy;
 
 /// What a test sent, with where it landed.
 struct Sent {
@@ -360,7 +361,8 @@ async fn a_lost_answer_is_retried_without_duplicates() {
     // Answers: 1 InitProducerId, 2 Metadata, 3.. Produce. The second Produce answer
     // is lost with its connection: the producer reconnects and sends the batches
     // again with the same sequence numbers.
-    let proxy = FlakyProxy::start(broker.addr(), 4).await;
+    let proxy = FaultProxy::start(broker.addr()).await.expect("proxy");
+    proxy.cut_at_response(4);
     let config = ProducerConfig::new()
         .retry_backoff(Duration::from_millis(20))
         .batch_bytes(1024);
@@ -381,7 +383,8 @@ async fn without_idempotence_a_lost_answer_duplicates_records() {
     // The control for the test above: the same failure without producer ids
     // writes the retried batch twice (at-least-once).
     let (broker, _admin) = setup("duplicated", 1).await;
-    let proxy = FlakyProxy::start(broker.addr(), 2).await;
+    let proxy = FaultProxy::start(broker.addr()).await.expect("proxy");
+    proxy.cut_at_response(2);
     let config = ProducerConfig::new()
         .idempotence(false)
         .retry_backoff(Duration::from_millis(20));

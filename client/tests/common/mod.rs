@@ -8,14 +8,12 @@
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use rill_broker::embedded::EmbeddedBroker;
 use rill_client::connection::Connection;
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
 use rill_protocol::RecordBatch;
-use tokio::net::TcpListener;
 
 /// Starts a broker with the default settings on a free port, in a temporary data
 /// directory that is removed when the broker is dropped.
@@ -99,74 +97,4 @@ pub async fn wait_for_records(conn: &Connection, topic: &str, partition: i32, co
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{topic}/{partition} did not reach {count} records");
-}
-
-/// A TCP proxy in front of a broker that cuts the client's connection instead of
-/// forwarding the `cut_at`-th response (counting from 1, over all connections), so
-/// a request is carried out by the broker but its answer is lost.
-pub struct FlakyProxy {
-    addr: SocketAddr,
-    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl FlakyProxy {
-    /// Starts the proxy for `broker`.
-    pub async fn start(broker: SocketAddr, cut_at: usize) -> FlakyProxy {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        use tokio::net::TcpStream;
-
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let responses = Arc::new(AtomicUsize::new(0));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let accepted = connections.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                accepted.fetch_add(1, Ordering::SeqCst);
-                let Ok(upstream) = TcpStream::connect(broker).await else {
-                    continue;
-                };
-                let responses = responses.clone();
-                let (mut client_read, mut client_write) = client.into_split();
-                let (mut up_read, mut up_write) = upstream.into_split();
-                let forward = tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut client_read, &mut up_write).await;
-                });
-                tokio::spawn(async move {
-                    loop {
-                        let mut len = [0u8; 4];
-                        if up_read.read_exact(&mut len).await.is_err() {
-                            break;
-                        }
-                        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-                        if up_read.read_exact(&mut body).await.is_err() {
-                            break;
-                        }
-                        if responses.fetch_add(1, Ordering::SeqCst) + 1 == cut_at {
-                            break;
-                        }
-                        if client_write.write_all(&len).await.is_err()
-                            || client_write.write_all(&body).await.is_err()
-                        {
-                            break;
-                        }
-                    }
-                    forward.abort();
-                });
-            }
-        });
-        FlakyProxy { addr, connections }
-    }
-
-    /// Client connections accepted so far.
-    pub fn connections(&self) -> usize {
-        self.connections.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Where clients connect.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
 }

@@ -10,11 +10,6 @@
 
 #![allow(dead_code)]
 
-mod proxy;
-
-#[allow(unused_imports)] // not every test uses it
-pub use proxy::Proxy;
-
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +21,6 @@ use rill_client::{
     Admin, Consumer, ConsumerConfig, OffsetReset, Partitioner, Producer, ProducerConfig,
     TopicPartition,
 };
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -280,63 +274,5 @@ pub fn assert_no_overlap(journal: &Journal) {
             let to = latest.entry(b.member).or_insert(b.to);
             *to = (*to).max(b.to);
         }
-    }
-}
-
-/// A TCP proxy in front of a broker that notes when each request frame from a
-/// client passes, with its api key (Fetch is 1).
-pub struct Tap {
-    pub addr: String,
-    pub requests: Arc<Mutex<Vec<(Instant, i16)>>>,
-}
-
-impl Tap {
-    pub async fn start(broker: &str) -> Tap {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let requests: Arc<Mutex<Vec<(Instant, i16)>>> = Arc::default();
-        let (log, upstream_addr) = (requests.clone(), broker.to_string());
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(upstream) = tokio::net::TcpStream::connect(&upstream_addr).await else {
-                    continue;
-                };
-                let (mut client_read, mut client_write) = client.into_split();
-                let (mut up_read, mut up_write) = upstream.into_split();
-                tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut up_read, &mut client_write).await;
-                });
-                let log = log.clone();
-                tokio::spawn(async move {
-                    loop {
-                        let mut len = [0u8; 4];
-                        if client_read.read_exact(&mut len).await.is_err() {
-                            break;
-                        }
-                        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-                        if client_read.read_exact(&mut body).await.is_err() {
-                            break;
-                        }
-                        let api = i16::from_be_bytes([body[0], body[1]]);
-                        log.lock().expect("lock").push((Instant::now(), api));
-                        if up_write.write_all(&len).await.is_err()
-                            || up_write.write_all(&body).await.is_err()
-                        {
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        Tap { addr, requests }
-    }
-
-    /// Fetch requests that passed in `[from, to]`.
-    pub fn fetches_between(&self, from: Instant, to: Instant) -> usize {
-        let log = self.requests.lock().expect("lock");
-        log.iter()
-            .filter(|(at, api)| *api == 1 && *at >= from && *at <= to)
-            .count()
     }
 }
