@@ -13,8 +13,14 @@
 //! - [`cut_at_response`](FaultProxy::cut_at_response): the n-th answer (counted over
 //!   all connections) closes its connection instead of being forwarded, so the
 //!   broker carried the request out but the client never hears of it;
+//! - [`cut_every_request`](FaultProxy::cut_every_request) and
+//!   [`cut_every_answer`](FaultProxy::cut_every_answer): the same for every
+//!   request or every answer, until switched off;
 //! - [`partition`](FaultProxy::partition): every open connection is closed and new
-//!   ones are closed at once, until healed.
+//!   ones are closed at once, until healed;
+//! - [`refuse`](FaultProxy::refuse): the proxy's port is closed, so connecting is
+//!   refused (and every open connection is closed), until it listens again on the
+//!   same port.
 //!
 //! It also notes when each request passed on to the upstream, with its api key
 //! ([`requests`](FaultProxy::requests)), so a test can see what a client sent and
@@ -22,6 +28,7 @@
 //!
 //! Every connection a test opens through the proxy ends when the proxy is dropped.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,8 +36,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 /// The proxy's switches, shared with every connection task.
@@ -43,6 +50,10 @@ struct Faults {
     /// The answer number (from 1, over all connections) that cuts its connection
     /// (0: none).
     cut_at_response: AtomicUsize,
+    /// Every request cuts its connection while set.
+    cut_requests: AtomicBool,
+    /// Every answer cuts its connection while set.
+    cut_answers: AtomicBool,
     responses: AtomicUsize,
     connections: AtomicUsize,
     cuts: AtomicUsize,
@@ -52,17 +63,31 @@ struct Faults {
     partitioned: watch::Sender<bool>,
 }
 
+/// How long [`FaultProxy::refuse`]`(false)` keeps trying to bind the proxy's port
+/// again while the operating system still holds it.
+const REBIND_FOR: Duration = Duration::from_secs(5);
+
 /// A steerable proxy in front of one upstream address (see the module docs).
 #[derive(Debug)]
 pub struct FaultProxy {
     addr: SocketAddr,
+    upstream: SocketAddr,
     faults: Arc<Faults>,
-    accept: JoinHandle<()>,
+    /// The accept loop; `None` while refusing.
+    listening: Option<Listening>,
+}
+
+/// A running accept loop, which owns the listener and every link.
+#[derive(Debug)]
+struct Listening {
+    /// Fired (or dropped) to close the port and every link.
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
 }
 
 impl FaultProxy {
     /// Starts a proxy on a free port of 127.0.0.1 that forwards to `upstream`.
-    pub async fn start(upstream: SocketAddr) -> std::io::Result<FaultProxy> {
+    pub async fn start(upstream: SocketAddr) -> io::Result<FaultProxy> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let faults = Arc::new(Faults {
@@ -70,27 +95,20 @@ impl FaultProxy {
             held: AtomicBool::new(false),
             cut_api: AtomicI32::new(-1),
             cut_at_response: AtomicUsize::new(0),
+            cut_requests: AtomicBool::new(false),
+            cut_answers: AtomicBool::new(false),
             responses: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             cuts: AtomicUsize::new(0),
             passed: Mutex::new(Vec::new()),
             partitioned: watch::channel(false).0,
         });
-        let shared = Arc::clone(&faults);
-        let accept = tokio::spawn(async move {
-            let mut links = tokio::task::JoinSet::new();
-            while let Ok((client, _)) = listener.accept().await {
-                shared.connections.fetch_add(1, Ordering::SeqCst);
-                if *shared.partitioned.borrow() {
-                    continue; // dropped: closed at once
-                }
-                links.spawn(link(client, upstream, Arc::clone(&shared)));
-            }
-        });
+        let listening = listen(listener, upstream, Arc::clone(&faults));
         Ok(FaultProxy {
             addr,
+            upstream,
             faults,
-            accept,
+            listening: Some(listening),
         })
     }
 
@@ -125,18 +143,51 @@ impl FaultProxy {
             .store(seen.saturating_add(n), Ordering::Release);
     }
 
-    /// Cuts every connection and refuses new ones while `on` (a network
-    /// partition between the two sides).
+    /// While `on`, every request closes its connection instead of reaching the
+    /// upstream: the client sent it and cannot know it was not carried out.
+    pub fn cut_every_request(&self, on: bool) {
+        self.faults.cut_requests.store(on, Ordering::Release);
+    }
+
+    /// While `on`, every answer closes its connection instead of being forwarded:
+    /// the upstream carried the request out, the client never hears of it.
+    pub fn cut_every_answer(&self, on: bool) {
+        self.faults.cut_answers.store(on, Ordering::Release);
+    }
+
+    /// Cuts every connection and closes new ones as soon as they are accepted
+    /// while `on` (a network partition between the two sides).
     pub fn partition(&self, on: bool) {
         self.faults.partitioned.send_replace(on);
     }
 
-    /// Client connections accepted so far (refused ones included).
+    /// While `on`, nothing listens on the proxy's port: connecting is refused, as
+    /// with a host that is down. Turning it on closes every open connection and
+    /// returns once they are closed; turning it off listens on the same port again,
+    /// retrying for up to 5 s while the operating system still holds it. Fails if
+    /// the port cannot be had again.
+    pub async fn refuse(&mut self, on: bool) -> io::Result<()> {
+        if on {
+            if let Some(Listening { stop, task }) = self.listening.take() {
+                // The loop may have ended on its own, dropping the receiver.
+                let _ = stop.send(());
+                task.await.map_err(io::Error::other)?;
+            }
+        } else if self.listening.is_none() {
+            let listener = bind_again(self.addr).await?;
+            let listening = listen(listener, self.upstream, Arc::clone(&self.faults));
+            self.listening = Some(listening);
+        }
+        Ok(())
+    }
+
+    /// Client connections accepted so far (ones closed by a partition included;
+    /// refused ones never reach the proxy).
     pub fn connections(&self) -> usize {
         self.faults.connections.load(Ordering::SeqCst)
     }
 
-    /// Connections closed by a fault: a cut request or a cut answer.
+    /// Connections closed by a cut request or a cut answer.
     pub fn cuts(&self) -> usize {
         self.faults.cuts.load(Ordering::Acquire)
     }
@@ -159,7 +210,52 @@ impl FaultProxy {
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
-        self.accept.abort();
+        // Aborting the loop drops its listener and its links, closing their sockets.
+        if let Some(listening) = self.listening.take() {
+            listening.task.abort();
+        }
+    }
+}
+
+/// Spawns the accept loop on `listener`: each accepted client gets a [`link`] to
+/// `upstream`. When told to stop, it closes the port and every link, and ends
+/// once they are closed.
+fn listen(listener: TcpListener, upstream: SocketAddr, faults: Arc<Faults>) -> Listening {
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut links = JoinSet::new();
+        loop {
+            let client = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((client, _)) => client,
+                    Err(_) => break,
+                },
+                _ = &mut stopped => break,
+            };
+            // Forget links that have ended.
+            while links.try_join_next().is_some() {}
+            faults.connections.fetch_add(1, Ordering::SeqCst);
+            if *faults.partitioned.borrow() {
+                continue; // dropped: closed at once
+            }
+            links.spawn(link(client, upstream, Arc::clone(&faults)));
+        }
+        drop(listener);
+        links.shutdown().await;
+    });
+    Listening { stop, task }
+}
+
+/// Binds `addr` again; keeps trying for [`REBIND_FOR`] while it is in use.
+async fn bind_again(addr: SocketAddr) -> io::Result<TcpListener> {
+    let deadline = Instant::now() + REBIND_FOR;
+    loop {
+        match TcpListener::bind(addr).await {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            bound => return bound,
+        }
     }
 }
 
@@ -174,13 +270,14 @@ async fn link(client: TcpStream, upstream: SocketAddr, faults: Arc<Faults>) {
     let requests = async {
         while let Some(frame) = read_frame(&mut client_read).await {
             let key = frame.get(4..6).map(|k| i16::from_be_bytes([k[0], k[1]]));
-            let cut = key.is_some_and(|k| {
-                k >= 0
-                    && faults
-                        .cut_api
-                        .compare_exchange(i32::from(k), -1, Ordering::AcqRel, Ordering::Acquire)
-                        .is_ok()
-            });
+            let cut = faults.cut_requests.load(Ordering::Acquire)
+                || key.is_some_and(|k| {
+                    k >= 0
+                        && faults
+                            .cut_api
+                            .compare_exchange(i32::from(k), -1, Ordering::AcqRel, Ordering::Acquire)
+                            .is_ok()
+                });
             if cut {
                 faults.cuts.fetch_add(1, Ordering::AcqRel);
                 return;
@@ -200,7 +297,9 @@ async fn link(client: TcpStream, upstream: SocketAddr, faults: Arc<Faults>) {
     let answers = async {
         while let Some(frame) = read_frame(&mut server_read).await {
             let n = faults.responses.fetch_add(1, Ordering::AcqRel) + 1;
-            if n == faults.cut_at_response.load(Ordering::Acquire) {
+            if n == faults.cut_at_response.load(Ordering::Acquire)
+                || faults.cut_answers.load(Ordering::Acquire)
+            {
                 faults.cuts.fetch_add(1, Ordering::AcqRel);
                 return;
             }

@@ -147,3 +147,40 @@ async fn requests_that_pass_are_noted_with_their_api_and_time() {
     assert_eq!(proxy.requests(3).len(), 1);
     assert!(proxy.requests(8).is_empty());
 }
+
+#[tokio::test]
+async fn every_request_or_answer_can_be_cut_and_the_port_closed() {
+    let (upstream, seen) = echo_server().await;
+    let mut proxy = FaultProxy::start(upstream).await.expect("proxy");
+
+    proxy.cut_every_request(true);
+    for _ in 0..2 {
+        let mut a = TcpStream::connect(proxy.addr()).await.expect("connect");
+        assert_eq!(round_trip(&mut a, 0).await, None, "the request is cut");
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 0, "no request arrived");
+    proxy.cut_every_request(false);
+
+    proxy.cut_every_answer(true);
+    for _ in 0..2 {
+        let mut a = TcpStream::connect(proxy.addr()).await.expect("connect");
+        assert_eq!(round_trip(&mut a, 0).await, None, "the answer is cut");
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 2, "the requests arrived");
+    proxy.cut_every_answer(false);
+    assert_eq!((proxy.cuts(), proxy.connections()), (4, 4));
+
+    let mut open = TcpStream::connect(proxy.addr()).await.expect("connect");
+    assert_eq!(round_trip(&mut open, 0).await, Some(frame(0)));
+    proxy.refuse(true).await.expect("close the port");
+    assert_eq!(round_trip(&mut open, 0).await, None, "open links are cut");
+    let refused = TcpStream::connect(proxy.addr()).await.expect_err("refused");
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    proxy.refuse(false).await.expect("listen again");
+    let mut again = TcpStream::connect(proxy.addr()).await.expect("connect");
+    assert_eq!(
+        round_trip(&mut again, 0).await,
+        Some(frame(0)),
+        "forwarding"
+    );
+}
