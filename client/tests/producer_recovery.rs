@@ -2,16 +2,14 @@
 //! must not leave its partition broken: later sends succeed, and nothing that was
 //! acknowledged is lost or stored twice.
 //!
-//! A [`Switch`] proxy sits between the producer and the broker and can refuse
-//! connections, swallow requests (the producer cannot tell whether they were
-//! written; they were not), or forward requests but cut the answers (they were
-//! written). Each test gives up on a batch in one of these states, restores the
-//! proxy, and checks what the partition holds.
+//! A fault proxy sits between the producer and the broker and is switched to
+//! refuse connections, swallow requests (the producer cannot tell whether they
+//! were written; they were not), or forward requests but cut the answers (they
+//! were written). Each test gives up on a batch in one of these states, restores
+//! the proxy, and checks what the partition holds.
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::start_broker;
@@ -19,9 +17,7 @@ use rill_broker::embedded::EmbeddedBroker;
 use rill_client::{Admin, Connection, Error, Producer, ProducerConfig, RecordMetadata};
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
 use rill_protocol::RecordBatch;
-use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use rill_tests::proxy::FaultProxy;
 
 /// What the proxy does with connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,109 +33,27 @@ enum Mode {
     CutAnswers,
 }
 
-/// A TCP proxy on a fixed port whose behaviour can be switched; switching cuts
-/// every open connection.
-struct Switch {
-    port: u16,
-    broker: SocketAddr,
-    mode: Arc<Mutex<Mode>>,
-    listener: Option<JoinHandle<()>>,
-    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Switch {
-    async fn start(broker: SocketAddr) -> Switch {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
-        let port = probe.local_addr().expect("probe addr").port();
-        drop(probe);
-        let mut switch = Switch {
-            port,
-            broker,
-            mode: Arc::new(Mutex::new(Mode::Refuse)),
-            listener: None,
-            connections: Arc::new(Mutex::new(Vec::new())),
-        };
-        switch.set(Mode::Forward).await;
-        switch
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Cuts every connection and switches to `mode`. Returns once the cut
-    /// connections are closed and the clients have had time to see it.
-    async fn set(&mut self, mode: Mode) {
-        *self.mode.lock().expect("mode") = mode;
-        let cut: Vec<JoinHandle<()>> = self.connections.lock().expect("tasks").drain(..).collect();
-        for task in cut {
-            task.abort();
-            let _ = task.await;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        match (mode, &self.listener) {
-            (Mode::Refuse, Some(_)) => {
-                if let Some(listener) = self.listener.take() {
-                    listener.abort();
-                    let _ = listener.await;
-                }
-            }
-            (Mode::Refuse, None) | (_, Some(_)) => {}
-            (_, None) => self.listen().await,
-        }
-    }
-
-    async fn listen(&mut self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port))
+/// Cuts every connection through `proxy` and switches it to `mode`. Returns once
+/// the cut connections are closed and the clients have had time to see it.
+async fn switch(proxy: &mut FaultProxy, mode: Mode) {
+    // Closing the port cuts every open connection.
+    proxy.refuse(true).await.expect("close the proxy's port");
+    proxy.cut_every_request(mode == Mode::Swallow);
+    proxy.cut_every_answer(mode == Mode::CutAnswers);
+    if mode != Mode::Refuse {
+        proxy
+            .refuse(false)
             .await
-            .expect("bind the proxy port again");
-        let (broker, mode, connections) =
-            (self.broker, self.mode.clone(), self.connections.clone());
-        self.listener = Some(tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let mode = *mode.lock().expect("mode");
-                let task = tokio::spawn(serve(client, broker, mode));
-                connections.lock().expect("tasks").push(task);
-            }
-        }));
+            .expect("listen on the proxy's port again");
     }
-}
-
-/// Carries one client connection according to `mode`.
-async fn serve(mut client: TcpStream, broker: SocketAddr, mode: Mode) {
-    match mode {
-        Mode::Refuse => {}
-        Mode::Forward => {
-            if let Ok(mut up) = TcpStream::connect(broker).await {
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut up).await;
-            }
-        }
-        Mode::Swallow => {
-            let mut buf = [0u8; 1024];
-            let _ = client.read(&mut buf).await;
-        }
-        Mode::CutAnswers => {
-            let Ok(up) = TcpStream::connect(broker).await else {
-                return;
-            };
-            let (mut client_read, _client_write) = client.into_split();
-            let (mut up_read, mut up_write) = up.into_split();
-            let forward = tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut client_read, &mut up_write).await;
-            });
-            // The first byte of an answer ends the connection, answer unsent.
-            let mut byte = [0u8; 1];
-            let _ = up_read.read_exact(&mut byte).await;
-            forward.abort();
-        }
-    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 const TOPIC: &str = "recovering";
 
 /// A broker with one single-partition topic, a proxy in front of it and an
 /// idempotent producer that gives up quickly, through the proxy.
-async fn setup() -> (EmbeddedBroker, Switch, Producer) {
+async fn setup() -> (EmbeddedBroker, FaultProxy, Producer) {
     let broker = start_broker().await;
     Admin::connect(broker.addr())
         .await
@@ -147,17 +61,17 @@ async fn setup() -> (EmbeddedBroker, Switch, Producer) {
         .create_topic(TOPIC, 1, &[])
         .await
         .expect("create topic");
-    let switch = Switch::start(broker.addr()).await;
+    let proxy = FaultProxy::start(broker.addr()).await.expect("proxy");
     let config = ProducerConfig::new()
         .retries(2)
         .retry_backoff(Duration::from_millis(20))
         .request_timeout(Duration::from_secs(5))
         .linger(Duration::ZERO);
-    let producer = Producer::connect(switch.addr(), config)
+    let producer = Producer::connect(proxy.addr(), config)
         .await
         .expect("producer");
     assert!(producer.is_idempotent());
-    (broker, switch, producer)
+    (broker, proxy, producer)
 }
 
 async fn send(producer: &Producer, value: &str) -> Result<RecordMetadata, Error> {
@@ -222,9 +136,9 @@ async fn stored(broker: &EmbeddedBroker) -> Vec<Stored> {
 /// record is stored once, at the offset it was acknowledged with, and that each
 /// producer id's sequence numbers run from 0 without a gap.
 async fn give_up_then_recover(mode: Mode, lost: &[&[&str]]) -> Vec<Stored> {
-    let (broker, mut switch, producer) = setup().await;
+    let (broker, mut proxy, producer) = setup().await;
     let mut acknowledged = vec![("before", send(&producer, "before").await.expect("before"))];
-    switch.set(mode).await;
+    switch(&mut proxy, mode).await;
     for round in lost {
         let mut pending = Vec::new();
         for value in *round {
@@ -242,7 +156,7 @@ async fn give_up_then_recover(mode: Mode, lost: &[&[&str]]) -> Vec<Stored> {
             assert!(err.is_retriable(), "gave up after retries: {err}");
         }
     }
-    switch.set(Mode::Forward).await;
+    switch(&mut proxy, Mode::Forward).await;
     for value in AFTER {
         let meta = send(&producer, value)
             .await
