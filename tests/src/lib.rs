@@ -5,11 +5,15 @@
 //! broker), passing [`STOP_TIMEOUT`] so a broker that hangs on shutdown fails the
 //! test instead of hanging it. [`client`] talks to a broker over a real socket,
 //! with requests built by [`requests`]. [`process`] runs the real `rill-broker`
-//! binary as a child process (from `src/bin/`, which are test tools, not part of
-//! the product) for tests that kill or signal it, and reads this process's
-//! memory. [`proxy`] is the one fault injector: a steerable proxy for any link a
-//! test wants to delay, hold, cut or partition; the client and CLI tests use it
-//! too (as a dev-dependency).
+//! binary as a child process for tests that kill or signal it, and reads this
+//! process's memory. [`proxy`] is the one fault injector: a steerable proxy for
+//! any link a test wants to delay, hold, cut, partition or refuse.
+//!
+//! The binaries in `src/bin/` are test tools, not part of the product:
+//! `broker_process` (the `rill-broker` entry point, behind the default
+//! `broker-process` feature because it needs rill-cli) and `crash_appender`. The
+//! client's and the CLI's tests use this library as a dev-dependency without
+//! that feature, so it never builds rill-cli or rill-client for them.
 
 pub mod client;
 pub mod process;
