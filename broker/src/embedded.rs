@@ -221,20 +221,32 @@ impl EmbeddedBroker {
 
     /// Stops the broker cleanly and waits for it: it stops accepting, finishes
     /// in-flight requests, and closes every log. Fails if the broker failed, or
-    /// outlived the builder's stop timeout. Stopping a stopped broker does nothing.
-    /// The data directory is kept for a restart.
+    /// outlived the builder's stop timeout (it is then cancelled: its logs are
+    /// dropped without a clean-shutdown checkpoint, as after a crash). Stopping a
+    /// stopped broker does nothing. The data directory is kept for a restart.
     pub async fn stop(&mut self) -> Result<()> {
-        let Some(Running { shutdown, task, .. }) = self.running.take() else {
+        let Some(Running {
+            shutdown, mut task, ..
+        }) = self.running.take()
+        else {
             return Ok(());
         };
         // The task may have ended on its own, dropping the receiver.
         let _ = shutdown.send(());
         let joined = match self.stop_timeout {
-            Some(limit) => tokio::time::timeout(limit, task).await.map_err(|_| {
-                Error::Task(format!(
-                    "the embedded broker did not stop within {limit:?} of being told to"
-                ))
-            })?,
+            Some(limit) => match tokio::time::timeout(limit, &mut task).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    // Cancel it, so no broker is left running on the data
+                    // directory (holding its locks) once this returns.
+                    task.abort();
+                    let _ = task.await;
+                    return Err(Error::Task(format!(
+                        "the embedded broker did not stop within {limit:?} of being \
+                         told to, and was cancelled"
+                    )));
+                }
+            },
             None => task.await,
         };
         joined.map_err(|e| Error::Task(format!("the embedded broker's task: {e}")))?

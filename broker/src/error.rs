@@ -84,20 +84,3 @@ pub(crate) fn io<T>(
         source,
     })
 }
-
-/// Replaces `dir/name` with `bytes` atomically and durably (see
-/// [`rill_storage::write_file_atomically`]).
-pub(crate) fn save_file(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Result<()> {
-    rill_storage::write_file_atomically(dir, name, bytes).map_err(|source| Error::SaveFile {
-        path: dir.join(name),
-        source,
-    })
-}
-
-/// Fsyncs a directory so that creations, renames and deletions in it are durable.
-pub(crate) fn sync_dir(dir: &std::path::Path) -> Result<()> {
-    rill_storage::sync_dir(dir).map_err(|source| Error::SaveFile {
-        path: dir.to_path_buf(),
-        source,
-    })
-}

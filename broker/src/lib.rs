@@ -9,7 +9,8 @@
 //! Each module uses only modules listed before it (no file imports a file that
 //! imports it back), so the crate reads from top to bottom:
 //!
-//! 1. `error` (why the broker cannot start or has to stop), `config` (the typed
+//! 1. `error` (why the broker cannot start or has to stop), `files` (durable
+//!    writes of the broker's own small files), `config` (the typed
 //!    configuration and its validation), `locks` (the one poison-tolerant way to
 //!    take a lock), `api_error` (the code and message a request gets back).
 //! 2. `idempotence` (duplicate detection for idempotent producers), `partition`
@@ -38,6 +39,7 @@ mod config;
 mod connection;
 pub mod embedded;
 mod error;
+mod files;
 mod group;
 mod handler;
 mod idempotence;

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
-use crate::error::{save_file, Error, Result};
+use crate::error::{Error, Result};
+use crate::files::save_file;
 use crate::locks;
 
 /// Ids reserved on disk at a time.

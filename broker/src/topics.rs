@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::api_error::ApiError;
 use crate::config::{Limits, TopicSettings, PARTITIONS_CEILING};
-use crate::error::{io, save_file, sync_dir, Error, Result};
+use crate::error::{io, Error, Result};
+use crate::files::{save_file, sync_dir};
 use crate::locks;
 use crate::partition::Partition;
 
