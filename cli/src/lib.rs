@@ -6,8 +6,10 @@
 //! - `rill-broker` ([`broker`]): the broker library behind flags, a TOML file,
 //!   `RILL_*` environment variables and signal handling.
 //!
-//! Only this crate parses arguments and installs a log subscriber; the libraries
-//! it wraps take typed configuration and only emit `tracing` events.
+//! Of the product's crates only this one and the benchmark (`rill-bench`, whose
+//! binary this crate's `rill bench` shares) parse arguments, and only this one
+//! installs a log subscriber; the broker and client libraries take typed
+//! configuration and only emit `tracing` events.
 
 pub mod broker;
 pub mod demo;

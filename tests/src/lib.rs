@@ -13,7 +13,8 @@
 //! `broker_process` (the `rill-broker` entry point, behind the default
 //! `broker-process` feature because it needs rill-cli) and `crash_appender`. The
 //! client's and the CLI's tests use this library as a dev-dependency without
-//! that feature, so it never builds rill-cli or rill-client for them.
+//! that feature, so `cargo test -p rill-client` builds no rill-cli for it (a
+//! whole-workspace build still builds rill-cli, as a member).
 
 pub mod client;
 pub mod process;

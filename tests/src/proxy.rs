@@ -1,6 +1,6 @@
 //! A TCP proxy between a client and a broker that a test steers while traffic
-//! flows: the one fault injector of Rill's tests, for client links today and
-//! every inter-broker link once brokers replicate.
+//! flows: the one fault injector of Rill's tests, for any link that speaks Rill's
+//! framing.
 //!
 //! The proxy understands only Rill's framing (a u32 big-endian length, then the
 //! body; a request body starts with its i16 api key), so it forwards whole frames
@@ -39,6 +39,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
+
+/// The largest frame the proxy forwards (length prefix excluded); a longer one
+/// closes its link instead of being buffered. Far above any broker's default
+/// `max_frame_bytes`, so it never cuts a frame a test meant to pass.
+const MAX_FRAME_BYTES: usize = 256 << 20;
 
 /// The proxy's switches, shared with every connection task.
 #[derive(Debug)]
@@ -323,12 +328,17 @@ async fn link(client: TcpStream, upstream: SocketAddr, faults: Arc<Faults>) {
     }
 }
 
-/// One length-prefixed frame, prefix included; `None` at end of stream.
+/// One length-prefixed frame, prefix included; `None` at end of stream or for a
+/// frame over [`MAX_FRAME_BYTES`].
 async fn read_frame(from: &mut (impl AsyncRead + Unpin)) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];
     from.read_exact(&mut len).await.ok()?;
+    let body = u32::from_be_bytes(len) as usize;
+    if body > MAX_FRAME_BYTES {
+        return None;
+    }
     let mut frame = len.to_vec();
-    frame.resize(4 + u32::from_be_bytes(len) as usize, 0);
+    frame.resize(4 + body, 0);
     from.read_exact(&mut frame[4..]).await.ok()?;
     Some(frame)
 }

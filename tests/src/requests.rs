@@ -1,7 +1,7 @@
 //! Request builders for end-to-end tests: typed request bodies addressed to one
 //! topic or partition, and encoded frame bodies (header plus body, no length
 //! prefix) for tests that write to the socket themselves. [`crate::client`]
-//! re-exports the typed builders, which is where older tests import them from.
+//! re-exports the typed builders.
 
 use bytes::{Bytes, BytesMut};
 use rill_protocol::api::create_topics::{CreatableTopic, CreateTopicsRequest, TopicConfig};
