@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rill_protocol::ErrorCode;
@@ -32,8 +33,12 @@ use crate::partition::Partition;
 pub const LOCK_FILE: &str = "rill.lock";
 /// Name of a topic's metadata file.
 pub const TOPIC_FILE: &str = "topic.toml";
-/// Marks a topic directory that is being deleted.
+/// Starts the name of a topic directory that is being deleted (older brokers put
+/// it after the topic name; [`Topics::open`] removes both forms).
 const DELETED_MARK: &str = "~deleted-";
+
+/// Tells apart directories discarded in the same nanosecond.
+static NEXT_DISCARD: AtomicU64 = AtomicU64::new(0);
 
 /// One topic: its settings and partitions.
 pub struct Topic {
@@ -375,6 +380,23 @@ fn create_topic(
         discard_dir(data_dir, dir)?;
     }
     io(std::fs::create_dir_all(dir), "create topic dir", dir)?;
+    fill_topic_dir(data_dir, dir, name, partitions, settings).inspect_err(|_| {
+        // A failed create leaves nothing behind, as if it had never started.
+        if let Err(e) = discard_dir(data_dir, dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a failed create");
+        }
+    })
+}
+
+/// Opens the partition logs in the new `dir`, then commits the topic by writing
+/// `topic.toml`. On failure the logs opened so far are closed before it returns.
+fn fill_topic_dir(
+    data_dir: &Path,
+    dir: &Path,
+    name: &str,
+    partitions: i32,
+    settings: TopicSettings,
+) -> Result<Topic> {
     let topic = open_partitions(dir, name, partitions, settings.clone())?;
     let text = toml::to_string(&TopicFile {
         partitions,
@@ -403,14 +425,17 @@ fn remove_topic(data_dir: &Path, dir: &Path, topic: &Topic) -> Result<()> {
     discard_dir(data_dir, dir)
 }
 
-/// Renames `dir` to a deleted name (durably), then removes it.
+/// Renames `dir` to a deleted name in `data_dir` (durably), then removes it.
+///
+/// The deleted name holds no part of the topic's (`~deleted-<nanos>-<n>`), so it
+/// fits the file system's 255-byte limit on one name however long the topic's name
+/// is; [`Topics::open`] removes any such directory a crash left behind.
 fn discard_dir(data_dir: &Path, dir: &Path) -> Result<()> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let mut doomed = dir.as_os_str().to_owned();
-    doomed.push(format!("{DELETED_MARK}{nanos}"));
-    let doomed = PathBuf::from(doomed);
+    let n = NEXT_DISCARD.fetch_add(1, Ordering::Relaxed);
+    let doomed = data_dir.join(format!("{DELETED_MARK}{nanos}-{n}"));
     io(std::fs::rename(dir, &doomed), "rename for delete", dir)?;
     sync_dir(data_dir)?;
     io(std::fs::remove_dir_all(&doomed), "remove", &doomed)
@@ -419,6 +444,22 @@ fn discard_dir(data_dir: &Path, dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_create_leaves_no_directory_behind() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let dir = data.path().join("orders");
+        let settings = TopicSettings {
+            segment_bytes: 0, // refused by the log when partition 0 opens
+            ..TopicSettings::default()
+        };
+        assert!(create_topic(data.path(), &dir, "orders", 3, settings).is_err());
+        let left: Vec<_> = std::fs::read_dir(data.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
 
     #[test]
     fn a_second_broker_on_the_same_data_dir_is_refused() {
