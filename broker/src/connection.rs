@@ -163,7 +163,8 @@ enum Answer {
 }
 
 /// Decodes one frame and has [`handler::handle`] answer it; answers a frame that
-/// does not decode itself, or closes the connection when it cannot.
+/// does not decode itself, or closes the connection when it cannot (no correlation
+/// id, or a Produce with acks 0: see [`handler::undecodable_gets_response`]).
 async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
     let response = match Request::decode(frame) {
         Ok(request) => match handler::handle(broker, request).await {
@@ -173,7 +174,7 @@ async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
         Err(DecodeFailure {
             correlation_id: Some(correlation_id),
             error,
-        }) => {
+        }) if handler::undecodable_gets_response(frame) => {
             let code = match error {
                 ProtocolError::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
                 _ => ErrorCode::InvalidRequest,
@@ -188,10 +189,7 @@ async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
                 body: None,
             }
         }
-        Err(DecodeFailure {
-            correlation_id: None,
-            error,
-        }) => return Answer::Close(error),
+        Err(DecodeFailure { error, .. }) => return Answer::Close(error),
     };
     Answer::Reply(frame_response(&response))
 }

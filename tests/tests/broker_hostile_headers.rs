@@ -116,6 +116,49 @@ async fn unknown_api_keys_get_invalid_request_and_the_connection_stays_open() {
     fx.finish().await;
 }
 
+/// docs/PROTOCOL.md §5.5: a Produce with acks 0 is never answered. One the broker
+/// cannot accept as a whole (a body that does not decode, an unsupported
+/// version) closes the connection instead of getting an error response that the
+/// client would pair with its next request; with acks 1 the same request gets
+/// its error and the connection stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_acks_0_produce_closes_the_connection_instead_of_answering() {
+    let mut fx = Fixture::start().await;
+    for acks in [0, 1] {
+        let produce = body_bytes(&produce_request(KEEP, 0, &honest_batch("a0", 1), acks));
+        let mut trailing =
+            encode_request(80, produce_request(KEEP, 0, &honest_batch("a0", 1), acks));
+        trailing.push(0);
+        let cases = [
+            ("a trailing byte", trailing, ErrorCode::InvalidRequest),
+            (
+                "Produce v1",
+                raw_request(ApiKey::Produce.code(), 1, 81, &produce),
+                ErrorCode::UnsupportedVersion,
+            ),
+        ];
+        for (case, request, code) in cases {
+            let case = format!("{case}, acks {acks}");
+            let mut conn = fx.connect().await;
+            if acks == 0 {
+                conn.write_frame(&request).await.or_fail(&case);
+                let frames = conn.recv_until_closed().await.or_fail(&case);
+                assert!(
+                    frames.is_empty(),
+                    "{case}: answered {} frames",
+                    frames.len()
+                );
+            } else {
+                conn.expect_refused(&request, code, &case).await;
+                conn.assert_usable(&case).await;
+            }
+        }
+    }
+    fx.assert_unharmed("refused produce requests (nothing may be written)")
+        .await;
+    fx.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsupported_versions_get_35_and_the_connection_stays_open() {
     let mut fx = Fixture::start().await;
@@ -292,6 +335,9 @@ async fn two_hundred_random_frames_never_take_the_broker_down() {
                 frames.is_empty(),
                 "{case}: a frame too short for a correlation id must be closed silently"
             ),
+            // A Produce whose acks cannot be read is not answered: the
+            // connection closes instead.
+            Err(_) if body.get(..2) == Some(&[0, 0][..]) && frames.is_empty() => {}
             Err(_) => match frames.as_slice() {
                 [frame] => {
                     let (response, rest) = ResponseHeader::decode(frame)

@@ -26,7 +26,8 @@ mod topic_partitions;
 
 use std::time::Instant;
 
-use rill_protocol::header::ResponseHeader;
+use rill_protocol::api::ApiKey;
+use rill_protocol::header::{RequestHeader, ResponseHeader};
 use rill_protocol::message::{Request, RequestBody, Response, ResponseBody};
 
 use crate::state::Broker;
@@ -58,6 +59,25 @@ pub async fn handle(broker: &Broker, request: Request) -> Option<Response> {
         header: ResponseHeader::ok(correlation_id),
         body: Some(body),
     })
+}
+
+/// Whether a request that did not decode (its header did, so it carries a
+/// correlation id) may be answered with an error. Not when it is a Produce whose
+/// acks field reads 0, or is too short to read: that client expects no answer, and
+/// one would be paired with its next request. Such a request gets the connection
+/// closed instead, as Kafka does.
+pub fn undecodable_gets_response(frame: &[u8]) -> bool {
+    // The api key is the frame's first field.
+    let produce = ApiKey::Produce.code().to_be_bytes();
+    if frame.get(..2) != Some(&produce[..]) {
+        return true;
+    }
+    let Ok((_, body)) = RequestHeader::decode(frame) else {
+        return false;
+    };
+    // acks is a Produce body's first field.
+    body.get(..2)
+        .is_some_and(|acks| i16::from_be_bytes([acks[0], acks[1]]) != 0)
 }
 
 /// Whether the client expects a response: always, except for a Produce with
