@@ -177,6 +177,24 @@ async fn members_share_partitions_and_commits_are_fenced_and_durable() {
     assert_eq!(committed(&mut c).await, 23);
     let refused = c.delete_topic("__consumer_offsets").await.expect("delete");
     assert_eq!(refused.error_code, ErrorCode::InvalidTopic, "{refused:?}");
+
+    // Only the broker writes it (docs/PROTOCOL.md §5.5): a Produce is refused
+    // with 17 and changes no committed offset.
+    let mut forged = BatchBuilder::new(ProducerInfo::NONE);
+    forged.push(
+        1_900_000_000_000,
+        Some(b"payment/purchases/0"),
+        Some(b"0"),
+        &[],
+    );
+    let forged = forged.finish();
+    let refused = c
+        .produce("__consumer_offsets", 0, &forged, 1)
+        .await
+        .expect("produce")
+        .expect("acks 1 answers");
+    assert_eq!(refused.error_code, ErrorCode::InvalidTopic, "{refused:?}");
+    assert_eq!(committed(&mut c).await, 23);
 }
 
 fn idempotent_batch(producer_id: i64, base_sequence: i32, tag: &str) -> Vec<u8> {
