@@ -132,3 +132,44 @@ fn environment_variables_configure_the_broker() {
         assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
     });
 }
+
+/// A log written to a file or a pipe is plain text: no ANSI colour codes.
+#[test]
+fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_path = dir.path().join("broker.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let data = dir.path().join("data");
+    let mut child = Command::new(BROKER)
+        .args([
+            "--data-dir",
+            data.to_str().expect("utf-8"),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start the broker");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&log_path).expect("read the log");
+        if text.contains("broker serving") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -TERM {}", child.id());
+    let status = child.wait().expect("wait for the broker");
+    assert!(text.contains("broker serving"), "no start-up line: {text}");
+    assert!(
+        !text.contains('\x1b'),
+        "colour codes in a log file: {text:?}"
+    );
+    assert!(status.success(), "the broker exited with {status}");
+}
