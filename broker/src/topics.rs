@@ -380,35 +380,30 @@ fn create_topic(
         discard_dir(data_dir, dir)?;
     }
     io(std::fs::create_dir_all(dir), "create topic dir", dir)?;
-    fill_topic_dir(data_dir, dir, name, partitions, settings).inspect_err(|_| {
-        // A failed create leaves nothing behind, as if it had never started.
-        if let Err(e) = discard_dir(data_dir, dir) {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a failed create");
-        }
-    })
+    // On failure the logs opened so far are dropped (closed) inside the chain,
+    // before the directory is removed.
+    open_partitions(dir, name, partitions, settings)
+        .and_then(|topic| write_topic_file(data_dir, dir, &topic).map(|()| topic))
+        .inspect_err(|_| {
+            // A failed create leaves nothing behind, as if it had never started.
+            if let Err(e) = discard_dir(data_dir, dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a failed create");
+            }
+        })
 }
 
-/// Opens the partition logs in the new `dir`, then commits the topic by writing
-/// `topic.toml`. On failure the logs opened so far are closed before it returns.
-fn fill_topic_dir(
-    data_dir: &Path,
-    dir: &Path,
-    name: &str,
-    partitions: i32,
-    settings: TopicSettings,
-) -> Result<Topic> {
-    let topic = open_partitions(dir, name, partitions, settings.clone())?;
+/// Commits `topic` by writing its `topic.toml` in `dir` durably.
+fn write_topic_file(data_dir: &Path, dir: &Path, topic: &Topic) -> Result<()> {
     let text = toml::to_string(&TopicFile {
-        partitions,
-        settings,
+        partitions: i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX),
+        settings: topic.settings.clone(),
     })
     .map_err(|e| Error::TopicMetadata {
         path: dir.join(TOPIC_FILE),
         reason: e.to_string(),
     })?;
     save_file(dir, TOPIC_FILE, text.as_bytes())?;
-    sync_dir(data_dir)?;
-    Ok(topic)
+    sync_dir(data_dir)
 }
 
 /// Closes a topic's logs and removes its directory.
