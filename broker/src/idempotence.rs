@@ -8,15 +8,18 @@
 //! original offset and not written again. A batch that does not continue the
 //! sequence is refused, so a lost batch is never silently skipped.
 //!
-//! The state lives in memory: after a broker restart a producer's first batch is
-//! accepted at whatever sequence it carries, so a retry that straddles a restart
-//! is not recognised as a duplicate.
+//! A producer's first batch on a partition must carry sequence 0 when the
+//! partition has seen all of the producer's batches ([`History::Complete`]). The
+//! state lives in memory, so for an id issued before the broker last started
+//! ([`History::SinceRestart`]) the first batch is accepted at whatever sequence it
+//! carries, and a retry that straddles a restart is not recognised as a duplicate.
 
 use std::collections::{HashMap, VecDeque};
 
 use rill_protocol::{ErrorCode, ProducerInfo};
 
 use crate::api_error::ApiError;
+use crate::producer_ids::History;
 
 /// Batches remembered per producer and partition (Kafka remembers 5 too, the
 /// most a producer has in flight).
@@ -44,6 +47,21 @@ pub enum Verdict {
     Duplicate(i64),
 }
 
+/// The first batch of a producer on a partition: its sequence must be 0.
+fn first_batch(producer: &ProducerInfo) -> Result<Verdict, ApiError> {
+    if producer.base_sequence == 0 {
+        return Ok(Verdict::Append);
+    }
+    Err(ApiError::new(
+        ErrorCode::OutOfOrderSequenceNumber,
+        format!(
+            "producer {} epoch {} sent sequence {} as its first batch to this partition: \
+             a producer's first batch to a partition has sequence 0",
+            producer.producer_id, producer.producer_epoch, producer.base_sequence
+        ),
+    ))
+}
+
 /// The producers seen on one partition.
 #[derive(Debug, Default)]
 pub struct ProducerStates {
@@ -51,10 +69,19 @@ pub struct ProducerStates {
 }
 
 impl ProducerStates {
-    /// Checks a batch of `records` records from `producer`.
-    pub fn check(&self, producer: &ProducerInfo, records: i32) -> Result<Verdict, ApiError> {
+    /// Checks a batch of `records` records from `producer`, whose past batches
+    /// this broker has seen as `history` says.
+    pub fn check(
+        &self,
+        producer: &ProducerInfo,
+        records: i32,
+        history: History,
+    ) -> Result<Verdict, ApiError> {
         let Some(state) = self.producers.get(&producer.producer_id) else {
-            return Ok(Verdict::Append);
+            return match history {
+                History::Complete => first_batch(producer),
+                History::SinceRestart => Ok(Verdict::Append),
+            };
         };
         if producer.producer_epoch < state.epoch {
             return Err(ApiError::new(
@@ -121,30 +148,75 @@ mod tests {
         }
     }
 
+    impl ProducerStates {
+        fn check_complete(
+            &self,
+            producer: &ProducerInfo,
+            records: i32,
+        ) -> Result<Verdict, ApiError> {
+            self.check(producer, records, History::Complete)
+        }
+    }
+
+    #[test]
+    fn a_first_batch_starts_at_sequence_zero_unless_history_was_lost() {
+        let states = ProducerStates::default();
+        let refused = states
+            .check_complete(&producer(0, 5), 1)
+            .expect_err("first at 5");
+        assert_eq!(refused.code, ErrorCode::OutOfOrderSequenceNumber);
+        assert!(
+            refused.message.contains("sequence 0"),
+            "{}",
+            refused.message
+        );
+        assert_eq!(
+            states.check_complete(&producer(0, 0), 1),
+            Ok(Verdict::Append)
+        );
+        assert_eq!(
+            states.check(&producer(0, 5), 1, History::SinceRestart),
+            Ok(Verdict::Append),
+            "an id from before a restart may have written batches this run never saw"
+        );
+    }
+
     #[test]
     fn retries_are_duplicates_and_gaps_are_refused() {
         let mut states = ProducerStates::default();
-        assert_eq!(states.check(&producer(0, 0), 3), Ok(Verdict::Append));
+        assert_eq!(
+            states.check_complete(&producer(0, 0), 3),
+            Ok(Verdict::Append)
+        );
         states.record(&producer(0, 0), 3, 100);
         assert_eq!(
-            states.check(&producer(0, 0), 3),
+            states.check_complete(&producer(0, 0), 3),
             Ok(Verdict::Duplicate(100))
         );
-        assert_eq!(states.check(&producer(0, 3), 2), Ok(Verdict::Append));
+        assert_eq!(
+            states.check_complete(&producer(0, 3), 2),
+            Ok(Verdict::Append)
+        );
         states.record(&producer(0, 3), 2, 110);
-        let gap = states.check(&producer(0, 9), 1).expect_err("gap");
+        let gap = states.check_complete(&producer(0, 9), 1).expect_err("gap");
         assert_eq!(gap.code, ErrorCode::OutOfOrderSequenceNumber);
         assert!(gap.message.contains("expected 5"), "{}", gap.message);
         assert_eq!(
-            states.check(&producer(0, 3), 2),
+            states.check_complete(&producer(0, 3), 2),
             Ok(Verdict::Duplicate(110))
         );
         // A new epoch restarts at 0; the old epoch is fenced.
-        assert!(states.check(&producer(1, 5), 1).is_err());
-        assert_eq!(states.check(&producer(1, 0), 1), Ok(Verdict::Append));
+        assert!(states.check_complete(&producer(1, 5), 1).is_err());
+        assert_eq!(
+            states.check_complete(&producer(1, 0), 1),
+            Ok(Verdict::Append)
+        );
         states.record(&producer(1, 0), 1, 120);
         assert_eq!(
-            states.check(&producer(0, 5), 1).expect_err("stale").code,
+            states
+                .check_complete(&producer(0, 5), 1)
+                .expect_err("stale")
+                .code,
             ErrorCode::InvalidProducerEpoch
         );
     }
@@ -156,9 +228,14 @@ mod tests {
             states.record(&producer(0, i), 1, i64::from(i) * 10);
         }
         assert_eq!(
-            states.check(&producer(0, 0), 1).map_err(|e| e.code),
+            states
+                .check_complete(&producer(0, 0), 1)
+                .map_err(|e| e.code),
             Err(ErrorCode::OutOfOrderSequenceNumber)
         );
-        assert_eq!(states.check(&producer(0, 6), 1), Ok(Verdict::Duplicate(60)));
+        assert_eq!(
+            states.check_complete(&producer(0, 6), 1),
+            Ok(Verdict::Duplicate(60))
+        );
     }
 }

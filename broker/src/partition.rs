@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use crate::api_error::ApiError;
 use crate::idempotence::{ProducerStates, Verdict};
+use crate::producer_ids::History;
 
 /// A partition of a topic.
 pub struct Partition {
@@ -150,10 +151,11 @@ impl Partition {
         batch: CheckedBatch,
         producer: ProducerInfo,
         records: i32,
+        history: History,
     ) -> Result<i64, PartitionError> {
         let mut states = self.producers.lock().await;
         match states
-            .check(&producer, records)
+            .check(&producer, records, history)
             .map_err(PartitionError::Refused)?
         {
             Verdict::Duplicate(base_offset) => Ok(base_offset),

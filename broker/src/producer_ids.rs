@@ -5,6 +5,12 @@
 //! file, fsync, rename, directory fsync), so after a crash the broker resumes past
 //! every id it may have issued. An id at or above the next unissued one was never
 //! given out, which lets Produce refuse invented ids.
+//!
+//! Every id is issued with epoch [`ISSUED_EPOCH`]. Ids issued since this broker
+//! started have a [`History::Complete`]: every batch they ever sent went through
+//! this process, so a partition that has no state for one has seen none of its
+//! batches. Ids issued before the last start may have written batches whose
+//! duplicate-detection state was in memory only ([`History::SinceRestart`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,6 +22,8 @@ use crate::locks;
 
 /// Ids reserved on disk at a time.
 pub const BLOCK: i64 = 1000;
+/// The epoch every producer id is issued with (epochs are never bumped).
+pub const ISSUED_EPOCH: i16 = 0;
 const FILE: &str = "producer-ids";
 
 #[derive(Debug)]
@@ -24,10 +32,30 @@ struct State {
     reserved_end: i64,
 }
 
+/// How much of an issued id's past this broker process has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// Issued by this process: every batch of the id was seen here.
+    Complete,
+    /// Issued before the broker last started: earlier batches may be unknown.
+    SinceRestart,
+}
+
+/// What the broker knows of an id it issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Issued {
+    /// The epoch the id was issued with.
+    pub epoch: i16,
+    /// Whether this process saw all of the id's batches.
+    pub history: History,
+}
+
 /// Allocates producer ids.
 #[derive(Debug)]
 pub struct ProducerIds {
     dir: PathBuf,
+    /// The first id this process may issue; ids below it came from earlier runs.
+    first_this_run: i64,
     state: Mutex<State>,
     /// `state.next`, readable without the lock: Produce checks it for every
     /// idempotent batch, while `allocate` may hold the lock through an fsync.
@@ -59,6 +87,7 @@ impl ProducerIds {
         };
         Ok(ProducerIds {
             dir: data_dir.to_path_buf(),
+            first_this_run: next,
             state: Mutex::new(State {
                 next,
                 reserved_end: next,
@@ -91,10 +120,21 @@ impl ProducerIds {
         Ok(id)
     }
 
-    /// Whether `id` may have been issued by this broker (after a restart, every id
-    /// of the block reserved before it counts).
-    pub fn issued(&self, id: i64) -> bool {
-        id >= 0 && id < self.next.load(Ordering::Acquire)
+    /// What is known of `id`, or `None` if this broker never issued it (after a
+    /// restart, every id of the block reserved before it counts as issued).
+    pub fn issued(&self, id: i64) -> Option<Issued> {
+        if id < 0 || id >= self.next.load(Ordering::Acquire) {
+            return None;
+        }
+        let history = if id >= self.first_this_run {
+            History::Complete
+        } else {
+            History::SinceRestart
+        };
+        Some(Issued {
+            epoch: ISSUED_EPOCH,
+            history,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -116,16 +156,22 @@ mod tests {
         let ids = ProducerIds::open(dir.path()).expect("open");
         let first: Vec<i64> = (0..3).map(|_| ids.allocate().expect("id")).collect();
         assert_eq!(first, [0, 1, 2]);
-        assert!(ids.issued(2));
+        assert_eq!(ids.issued(2).map(|i| i.history), Some(History::Complete));
         drop(ids);
         let ids = ProducerIds::open(dir.path()).expect("reopen");
-        assert!(ids.issued(2), "ids of the reserved block count as issued");
+        assert_eq!(
+            ids.issued(2).map(|i| i.history),
+            Some(History::SinceRestart),
+            "ids of the reserved block count as issued, by an earlier run"
+        );
         let next = ids.allocate().expect("id");
         assert_eq!(
             next, BLOCK,
             "a restart skips the rest of the reserved block"
         );
-        assert!(!ids.issued(5 * BLOCK));
+        assert_eq!(ids.issued(next).map(|i| i.history), Some(History::Complete));
+        assert_eq!(ids.issued(5 * BLOCK), None);
+        assert_eq!(ids.issued(-1), None);
         std::fs::write(dir.path().join(FILE), "garbage").expect("write");
         let err = ProducerIds::open(dir.path()).expect_err("garbage");
         assert!(
@@ -141,6 +187,6 @@ mod tests {
         let ids = ProducerIds::open(dir.path()).expect("open");
         let err = ids.allocate().expect_err("no room for a block");
         assert!(err.to_string().contains("used up"), "{err}");
-        assert!(ids.issued(i64::MAX - 11) && !ids.issued(i64::MAX - 10));
+        assert!(ids.issued(i64::MAX - 11).is_some() && ids.issued(i64::MAX - 10).is_none());
     }
 }

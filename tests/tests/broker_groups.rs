@@ -1,5 +1,5 @@
-//! Consumer groups, committed offsets and idempotent producers, spoken over the
-//! wire against a real broker: the broker side of what rill-client builds on.
+//! Consumer groups and committed offsets, spoken over the wire against a real
+//! broker: the broker side of what rill-client builds on.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -10,7 +10,6 @@ use rill_protocol::api::consumer_group_heartbeat::{
     ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
 };
 use rill_protocol::api::describe_groups::DescribeGroupsRequest;
-use rill_protocol::api::init_producer_id::InitProducerIdRequest;
 use rill_protocol::api::list_groups::ListGroupsRequest;
 use rill_protocol::api::offset_commit::{
     OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic,
@@ -195,98 +194,4 @@ async fn members_share_partitions_and_commits_are_fenced_and_durable() {
         .expect("acks 1 answers");
     assert_eq!(refused.error_code, ErrorCode::InvalidTopic, "{refused:?}");
     assert_eq!(committed(&mut c).await, 23);
-}
-
-fn idempotent_batch(producer_id: i64, base_sequence: i32, tag: &str) -> Vec<u8> {
-    let mut b = BatchBuilder::new(ProducerInfo {
-        producer_id,
-        producer_epoch: 0,
-        base_sequence,
-    });
-    b.push(1_900_000_000_000, None, Some(tag.as_bytes()), &[]);
-    b.push(1_900_000_000_001, None, Some(tag.as_bytes()), &[]);
-    b.finish()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retried_produce_is_written_once() {
-    let broker = EmbeddedBroker::builder()
-        .stop_timeout(STOP_TIMEOUT)
-        .start()
-        .await
-        .expect("start");
-    let mut c = TestClient::connect(broker.addr()).await.expect("connect");
-    c.create_topic("orders", 1).await.expect("create");
-    let ResponseBody::InitProducerId(id) = c
-        .call(RequestBody::InitProducerId(InitProducerIdRequest {
-            transactional_id: None,
-            timeout_ms: 1000,
-        }))
-        .await
-        .expect("init producer id")
-    else {
-        panic!("not an init producer id response");
-    };
-    assert_eq!(id.error_code, ErrorCode::None);
-    let pid = id.producer_id;
-
-    // The first attempt is written, then its connection is cut before the answer
-    // is read; the retry on a new connection gets the same offset.
-    let first = idempotent_batch(pid, 0, "first");
-    let mut doomed = TestClient::connect(broker.addr()).await.expect("connect");
-    doomed
-        .queue(rill_tests::client::produce_request("orders", 0, &first, -1))
-        .expect("queue");
-    doomed.flush().await.expect("write the produce");
-    drop(doomed);
-    let mut retry = TestClient::connect(broker.addr()).await.expect("connect");
-    let answer = retry.produce("orders", 0, &first, -1).await.expect("retry");
-    let answer = answer.expect("acks -1 answers");
-    assert_eq!(
-        (answer.error_code, answer.base_offset),
-        (ErrorCode::None, 0),
-        "{answer:?}"
-    );
-    let second = retry
-        .produce("orders", 0, &idempotent_batch(pid, 2, "second"), -1)
-        .await
-        .expect("produce")
-        .expect("answer");
-    assert_eq!(
-        (second.error_code, second.base_offset),
-        (ErrorCode::None, 2)
-    );
-    let end = retry
-        .list_offsets("orders", 0, -1)
-        .await
-        .expect("latest")
-        .offset;
-    assert_eq!(end, 4, "each batch is in the log exactly once");
-
-    let gap = retry
-        .produce("orders", 0, &idempotent_batch(pid, 9, "gap"), -1)
-        .await
-        .expect("produce")
-        .expect("answer");
-    assert_eq!(
-        gap.error_code,
-        ErrorCode::OutOfOrderSequenceNumber,
-        "{gap:?}"
-    );
-    let invented = retry
-        .produce("orders", 0, &idempotent_batch(pid + 1_000_000, 0, "x"), -1)
-        .await
-        .expect("produce")
-        .expect("answer");
-    assert_eq!(
-        invented.error_code,
-        ErrorCode::UnknownProducerId,
-        "{invented:?}"
-    );
-    let end = retry
-        .list_offsets("orders", 0, -1)
-        .await
-        .expect("latest")
-        .offset;
-    assert_eq!(end, 4, "refused batches wrote nothing");
 }

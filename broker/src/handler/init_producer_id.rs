@@ -3,9 +3,10 @@
 use rill_protocol::api::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use rill_protocol::ErrorCode;
 
+use crate::producer_ids::ISSUED_EPOCH;
 use crate::state::Broker;
 
-/// Allocates a producer id (epoch 0). Transactions are not supported.
+/// Allocates a producer id (epoch [`ISSUED_EPOCH`]). Transactions are not supported.
 pub async fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
     let refuse = |code, message: String| InitProducerIdResponse {
         error_code: code,
@@ -29,7 +30,7 @@ pub async fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProd
             error_code: ErrorCode::None,
             error_message: None,
             producer_id,
-            producer_epoch: 0,
+            producer_epoch: ISSUED_EPOCH,
         },
         Err(e) => {
             tracing::error!(error = %e, "cannot reserve producer ids");

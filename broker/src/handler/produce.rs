@@ -22,6 +22,7 @@ use rill_protocol::{CheckedBatch, ErrorCode, ProducerInfo, RecordBatch};
 use crate::api_error::ApiError;
 use crate::group::offsets::OFFSETS_TOPIC;
 use crate::partition::Partition;
+use crate::producer_ids::History;
 use crate::state::Broker;
 
 /// Appends the request's batches and reports where each one landed.
@@ -114,7 +115,30 @@ fn start_append(
     let batch = check(entry.records, topic.settings.max_batch_bytes)?;
     let header = *batch.header();
     let producer = header.producer;
-    if producer.producer_id >= 0 && !broker.producer_ids.issued(producer.producer_id) {
+    let idempotent = match producer.producer_id {
+        id if id < 0 => None,
+        _ => Some(Stamp {
+            history: issued_history(broker, &producer)?,
+            producer,
+            records: header.record_count,
+        }),
+    };
+    let counts = (header.record_count, batch.as_bytes().len());
+    let job = tokio::spawn(append(partition, batch, idempotent));
+    Ok((job, counts))
+}
+
+/// An idempotent batch's producer stamp, with what the broker knows of its past.
+struct Stamp {
+    producer: ProducerInfo,
+    records: i32,
+    history: History,
+}
+
+/// Refuses a producer id this broker never issued (59) and an epoch it was not
+/// issued with (47); otherwise says how much of the id's past this broker saw.
+fn issued_history(broker: &Broker, producer: &ProducerInfo) -> Result<History, ApiError> {
+    let Some(issued) = broker.producer_ids.issued(producer.producer_id) else {
         return Err(ApiError::new(
             ErrorCode::UnknownProducerId,
             format!(
@@ -122,14 +146,17 @@ fn start_append(
                 producer.producer_id
             ),
         ));
+    };
+    if producer.producer_epoch != issued.epoch {
+        return Err(ApiError::new(
+            ErrorCode::InvalidProducerEpoch,
+            format!(
+                "producer id {} was issued epoch {}, the batch carries epoch {}",
+                producer.producer_id, issued.epoch, producer.producer_epoch
+            ),
+        ));
     }
-    let counts = (header.record_count, batch.as_bytes().len());
-    let job = tokio::spawn(append(
-        partition,
-        batch,
-        (producer.producer_id >= 0).then_some((producer, header.record_count)),
-    ));
-    Ok((job, counts))
+    Ok(issued.history)
 }
 
 /// Appends the batch (through duplicate detection when it comes from an
@@ -137,12 +164,12 @@ fn start_append(
 async fn append(
     partition: Arc<Partition>,
     batch: CheckedBatch,
-    idempotent: Option<(ProducerInfo, i32)>,
+    idempotent: Option<Stamp>,
 ) -> Result<(i64, i64), ApiError> {
     let base_offset = match idempotent {
-        Some((producer, records)) => {
+        Some(stamp) => {
             partition
-                .append_idempotent(batch, producer, records)
+                .append_idempotent(batch, stamp.producer, stamp.records, stamp.history)
                 .await?
         }
         None => partition.append(batch).await?.base_offset,
