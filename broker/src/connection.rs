@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::Decoder;
 use tracing::Instrument;
 
-use crate::handler;
+use crate::handler::{self, Outcome};
 use crate::state::Broker;
 
 /// Aborts the task when dropped.
@@ -106,8 +106,8 @@ async fn read_requests(
         let response = match answer(broker, &frame).await {
             Answer::Reply(bytes) => bytes,
             Answer::Silent => continue,
-            Answer::Close(e) => {
-                tracing::info!(error = %e, "closing connection: request header unreadable");
+            Answer::Close(reason) => {
+                tracing::info!(%reason, "closing connection");
                 return;
             }
         };
@@ -159,7 +159,8 @@ async fn next_frame(
 enum Answer {
     Reply(Bytes),
     Silent,
-    Close(ProtocolError),
+    /// Close the connection, for this reason.
+    Close(String),
 }
 
 /// Decodes one frame and has [`handler::handle`] answer it; answers a frame that
@@ -168,8 +169,9 @@ enum Answer {
 async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
     let response = match Request::decode(frame) {
         Ok(request) => match handler::handle(broker, request).await {
-            Some(response) => response,
-            None => return Answer::Silent,
+            Outcome::Reply(response) => response,
+            Outcome::Silent => return Answer::Silent,
+            Outcome::Close(reason) => return Answer::Close(reason),
         },
         Err(DecodeFailure {
             correlation_id: Some(correlation_id),
@@ -189,7 +191,11 @@ async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
                 body: None,
             }
         }
-        Err(DecodeFailure { error, .. }) => return Answer::Close(error),
+        Err(DecodeFailure { error, .. }) => {
+            return Answer::Close(format!(
+                "undecodable request, no error can be sent: {error}"
+            ))
+        }
     };
     Answer::Reply(frame_response(&response))
 }

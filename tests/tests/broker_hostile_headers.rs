@@ -9,11 +9,15 @@
 
 mod hostile_support;
 
-use hostile_support::{body_bytes, framed, honest_batch, Fixture, Hostile, OrFail, KEEP};
+use hostile_support::{
+    body_bytes, framed, honest_batch, Fixture, Hostile, OrFail, KEEP, MAX_PARTITIONS, SCRATCH,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rill_protocol::api::api_versions::ApiVersionsRequest;
+use rill_protocol::api::list_offsets::ListOffsetsPartitionResponse;
 use rill_protocol::api::metadata::MetadataRequest;
+use rill_protocol::api::produce::{ProducePartition, ProduceRequest, ProduceTopic};
 use rill_protocol::api::ApiKey;
 use rill_protocol::header::{RequestHeader, ResponseHeader};
 use rill_protocol::message::RequestBody;
@@ -155,6 +159,78 @@ async fn refused_acks_0_produce_closes_the_connection_instead_of_answering() {
         }
     }
     fx.assert_unharmed("refused produce requests (nothing may be written)")
+        .await;
+    fx.finish().await;
+}
+
+/// docs/PROTOCOL.md §5.5: an acks-0 Produce in which any partition is refused
+/// closes the connection after the accepted partitions are written; one that is
+/// accepted whole leaves it open; an over-long topic name refuses it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_0_produce_with_any_refused_partition_closes_the_connection() {
+    let mut fx = Fixture::start().await;
+    let mut watcher = fx.connect_usable("watcher").await;
+    let scratch_end = |r: ListOffsetsPartitionResponse| r.offset;
+    let before = scratch_end(watcher.latest(SCRATCH, 0, "before").await);
+
+    // Accepted whole: written, unanswered, and the connection stays usable.
+    let mut conn = fx.connect().await;
+    let whole = encode_request(90, produce_request(SCRATCH, 0, &honest_batch("ok", 2), 0));
+    conn.write_frame(&whole).await.or_fail("accepted acks 0");
+    conn.assert_usable("after an accepted acks-0 produce").await;
+    let after_whole = scratch_end(watcher.latest(SCRATCH, 0, "whole").await);
+    assert_eq!(after_whole, before + 2, "the accepted batch is written");
+
+    // One good partition and one missing: the good one is written, then close.
+    let mut mixed = ProduceRequest {
+        acks: 0,
+        timeout_ms: 5000,
+        topics: vec![ProduceTopic {
+            name: SCRATCH.to_string(),
+            partitions: Vec::new(),
+        }],
+    };
+    for partition in [0, MAX_PARTITIONS + 1] {
+        mixed.topics[0].partitions.push(ProducePartition {
+            partition,
+            records: honest_batch("mixed", 3).into(),
+        });
+    }
+    let cases = [
+        (
+            "a missing partition",
+            encode_request(91, RequestBody::Produce(mixed)),
+            3,
+        ),
+        (
+            "a missing topic",
+            encode_request(92, produce_request("nowhere", 0, &honest_batch("x", 1), 0)),
+            0,
+        ),
+        (
+            "an over-long topic name",
+            encode_request(
+                93,
+                produce_request(&"n".repeat(300), 0, &honest_batch("x", 1), 0),
+            ),
+            0,
+        ),
+    ];
+    let mut expected = after_whole;
+    for (case, request, written) in cases {
+        let mut conn = fx.connect().await;
+        conn.write_frame(&request).await.or_fail(case);
+        let frames = conn.recv_until_closed().await.or_fail(case);
+        assert!(
+            frames.is_empty(),
+            "{case}: answered {} frames",
+            frames.len()
+        );
+        expected += written;
+        let end = scratch_end(watcher.latest(SCRATCH, 0, case).await);
+        assert_eq!(end, expected, "{case}: the accepted partitions are written");
+    }
+    fx.assert_unharmed("acks-0 produce requests with refused partitions")
         .await;
     fx.finish().await;
 }

@@ -6,7 +6,9 @@
 //! [`handle`] is the one path every decoded request takes: the [`precheck`] (which
 //! may refuse the whole request), then the API's handler, then whether the client
 //! gets a response at all. A Produce with acks = 0 never does, neither its answer
-//! nor a refusal; every other request always does.
+//! nor a refusal; every other request always does. As in Kafka, an acks = 0
+//! Produce that was refused in whole or in part gets its connection closed
+//! instead: the only signal such a client can notice.
 
 mod api_versions;
 mod consumer_group_heartbeat;
@@ -32,17 +34,31 @@ use rill_protocol::message::{Request, RequestBody, Response, ResponseBody};
 
 use crate::state::Broker;
 
-/// Answers one decoded request: pre-checks it, runs its handler, and returns the
-/// response, or `None` when the request gets none (a Produce with acks = 0).
-pub async fn handle(broker: &Broker, request: Request) -> Option<Response> {
+/// What the connection does after a request was handled.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this response.
+    Reply(Response),
+    /// Send nothing: a Produce with acks = 0 whose every partition was written.
+    Silent,
+    /// Send nothing and close the connection: a Produce with acks = 0 that was
+    /// refused in whole or in part (the reason, for the log).
+    Close(String),
+}
+
+/// Answers one decoded request: pre-checks it, runs its handler, and says what
+/// the client gets back.
+pub async fn handle(broker: &Broker, request: Request) -> Outcome {
     let Request { header, body } = request;
     let correlation_id = header.correlation_id;
     let replies = gets_response(&body);
     let max_name_len = broker.config.limits.max_topic_name_len;
     if let Err(refusal) = precheck::check(&body, max_name_len) {
         tracing::debug!(error = %refusal.message, "refusing request");
-        // Nothing was done, so nothing is lost by not telling an acks = 0 client.
-        return replies.then(|| Response {
+        if !replies {
+            return Outcome::Close(refusal.message);
+        }
+        return Outcome::Reply(Response {
             header: ResponseHeader {
                 correlation_id,
                 error_code: refusal.code,
@@ -55,9 +71,35 @@ pub async fn handle(broker: &Broker, request: Request) -> Option<Response> {
     let api = body.api_key().name();
     let body = dispatch(broker, header.client_id, body).await;
     broker.metrics.request(api, started.elapsed());
-    replies.then(|| Response {
-        header: ResponseHeader::ok(correlation_id),
-        body: Some(body),
+    if replies {
+        return Outcome::Reply(Response {
+            header: ResponseHeader::ok(correlation_id),
+            body: Some(body),
+        });
+    }
+    match first_produce_error(&body) {
+        Some(reason) => Outcome::Close(reason),
+        None => Outcome::Silent,
+    }
+}
+
+/// The first partition error of a Produce response, as a log line.
+fn first_produce_error(body: &ResponseBody) -> Option<String> {
+    let ResponseBody::Produce(response) = body else {
+        return None;
+    };
+    response.topics.iter().find_map(|topic| {
+        topic.partitions.iter().find_map(|p| {
+            (!p.error_code.is_ok()).then(|| {
+                format!(
+                    "acks 0 produce to {} partition {} refused ({}): {}",
+                    topic.name,
+                    p.partition,
+                    p.error_code,
+                    p.error_message.as_deref().unwrap_or("no message")
+                )
+            })
+        })
     })
 }
 
