@@ -1,6 +1,6 @@
 //! Edge cases of produce, fetch, delete and shutdown that a careless broker gets
 //! wrong: a partition listed twice in one produce or fetch, a multi-partition fetch's byte
-//! cap, a long-poll on a topic that is deleted, a shutdown while a client has
+//! caps, `timeout_ms` values, a long-poll on a topic that is deleted, a shutdown while a client has
 //! stopped reading, and a request in progress when shutdown begins.
 
 use std::time::{Duration, Instant};
@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rill_broker::embedded::EmbeddedBroker;
 use rill_broker::BrokerConfig;
+use rill_protocol::api::create_topics::{CreatableTopic, CreateTopicsRequest};
+use rill_protocol::api::delete_topics::DeleteTopicsRequest;
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
 use rill_protocol::api::produce::{ProducePartition, ProduceRequest, ProduceTopic};
 use rill_protocol::message::{RequestBody, ResponseBody};
@@ -187,6 +189,162 @@ async fn only_the_first_partition_with_data_may_exceed_max_bytes() {
     let cap = i32::try_from(2 * b.len()).expect("small");
     let got = sizes(client.call(fetch(cap)).await.expect("fetch"));
     assert_eq!(got, [b.len(), b.len()]);
+}
+
+/// PROTOCOL.md §5.6: `partition_max_bytes` caps each partition, negative caps
+/// count as 0, and only the first partition that has data may exceed the caps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_caps_work_as_the_spec_says() {
+    let broker = EmbeddedBroker::builder()
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
+        .await
+        .expect("start");
+    let mut client = TestClient::connect(broker.addr()).await.expect("connect");
+    client.create_topic("t", 3).await.expect("create");
+    let b = batch(2);
+    for partition in 0..3 {
+        for _ in 0..2 {
+            let r = client
+                .produce("t", partition, &b, 1)
+                .await
+                .expect("produce");
+            assert_eq!(r.expect("answer").error_code, ErrorCode::None);
+        }
+    }
+    let n = b.len();
+    let end = 4; // two batches of two records per partition
+    let fetch = |max_bytes: i32, partition_max_bytes: i32, offsets: [i64; 3]| {
+        RequestBody::Fetch(FetchRequest {
+            max_wait_ms: 0,
+            min_bytes: 1,
+            max_bytes,
+            topics: vec![FetchTopic {
+                name: "t".into(),
+                partitions: (0..3)
+                    .map(|partition| FetchPartition {
+                        partition,
+                        fetch_offset: offsets[partition as usize],
+                        partition_max_bytes,
+                    })
+                    .collect(),
+            }],
+        })
+    };
+    let one_batch = i32::try_from(n + 10).expect("small");
+    let cases = [
+        ("max_bytes 1", fetch(1, 1 << 20, [0; 3]), [n, 0, 0]),
+        ("max_bytes negative", fetch(-5, 1 << 20, [0; 3]), [n, 0, 0]),
+        (
+            "partition cap of one batch",
+            fetch(1 << 20, one_batch, [0; 3]),
+            [n, n, n],
+        ),
+        ("partition cap 0", fetch(1 << 20, 0, [0; 3]), [n, 0, 0]),
+        (
+            "partition cap negative",
+            fetch(1 << 20, -1, [0; 3]),
+            [n, 0, 0],
+        ),
+        (
+            "first partition at its end",
+            fetch(1, 1 << 20, [end, 0, 0]),
+            [0, n, 0],
+        ),
+        (
+            "room for all",
+            fetch(1 << 20, 1 << 20, [0; 3]),
+            [2 * n, 2 * n, 2 * n],
+        ),
+    ];
+    for (case, request, expected) in cases {
+        let ResponseBody::Fetch(f) = client.call(request).await.expect(case) else {
+            panic!("{case}: not a fetch response");
+        };
+        let got: Vec<usize> = f.topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.records.len())
+            .collect();
+        assert_eq!(got, expected, "{case}");
+        assert!(
+            f.topics[0]
+                .partitions
+                .iter()
+                .all(|p| p.error_code == ErrorCode::None),
+            "{case}: {f:?}"
+        );
+    }
+}
+
+/// PROTOCOL.md §5.3-§5.5: `timeout_ms` of CreateTopics, DeleteTopics and Produce
+/// takes any value, and the broker answers when the work is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_ms_takes_any_value() {
+    let broker = EmbeddedBroker::builder()
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
+        .await
+        .expect("start");
+    let mut client = TestClient::connect(broker.addr()).await.expect("connect");
+    for timeout_ms in [i32::MIN, -1, 0, 1, i32::MAX] {
+        let create = CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: "t".into(),
+                partitions: 1,
+                configs: Vec::new(),
+            }],
+            timeout_ms,
+            validate_only: false,
+        };
+        let ResponseBody::CreateTopics(created) = client
+            .call(RequestBody::CreateTopics(create))
+            .await
+            .expect("create")
+        else {
+            panic!("not a CreateTopics response");
+        };
+        assert_eq!(
+            created.topics[0].error_code,
+            ErrorCode::None,
+            "{timeout_ms}"
+        );
+        let produce = RequestBody::Produce(ProduceRequest {
+            acks: -1,
+            timeout_ms,
+            topics: vec![ProduceTopic {
+                name: "t".into(),
+                partitions: vec![ProducePartition {
+                    partition: 0,
+                    records: Bytes::from(batch(1)),
+                }],
+            }],
+        });
+        let ResponseBody::Produce(produced) = client.call(produce).await.expect("produce") else {
+            panic!("not a Produce response");
+        };
+        assert_eq!(
+            produced.topics[0].partitions[0].error_code,
+            ErrorCode::None,
+            "{timeout_ms}"
+        );
+        let delete = DeleteTopicsRequest {
+            topics: vec!["t".into()],
+            timeout_ms,
+        };
+        let ResponseBody::DeleteTopics(deleted) = client
+            .call(RequestBody::DeleteTopics(delete))
+            .await
+            .expect("delete")
+        else {
+            panic!("not a DeleteTopics response");
+        };
+        assert_eq!(
+            deleted.topics[0].error_code,
+            ErrorCode::None,
+            "{timeout_ms}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

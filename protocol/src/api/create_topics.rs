@@ -50,7 +50,7 @@ pub struct CreatableTopic {
 pub struct CreateTopicsRequest {
     /// Topics to create.
     pub topics: Vec<CreatableTopic>,
-    /// How long the broker may take.
+    /// Any value: the broker does not use it (PROTOCOL.md §5.3).
     pub timeout_ms: i32,
     /// Only check; create nothing.
     pub validate_only: bool,

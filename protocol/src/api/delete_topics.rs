@@ -23,7 +23,7 @@ use crate::Result;
 pub struct DeleteTopicsRequest {
     /// Topics to delete.
     pub topics: Vec<String>,
-    /// How long the broker may take.
+    /// Any value: the broker does not use it (PROTOCOL.md §5.4).
     pub timeout_ms: i32,
 }
 

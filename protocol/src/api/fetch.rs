@@ -38,7 +38,8 @@ pub struct FetchPartition {
     pub partition: i32,
     /// Offset to read from.
     pub fetch_offset: i64,
-    /// Cap on this partition's record bytes (at least one batch is returned).
+    /// Cap on this partition's record bytes; the first partition with data in a
+    /// response gets at least one batch (PROTOCOL.md §5.6).
     pub partition_max_bytes: i32,
 }
 

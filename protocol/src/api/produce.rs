@@ -60,7 +60,7 @@ pub type ProduceTopic = TopicEntries<ProducePartition>;
 pub struct ProduceRequest {
     /// -1, 0 or 1 (other values are answered with `InvalidRequiredAcks`).
     pub acks: i16,
-    /// How long the broker may wait for durability before answering.
+    /// Any value: the broker does not use it (PROTOCOL.md §5.5).
     pub timeout_ms: i32,
     /// What to append.
     pub topics: Vec<ProduceTopic>,
