@@ -208,6 +208,12 @@ async fn replay_from_the_start_an_offset_and_a_time() {
 
     consumer.seek_to_beginning(&[]).await.expect("beginning");
     assert_eq!(consumer.position(&tp), Some(0));
+    let ends = consumer
+        .end_offsets(std::slice::from_ref(&tp))
+        .await
+        .expect("end offsets");
+    assert_eq!(ends.get(&tp), Some(&2_000), "{ends:?}");
+    assert_eq!(consumer.position(&tp), Some(0), "looking is not seeking");
     consumer.seek_to_end(&[]).await.expect("end");
     assert_eq!(consumer.position(&tp), Some(2_000));
     assert!(consumer

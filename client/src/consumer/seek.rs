@@ -1,4 +1,5 @@
-//! Moving positions: to an offset, the beginning, the end, or a point in time.
+//! Moving positions: to an offset, the beginning, the end, or a point in time;
+//! and looking up where the end is.
 //!
 //! A seek applies to assigned partitions only, drops what was buffered for them
 //! and makes the next `poll` read from the new position (an answer already in
@@ -75,6 +76,16 @@ impl Consumer {
             offsets.extend(self.lookup(&at_end, LATEST_TIMESTAMP).await?);
         }
         self.apply(&targets, &offsets)
+    }
+
+    /// The log end of each of `partitions` now: its high watermark, the offset
+    /// after the last record readers may see (a consumer whose position reaches
+    /// it has read everything there was). The partitions need not be assigned.
+    pub async fn end_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        self.lookup(partitions, LATEST_TIMESTAMP).await
     }
 
     /// The offset of the first record at or after `timestamp_ms` in each of
