@@ -46,7 +46,8 @@ enum Command {
     Topic(topic::TopicCommand),
     /// Send each line of standard input as one record.
     Produce(produce::ProduceArgs),
-    /// Print records' values, one per line.
+    /// Print records' values, one per line, until --max, --to-end,
+    /// --idle-timeout-ms or Ctrl-C.
     Consume(consume::ConsumeArgs),
     /// List and describe consumer groups.
     #[command(subcommand)]

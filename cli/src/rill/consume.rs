@@ -4,10 +4,23 @@
 //! the end, the beginning, `--offset N` or `--from-time T`. With `--group` it joins
 //! the group and starts from the group's committed offsets (else the end, or the
 //! beginning with `--from-beginning`), and commits what it printed when it stops.
-//! It stops after `--max N` records, after `--idle-timeout-ms` without a record,
-//! on Ctrl-C, or when standard output closes. With `--max`, positions are moved
-//! back to just after the last printed record before the final commit, so the
-//! group's committed offsets match exactly what was printed.
+//! It stops after `--max N` records, at the log end with `--to-end`, after
+//! `--idle-timeout-ms` without a record, on Ctrl-C, or when standard output
+//! closes; whichever comes first. Without any of these it waits for new records
+//! forever, as `tail -f` does.
+//!
+//! `--to-end` (`-e`, kcat's flag) reads the log end (high watermark) of each
+//! partition when consumption starts, prints the records before it and exits 0
+//! once every partition's position has reached it, at once when there is nothing
+//! to read; records produced later are not printed. With `--group` a partition's
+//! end is read when this member first sees the partition in its assignment (just
+//! after the poll that took it on), and the command exits once every partition
+//! assigned to it at that moment is read to its end; a member that is assigned
+//! nothing keeps waiting.
+//!
+//! Positions are moved back to the first record not printed (past `--max`, past
+//! the end) before the final commit, so the group's committed offsets match
+//! exactly what was printed.
 //!
 //! Ctrl-C stops consuming at once (`poll` is cancel-safe, so nothing printed is
 //! lost to the commit), closes the consumer cleanly (commit, leave the group) and
@@ -15,7 +28,7 @@
 //! while closing, the second one or the first, exits with 130 at once, committing
 //! nothing more.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::time::Duration;
 
@@ -61,6 +74,20 @@ pub struct ConsumeArgs {
     /// Stop after printing N records.
     #[arg(long, value_name = "N")]
     max: Option<u64>,
+    /// Stop at the log end, like kcat -e: exit 0 once the records there were when
+    /// consuming started are printed.
+    ///
+    /// Reads each partition's log end (high watermark) when consuming starts,
+    /// prints the records before it and exits 0 once every partition is read up to
+    /// it, at once if there is nothing to read. Records produced later are not
+    /// printed. Without --from-beginning, --offset or --from-time reading starts at
+    /// the end, so nothing is printed (with --group: what the group has not
+    /// consumed yet). With --group, a partition's end is read when this member is
+    /// assigned the partition, and it stops once every partition it holds is read
+    /// to its end; a member assigned no partition keeps waiting (add
+    /// --idle-timeout-ms).
+    #[arg(short = 'e', long)]
+    to_end: bool,
     /// Stop after this many ms without a record.
     #[arg(long, value_name = "MS")]
     idle_timeout_ms: Option<u64>,
@@ -138,7 +165,7 @@ pub async fn run(broker: &str, args: ConsumeArgs) -> Result<()> {
 /// Why consuming stopped without an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
-    /// `--max`, `--idle-timeout-ms`, or standard output closed.
+    /// `--max`, `--to-end`, `--idle-timeout-ms`, or standard output closed.
     Done,
     /// Ctrl-C.
     Interrupted,
@@ -188,9 +215,19 @@ async fn consume(
     let mut printed: u64 = 0;
     let idle = args.idle_timeout_ms.map(Duration::from_millis);
     let mut last_record = Instant::now();
+    let mut ends = args.to_end.then(|| LogEnds::new(&args.topic));
     loop {
         if args.max.is_some_and(|max| printed >= max) {
             return Ok(Stop::Done);
+        }
+        if let Some(ends) = ends.as_mut() {
+            tokio::select! {
+                tracked = ends.track(consumer) => tracked?,
+                () = interrupts.next() => return Ok(Stop::Interrupted),
+            }
+            if ends.reached(consumer) {
+                return Ok(Stop::Done);
+            }
         }
         if idle.is_some_and(|idle| last_record.elapsed() >= idle) {
             return Ok(Stop::Done);
@@ -205,36 +242,95 @@ async fn consume(
             continue;
         }
         last_record = Instant::now();
-        let room = args.max.map_or(usize::MAX, |max| {
-            usize::try_from(max - printed).unwrap_or(usize::MAX)
-        });
-        let (shown, unshown) = records.split_at(records.len().min(room));
-        for record in shown {
+        // Per partition the records come in offset order, and both limits,
+        // once hit, stay hit: what is printed of each partition is a prefix.
+        let mut unshown: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        for record in &records {
+            let full = args.max.is_some_and(|max| printed >= max);
+            let past_end = ends
+                .as_ref()
+                .is_some_and(|ends| ends.is_past(record.partition, record.offset));
+            if full || past_end {
+                unshown
+                    .entry(record.topic_partition())
+                    .or_insert(record.offset);
+                continue;
+            }
             if write_record(&mut out, record, args.key_separator.as_deref()).is_err() {
                 return Ok(Stop::Done); // standard output closed: stop quietly
             }
+            printed += 1;
         }
         if out.flush().is_err() {
             return Ok(Stop::Done);
         }
-        printed += shown.len() as u64;
         rewind(consumer, unshown)?;
     }
 }
 
-/// Moves each partition of `unshown` back to its first record there, so a commit
-/// covers only what was printed.
-fn rewind(consumer: &mut Consumer, unshown: &[ConsumerRecord]) -> Result<()> {
-    let mut first: BTreeMap<TopicPartition, i64> = BTreeMap::new();
-    for record in unshown {
-        first
-            .entry(record.topic_partition())
-            .or_insert(record.offset);
-    }
-    for (tp, offset) in first {
+/// Moves each partition of `first_unshown` back to its first record that was
+/// not printed, so a commit covers only what was printed.
+fn rewind(consumer: &mut Consumer, first_unshown: BTreeMap<TopicPartition, i64>) -> Result<()> {
+    for (tp, offset) in first_unshown {
         consumer.seek(&tp, offset)?;
     }
     Ok(())
+}
+
+/// For `--to-end`: the log end of each partition the consumer holds, read when
+/// it first held it.
+#[derive(Debug)]
+struct LogEnds {
+    topic: String,
+    /// Partition -> its log end (high watermark) when first seen assigned.
+    ends: HashMap<i32, i64>,
+}
+
+impl LogEnds {
+    fn new(topic: &str) -> LogEnds {
+        LogEnds {
+            topic: topic.to_string(),
+            ends: HashMap::new(),
+        }
+    }
+
+    /// Follows the consumer's assignment: forgets partitions it no longer holds
+    /// and reads the log end of those it holds for the first time.
+    async fn track(&mut self, consumer: &Consumer) -> Result<()> {
+        let assigned = consumer.assignment();
+        self.ends
+            .retain(|p, _| assigned.contains(&TopicPartition::new(&self.topic, *p)));
+        let new: Vec<TopicPartition> = assigned
+            .into_iter()
+            .filter(|tp| !self.ends.contains_key(&tp.partition))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        // A partition missing from the answer stays unknown (so not reached)
+        // and is asked for again next time.
+        for (tp, end) in consumer.end_offsets(&new).await? {
+            self.ends.insert(tp.partition, end);
+        }
+        Ok(())
+    }
+
+    /// Whether `offset` of `partition` is at or past the end read for it.
+    fn is_past(&self, partition: i32, offset: i64) -> bool {
+        self.ends.get(&partition).is_some_and(|end| offset >= *end)
+    }
+
+    /// Whether the consumer holds partitions and its position in each has
+    /// reached the end read for it.
+    fn reached(&self, consumer: &Consumer) -> bool {
+        let assigned = consumer.assignment();
+        !assigned.is_empty()
+            && assigned.iter().all(|tp| {
+                let end = self.ends.get(&tp.partition);
+                let position = consumer.position(tp);
+                end.zip(position).is_some_and(|(end, at)| at >= *end)
+            })
+    }
 }
 
 fn write_record(
