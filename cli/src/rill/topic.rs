@@ -1,4 +1,9 @@
 //! `rill topic create|list|describe|delete`.
+//!
+//! Offsets, not record counts, are what the broker reports: `describe` shows each
+//! partition's log start and log end (high watermark), and `list` the offsets in
+//! use (log end minus log start, summed). That equals the number of records only
+//! where compaction removed none; a compacted partition can hold fewer.
 
 use clap::Subcommand;
 use rill_client::Admin;
@@ -21,9 +26,12 @@ pub enum TopicCommand {
         #[arg(long = "config", value_name = "KEY=VALUE", value_parser = key_value)]
         configs: Vec<(String, String)>,
     },
-    /// List topics with their partition and record counts.
+    /// List topics with their partition counts and OFFSETS: log end minus log
+    /// start, summed over the partitions (the record count unless compaction
+    /// removed records).
     List,
-    /// Show a topic's partitions and offsets.
+    /// Show a topic's partitions: leader, log start offset and log end offset
+    /// (high watermark: the offset after the last record readers may see).
     Describe {
         /// Topic name.
         name: String,
@@ -63,11 +71,16 @@ pub async fn run(admin: &Admin, command: TopicCommand) -> Result<()> {
                 .await?
                 .into_iter()
                 .map(|t| {
-                    let (partitions, records) = (t.partitions.len(), t.records());
-                    vec![t.name, partitions.to_string(), records.to_string()]
+                    let offsets: i64 = t
+                        .partitions
+                        .iter()
+                        .map(|p| p.high_watermark.saturating_sub(p.log_start_offset))
+                        .sum();
+                    let partitions = t.partitions.len();
+                    vec![t.name, partitions.to_string(), offsets.to_string()]
                 })
                 .collect();
-            table::print(&["TOPIC", "PARTITIONS", "RECORDS"], &rows).or_else(stdout_error)?;
+            table::print(&["TOPIC", "PARTITIONS", "OFFSETS"], &rows).or_else(stdout_error)?;
         }
         TopicCommand::Describe { name } => {
             let topic = admin.describe_topic(&name).await?;
@@ -81,22 +94,11 @@ pub async fn run(admin: &Admin, command: TopicCommand) -> Result<()> {
                         p.leader.to_string(),
                         p.log_start_offset.to_string(),
                         p.high_watermark.to_string(),
-                        p.records().to_string(),
                     ]
                 })
                 .collect();
-            table::print(
-                &[
-                    "TOPIC",
-                    "PARTITION",
-                    "LEADER",
-                    "LOG-START",
-                    "LOG-END",
-                    "RECORDS",
-                ],
-                &rows,
-            )
-            .or_else(stdout_error)?;
+            let header = ["TOPIC", "PARTITION", "LEADER", "LOG-START", "LOG-END"];
+            table::print(&header, &rows).or_else(stdout_error)?;
         }
         TopicCommand::Delete { name } => {
             admin.delete_topic(&name).await?;
