@@ -1,0 +1,152 @@
+//! docs/PROTOCOL.md §5.1–5.4 by hand: ApiVersions, Metadata, CreateTopics and
+//! DeleteTopics, each request laid out and each response read field by field.
+
+use crate::conn::Conn;
+use crate::wire::{Reader, Status, Writer};
+
+/// §5's api_keys of these APIs.
+pub const API_VERSIONS: i16 = 18;
+/// Metadata's api_key.
+pub const METADATA: i16 = 3;
+/// CreateTopics' api_key.
+pub const CREATE_TOPICS: i16 = 19;
+/// DeleteTopics' api_key.
+pub const DELETE_TOPICS: i16 = 20;
+
+/// ApiVersionsResponse v0: error_code, then (api_key, min_version, max_version)s.
+pub async fn api_versions(conn: &mut Conn) -> (i16, Vec<(i16, i16, i16)>) {
+    let body = conn.call(API_VERSIONS, &[]).await;
+    let mut r = Reader::new(&body, "ApiVersionsResponse");
+    let code = r.i16("error_code");
+    let keys = r.array("api_keys", |r| {
+        (r.i16("api_key"), r.i16("min_version"), r.i16("max_version"))
+    });
+    r.end();
+    (code, keys)
+}
+
+/// A MetadataResponse topic.
+#[derive(Debug, Clone)]
+pub struct MetaTopic {
+    /// error_code and error_message.
+    pub status: Status,
+    /// name.
+    pub name: String,
+    /// (partition, error_code, leader_id).
+    pub partitions: Vec<(i32, i16, i32)>,
+}
+
+/// MetadataResponse v0.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    /// (node_id, host, port).
+    pub brokers: Vec<(i32, String, i32)>,
+    /// The topics.
+    pub topics: Vec<MetaTopic>,
+}
+
+/// Metadata for `topics` (empty: all topics).
+pub async fn metadata(conn: &mut Conn, topics: &[&str]) -> Metadata {
+    let request = Writer::new()
+        .array(topics, |w, t| {
+            w.string(t);
+        })
+        .finish();
+    let body = conn.call(METADATA, &request).await;
+    let mut r = Reader::new(&body, "MetadataResponse");
+    let brokers = r.array("brokers", |r| {
+        (r.i32("node_id"), r.string("host"), r.i32("port"))
+    });
+    let topics = r.array("topics", |r| MetaTopic {
+        status: r.status(),
+        name: r.string("name"),
+        partitions: r.array("partitions", |r| {
+            (r.i32("partition"), r.i16("error_code"), r.i32("leader_id"))
+        }),
+    });
+    r.end();
+    Metadata { brokers, topics }
+}
+
+/// A topic to create: name, partitions, configs (key, value or null).
+pub type NewTopic<'a> = (&'a str, i32, &'a [(&'a str, Option<&'a str>)]);
+
+/// CreateTopicsRequest v0's body; `validate_only` is written as it is given.
+pub fn create_topics_body(topics: &[NewTopic<'_>], validate_only: i8) -> Vec<u8> {
+    Writer::new()
+        .array(topics, |w, (name, partitions, configs)| {
+            w.string(name).i32(*partitions).array(configs, |w, (k, v)| {
+                w.string(k).nullable_string(*v);
+            });
+        })
+        .i32(5000)
+        .i8(validate_only)
+        .finish()
+}
+
+/// A CreateTopicsResponse / DeleteTopicsResponse entry.
+#[derive(Debug, Clone)]
+pub struct TopicResult {
+    /// name.
+    pub name: String,
+    /// error_code and error_message.
+    pub status: Status,
+}
+
+fn topic_results(body: &[u8], what: &'static str) -> Vec<TopicResult> {
+    let mut r = Reader::new(body, what);
+    let topics = r.array("topics", |r| TopicResult {
+        name: r.string("name"),
+        status: r.status(),
+    });
+    r.end();
+    topics
+}
+
+/// CreateTopics; answers in request order.
+pub async fn create_topics(
+    conn: &mut Conn,
+    topics: &[NewTopic<'_>],
+    validate_only: bool,
+) -> Vec<TopicResult> {
+    let body = create_topics_body(topics, i8::from(validate_only));
+    let answer = conn.call(CREATE_TOPICS, &body).await;
+    let results = topic_results(&answer, "CreateTopicsResponse");
+    let names: Vec<&str> = results.iter().map(|t| t.name.as_str()).collect();
+    let asked: Vec<&str> = topics.iter().map(|t| t.0).collect();
+    assert_eq!(names, asked, "CreateTopics answers each topic by name");
+    results
+}
+
+/// Creates one topic, which must succeed.
+pub async fn create_topic(
+    conn: &mut Conn,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, Option<&str>)],
+) {
+    let results = create_topics(conn, &[(name, partitions, configs)], false).await;
+    assert_eq!(
+        results[0].status,
+        Status {
+            code: 0,
+            message: None
+        },
+        "creating {name}"
+    );
+}
+
+/// DeleteTopics; answers in request order.
+pub async fn delete_topics(conn: &mut Conn, names: &[&str]) -> Vec<TopicResult> {
+    let request = Writer::new()
+        .array(names, |w, n| {
+            w.string(n);
+        })
+        .i32(5000)
+        .finish();
+    let answer = conn.call(DELETE_TOPICS, &request).await;
+    let results = topic_results(&answer, "DeleteTopicsResponse");
+    let got: Vec<&str> = results.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(got, names, "DeleteTopics answers each topic by name");
+    results
+}
