@@ -34,6 +34,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Something that is not a directory sits where a topic's directory goes.
+    #[error("{path} is in the way of the topic's directory: it is not a directory and the broker did not make it; move it out of the data directory")]
+    InTheWay {
+        /// The path the topic's directory needs.
+        path: PathBuf,
+    },
     /// A small metadata file (a topic's settings, the producer-id reservation)
     /// could not be replaced durably.
     #[error("cannot save {path}: {source}")]

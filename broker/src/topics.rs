@@ -375,7 +375,14 @@ fn create_topic(
     partitions: i32,
     settings: TopicSettings,
 ) -> Result<Topic> {
-    if dir.exists() {
+    let found = std::fs::symlink_metadata(dir).ok();
+    if found.as_ref().is_some_and(|m| !m.is_dir()) {
+        // Not something the broker made: leave it for its owner.
+        return Err(Error::InTheWay {
+            path: dir.to_path_buf(),
+        });
+    }
+    if found.is_some() {
         tracing::warn!(dir = %dir.display(), "replacing the remains of an unfinished create");
         discard_dir(data_dir, dir)?;
     }
@@ -454,6 +461,24 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    #[test]
+    fn a_file_in_the_way_of_a_topic_is_left_alone() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let dir = data.path().join("orders");
+        std::fs::write(&dir, b"someone's notes").expect("write");
+        let Err(err) = create_topic(data.path(), &dir, "orders", 1, TopicSettings::default())
+        else {
+            panic!("created a topic over a file");
+        };
+        assert!(err.to_string().contains("in the way"), "{err}");
+        assert_eq!(std::fs::read(&dir).expect("read"), b"someone's notes");
+        let entries: Vec<_> = std::fs::read_dir(data.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(entries, ["orders"], "nothing renamed or added");
     }
 
     #[test]
