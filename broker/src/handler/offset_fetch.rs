@@ -8,8 +8,17 @@ use rill_protocol::ErrorCode;
 use crate::state::Broker;
 
 /// Returns the requested partitions' committed offsets (-1 where none), or every
-/// committed partition of the group when no topics are named.
+/// committed partition of the group when no topics are named; an empty group id
+/// gets 24.
 pub fn handle(broker: &Broker, request: OffsetFetchRequest) -> OffsetFetchResponse {
+    if request.group_id.is_empty() {
+        // No offsets can be committed under an empty id (OffsetCommit gives 24).
+        return OffsetFetchResponse {
+            error_code: ErrorCode::InvalidGroupId,
+            error_message: Some("the group id is empty".to_string()),
+            topics: Vec::new(),
+        };
+    }
     let committed = broker.offsets.group(&request.group_id);
     let entry =
         |partition: i32, found: Option<&crate::group::offsets::Committed>| OffsetFetchPartition {

@@ -296,6 +296,9 @@ async fn offsets_cases(conn: &mut Conn, cov: &mut Coverage) {
         offset_fetch(conn, "nobody", Some(vec![(TOPIC.to_string(), vec![0])])).await;
     assert_eq!(status.code, 0, "a group with no commits is not an error");
     assert_eq!(unknown, [(TOPIC.to_string(), vec![committed(0, -1)])]);
+    let (status, empty) = offset_fetch(conn, "", Some(vec![(TOPIC.to_string(), vec![0])])).await;
+    cov.entry(OFFSET_FETCH, "an empty group_id", &status, 24);
+    assert!(empty.is_empty(), "a refused OffsetFetch has no topics");
     let (_, none) = offset_fetch(conn, "nobody", None).await;
     assert!(none.is_empty(), "null topics of a group with no commits");
 
