@@ -16,7 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-use memmap2::MmapMut;
+use memmap2::{Advice, MmapMut};
 
 use crate::error::{IoContext, Result};
 
@@ -149,6 +149,11 @@ impl<E: Entry> MmapIndex<E> {
         // maps it. Mapped reads stay below the entry count, which never exceeds the
         // mapped length.
         let mmap = unsafe { MmapMut::map_mut(&self.file) }.io("mmap index", &self.path)?;
+        // Entries are appended 8 or 12 bytes at a time and looked up by binary
+        // search: without this, each page fault reads ahead (and zeroes, in the
+        // preallocated hole) a large folio, which with many partitions costs more
+        // than the appends themselves.
+        mmap.advise(Advice::Random).io("advise index", &self.path)?;
         self.mmap = Some(mmap);
         Ok(())
     }
