@@ -2,8 +2,9 @@
 //! key defaulted.
 //!
 //! `deploy/rill.toml` documents every key with its default; the two must agree. The
-//! binary layers `--flags` and `RILL_*` environment variables on top (see
-//! `rill-cli`); the library only ever sees a finished [`BrokerConfig`], which
+//! binary layers `RILL_*` environment variables (through `config_env`, which gives
+//! every key one) and `--flags` on top (see `rill-cli`); the broker itself only
+//! ever sees a finished [`BrokerConfig`], which
 //! [`BrokerConfig::validate`] checks before anything is opened. Unknown keys are an
 //! error, so a typo never silently falls back to a default.
 

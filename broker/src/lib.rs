@@ -11,8 +11,10 @@
 //!
 //! 1. `error` (why the broker cannot start or has to stop), `files` (durable
 //!    writes of the broker's own small files), `config` (the typed
-//!    configuration and its validation), `locks` (the one poison-tolerant way to
-//!    take a lock), `api_error` (the code and message a request gets back).
+//!    configuration and its validation), `config_keys` (the configuration's keys,
+//!    read off its types), `config_env` (a `RILL_*` variable for every key),
+//!    `locks` (the one poison-tolerant way to take a lock), `api_error` (the code
+//!    and message a request gets back).
 //! 2. `idempotence` (duplicate detection for idempotent producers), `partition`
 //!    (one `rill_storage::Log` and the notification that wakes long-poll fetches),
 //!    `topics` (topics on disk, create and delete), `producer_ids` (ids for
@@ -36,6 +38,8 @@
 
 mod api_error;
 mod config;
+mod config_env;
+mod config_keys;
 mod connection;
 pub mod embedded;
 mod error;
@@ -54,5 +58,6 @@ mod state;
 mod topics;
 
 pub use config::{BrokerConfig, Cleanup, FsyncSetting, GroupSettings, Limits, TopicSettings};
+pub use config_env::{env_keys, EnvKey, EnvOverlay, EnvSetting, ENV_PREFIX};
 pub use error::{Error, Result};
 pub use server::{serve, serve_with_metrics};
