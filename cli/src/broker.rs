@@ -2,27 +2,57 @@
 //! over an optional TOML file, logging, signals.
 //!
 //! Precedence, lowest first: built-in defaults, the `--config` file, environment
-//! variables, flags. On start the broker prints one line,
+//! variables, flags. Every rill.toml key has a variable, `RILL_<KEY>` for a
+//! top-level key and `RILL_<SECTION>_<KEY>` for a key in a section
+//! (`RILL_RETENTION_CHECK_INTERVAL_MS=60000`, `RILL_LIMITS_MAX_TOPICS=100`),
+//! whose value is read as the file would read it ([`rill_broker::EnvOverlay`]).
+//! The flags' variables (`RILL_FSYNC`, `RILL_SEGMENT_BYTES`, `RILL_RETENTION_MS`,
+//! `RILL_MAX_CONNECTIONS`, `RILL_MAX_FRAME_BYTES`; `--help` lists them all) are read
+//! with their flags: they take the flag's syntax (`RILL_FSYNC=100` is an interval)
+//! and rank as flags, above `RILL_LOG_FSYNC` and the like. Five of them are also
+//! keys' variables by the rule: `RILL_LISTEN`, `RILL_DATA_DIR`, `RILL_NODE_ID`,
+//! `RILL_ADVERTISED_ADDR`, `RILL_METRICS_LISTEN`. Any other `RILL_*` variable
+//! stops the start, as an unknown key in the file does, unless it belongs to
+//! another Rill program ([`OTHER_PROGRAMS`]).
+//!
+//! On start the broker prints one line,
 //! `rill-broker listening on ADDR`, to standard output (so scripts and tests that
 //! pass port 0 learn the port); logs go to standard error, filtered by `RUST_LOG`
 //! (default `info`). SIGINT or SIGTERM starts a graceful shutdown.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
-use rill_broker::{BrokerConfig, Error, FsyncSetting, Result};
+use clap::{CommandFactory, Parser};
+use rill_broker::{BrokerConfig, EnvOverlay, Error, FsyncSetting, Result, ENV_PREFIX};
 
 use crate::logging;
+
+/// `RILL_*` variables that Rill's other programs read, which the shell or
+/// container that runs the broker may well have set: neither settings nor errors.
+pub const OTHER_PROGRAMS: [&str; 4] = [
+    // `rill` and `rill-bench`: the broker to talk to.
+    "RILL_BROKER",
+    // The storage micro-benchmarks: where they write.
+    "RILL_BENCH_DIR",
+    // The protocol's decoder fuzz tests: how many cases.
+    "RILL_FUZZ_CASES",
+    // deploy/build-image.sh: which static build.
+    "RILL_STATIC",
+];
 
 /// Command-line flags; each also reads the `RILL_*` variable named in its help.
 #[derive(Debug, Parser)]
 #[command(
     name = "rill-broker",
     version,
-    about = "The Rill broker: a Kafka-style log server."
+    about = "The Rill broker: a Kafka-style log server.",
+    after_help = "Every rill.toml key can also be set by an environment variable: RILL_<KEY>, \
+or RILL_<SECTION>_<KEY> for a key in a section (RILL_LIMITS_MAX_TOPICS=100). \
+deploy/rill.toml documents the keys."
 )]
 pub struct Args {
     /// TOML configuration file (deploy/rill.toml documents every key).
@@ -61,13 +91,27 @@ pub struct Args {
 }
 
 impl Args {
-    /// The configuration these arguments describe: the file (if any) with the flags
-    /// and environment applied on top, validated.
-    pub fn into_config(self) -> Result<BrokerConfig> {
-        let mut config = match &self.config {
+    /// The configuration these arguments and `env` (the process's environment, or
+    /// its `RILL_*` part) describe: the file (if any), the keys' variables from
+    /// `env` over it, the flags over those, validated. The flags' own variables
+    /// are clap's to read, and skipped in `env`.
+    pub fn into_config(self, env: &BTreeMap<String, String>) -> Result<BrokerConfig> {
+        let file = match &self.config {
             Some(path) => BrokerConfig::from_file(path)?,
             None => BrokerConfig::default(),
         };
+        let own = own_variables();
+        let own: Vec<&str> = own.iter().map(String::as_str).collect();
+        let overlay = EnvOverlay::from_env(env, &own)?;
+        for setting in overlay.settings() {
+            tracing::info!(
+                variable = %setting.variable,
+                key = %setting.key,
+                value = %setting.text,
+                "setting from the environment"
+            );
+        }
+        let mut config = overlay.apply(&file)?;
         macro_rules! apply {
             ($($flag:ident => $($field:ident).+;)*) => {
                 $(if let Some(value) = self.$flag { config.$($field).+ = value; })*
@@ -89,16 +133,49 @@ impl Args {
         if self.advertised_addr.is_some() {
             config.advertised_addr = self.advertised_addr;
         }
-        config.validate()?;
+        overlay.validate(&config)?;
         Ok(config)
     }
+}
+
+/// The `RILL_*` variables that are not read as keys' variables: the flags' own
+/// (clap reads them with the flags) and [`OTHER_PROGRAMS`].
+pub fn own_variables() -> Vec<String> {
+    Args::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .filter_map(|name| name.to_str())
+        .chain(OTHER_PROGRAMS)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The process's `RILL_*` variables. One whose name or value is not UTF-8 is an
+/// error naming it.
+fn rill_environment() -> Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    for (name, value) in std::env::vars_os() {
+        if !name.as_encoded_bytes().starts_with(ENV_PREFIX.as_bytes()) {
+            continue;
+        }
+        match (name.to_str(), value.to_str()) {
+            (Some(name), Some(value)) => env.insert(name.to_string(), value.to_string()),
+            _ => {
+                return Err(Error::Config {
+                    source_name: "environment".to_string(),
+                    reason: format!("{} is not UTF-8", name.to_string_lossy()),
+                })
+            }
+        };
+    }
+    Ok(env)
 }
 
 /// Runs the broker as the `rill-broker` binary does, with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
     logging::init("info");
-    let config = match args.into_config() {
+    let config = match rill_environment().and_then(|env| args.into_config(&env)) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("rill-broker: {e}");
@@ -164,6 +241,81 @@ async fn termination() {
 mod tests {
     use super::*;
 
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_environment_sets_any_key_above_the_file_and_below_the_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("rill.toml");
+        std::fs::write(
+            &file,
+            "retention_check_interval_ms = 1000\n[limits]\nmax_topics = 5\n[log]\nsegment_bytes = 4096\n",
+        )
+        .expect("write config");
+        let path = file.to_str().expect("utf-8 path");
+        let parse = || {
+            Args::try_parse_from(["rill-broker", "--config", path, "--segment-bytes", "8192"])
+                .expect("parse")
+        };
+        let env = vars(&[
+            ("RILL_RETENTION_CHECK_INTERVAL_MS", "60000"),
+            ("RILL_LOG_SEGMENT_BYTES", "2048"),
+            ("RILL_GROUPS_SESSION_TIMEOUT_MS", "20000"),
+            ("RILL_BROKER", "127.0.0.1:1"),
+            ("PATH", "/bin"),
+        ]);
+        let config = parse().into_config(&env).expect("valid");
+        assert_eq!(config.retention_check_interval_ms, 60_000, "env over file");
+        assert_eq!(config.limits.max_topics, 5, "file kept");
+        assert_eq!(config.log.segment_bytes, 8192, "flag over env");
+        assert_eq!(config.groups.session_timeout_ms, 20_000);
+
+        let err = parse()
+            .into_config(&vars(&[("RILL_LIMITS_MAX_TOPIC", "3")]))
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            err.contains("RILL_LIMITS_MAX_TOPIC (did you mean RILL_LIMITS_MAX_TOPICS?)"),
+            "{err}"
+        );
+        let err = parse()
+            .into_config(&vars(&[("RILL_GROUPS_SESSION_TIMEOUT_MS", "soon")]))
+            .expect_err("bad value")
+            .to_string();
+        assert!(
+            err.contains("RILL_GROUPS_SESSION_TIMEOUT_MS = \"soon\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn own_variables_are_the_flags_and_other_programs_not_keys() {
+        let own = own_variables();
+        for name in [
+            "RILL_CONFIG",
+            "RILL_FSYNC",
+            "RILL_MAX_FRAME_BYTES",
+            "RILL_BROKER",
+        ] {
+            assert!(own.iter().any(|o| o == name), "{name} not in {own:?}");
+        }
+        let keys: Vec<String> = rill_broker::env_keys()
+            .into_iter()
+            .map(|k| k.variable)
+            .collect();
+        for name in OTHER_PROGRAMS {
+            assert!(
+                !keys.iter().any(|k| k == name),
+                "{name} is a key's variable"
+            );
+        }
+    }
+
     #[test]
     fn flags_override_the_file_and_bad_values_name_the_key() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -183,7 +335,7 @@ mod tests {
             "-1",
         ])
         .expect("parse");
-        let config = args.into_config().expect("valid");
+        let config = args.into_config(&BTreeMap::new()).expect("valid");
         assert_eq!(config.node_id, 7);
         assert_eq!(
             config.log.fsync,
@@ -197,12 +349,18 @@ mod tests {
             .to_string();
         assert!(err.contains("fsync must be"), "{err}");
         let args = Args::try_parse_from(["rill-broker", "--segment-bytes", "10"]).expect("parse");
-        let err = args.into_config().expect_err("too small").to_string();
+        let err = args
+            .into_config(&BTreeMap::new())
+            .expect_err("too small")
+            .to_string();
         assert!(err.contains("segment_bytes"), "{err}");
         std::fs::write(&file, "[limits]\nmax_conections = 3\n").expect("write config");
         let args = Args::try_parse_from(["rill-broker", "--config", file.to_str().expect("utf-8")])
             .expect("parse");
-        let err = args.into_config().expect_err("typo").to_string();
+        let err = args
+            .into_config(&BTreeMap::new())
+            .expect_err("typo")
+            .to_string();
         assert!(
             err.contains("max_conections") && err.contains("rill.toml"),
             "{err}"

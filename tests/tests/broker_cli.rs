@@ -63,6 +63,29 @@ fn bad_settings_fail_fast_with_one_clear_line() {
     let out = run_failing(&["--data-dir", data_arg, "--segment-bytes", "12"], &[]);
     assert!(stderr(&out).contains("segment_bytes"), "{}", stderr(&out));
 
+    // An unknown RILL_* variable is refused as an unknown key in the file is.
+    let out = run_failing(
+        &["--data-dir", data_arg],
+        &[("RILL_RETENTION_CHECK_INTERVAL", "60000")],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("unknown variable RILL_RETENTION_CHECK_INTERVAL")
+            && err.contains("did you mean RILL_RETENTION_CHECK_INTERVAL_MS?"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line, not {err:?}");
+    let out = run_failing(
+        &["--data-dir", data_arg],
+        &[("RILL_LIMITS_MAX_TOPICS", "lots")],
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("RILL_LIMITS_MAX_TOPICS = \"lots\"") && err.contains("expected usize"),
+        "{err}"
+    );
+
     // None of that created the data directory.
     assert!(!data.exists(), "a refused start touched the data directory");
 }
@@ -110,7 +133,12 @@ fn environment_variables_configure_the_broker() {
         BROKER,
         dir.path(),
         &[],
-        &[("RILL_MAX_CONNECTIONS", "1"), ("RILL_NODE_ID", "42")],
+        &[
+            ("RILL_MAX_CONNECTIONS", "1"),
+            ("RILL_NODE_ID", "42"),
+            ("RILL_RETENTION_CHECK_INTERVAL_MS", "60000"),
+            ("RILL_LIMITS_MAX_PARTITIONS_PER_TOPIC", "2"),
+        ],
     )
     .expect("start");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -130,6 +158,14 @@ fn environment_variables_configure_the_broker() {
         );
         let created = first.create_topic("still-served", 1).await.expect("create");
         assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
+        let wide = first.create_topic("wide", 3).await.expect("create");
+        assert_eq!(
+            wide.error_code,
+            ErrorCode::InvalidPartitions,
+            "RILL_LIMITS_MAX_PARTITIONS_PER_TOPIC=2 let 3 partitions in: {wide:?}"
+        );
+        let narrow = first.create_topic("narrow", 2).await.expect("create");
+        assert_eq!(narrow.error_code, ErrorCode::None, "{narrow:?}");
     });
 }
 
