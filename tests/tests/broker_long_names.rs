@@ -8,7 +8,6 @@ use rill_broker::BrokerConfig;
 use rill_protocol::api::list_offsets::LATEST_TIMESTAMP;
 use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo};
 use rill_tests::client::TestClient;
-use rill_tests::STOP_TIMEOUT;
 
 fn one_record(value: &str) -> Vec<u8> {
     let mut b = BatchBuilder::new(ProducerInfo::NONE);
@@ -47,11 +46,15 @@ async fn the_longest_name_with_the_most_partitions_survives_delete_and_restart()
     let last = partitions - 1;
     let mut broker = EmbeddedBroker::builder()
         .config(config)
-        .stop_timeout(STOP_TIMEOUT)
+        // A clean stop fsyncs and checkpoints each of the 1,024 partitions.
+        .stop_timeout(std::time::Duration::from_secs(120))
         .start()
         .await
         .expect("broker");
     let mut client = TestClient::connect(broker.addr()).await.expect("connect");
+    // Creating 1,024 partitions fsyncs thousands of files and directories: on a
+    // busy 2-core machine that takes well over the default 10 s.
+    client.set_timeout(std::time::Duration::from_secs(120));
 
     let created = client
         .create_topic(&name, partitions)
@@ -90,6 +93,7 @@ async fn the_longest_name_with_the_most_partitions_survives_delete_and_restart()
 
     broker.restart().await.expect("restart");
     let mut client = TestClient::connect(broker.addr()).await.expect("connect");
+    client.set_timeout(std::time::Duration::from_secs(120));
     assert_eq!(
         log_end(&mut client, &name, last).await,
         Ok(1),
@@ -100,6 +104,7 @@ async fn the_longest_name_with_the_most_partitions_survives_delete_and_restart()
 
     broker.restart().await.expect("restart");
     let mut client = TestClient::connect(broker.addr()).await.expect("connect");
+    client.set_timeout(std::time::Duration::from_secs(120));
     assert_eq!(
         log_end(&mut client, &name, last).await,
         Err(ErrorCode::UnknownTopicOrPartition),
