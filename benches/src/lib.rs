@@ -27,6 +27,10 @@
 //! carries the settings and the machine (cores, CPU model, kernel, build profile).
 
 //!
+//! `rill-probe` ([`probe`]) measures what `benches/compare.sh` needs beside
+//! `rill-bench`: [`idle`] connections and how soon a restarting broker is
+//! [`ready`].
+//!
 //! The crate also holds the workload generators of the criterion micro-benches
 //! of the storage engine (`benches/storage.rs`): [`batch_of`].
 
@@ -35,9 +39,12 @@ mod batches;
 pub mod clock;
 mod consume;
 pub mod error;
+pub mod idle;
 mod machine;
+pub mod probe;
 mod produce;
 mod progress;
+pub mod ready;
 pub mod report;
 mod run;
 mod runner;
