@@ -1,115 +1,161 @@
 #!/usr/bin/env bash
-# Runs the README's benchmark table: Rill (a rill-broker process and rill-bench on
-# this machine) and, when redis-server and redis-benchmark are installed, Redis
-# Streams XADD for the same record sizes.
+# Measures issue 11's table of targets in one run, each Rill row beside the
+# physical reference it is judged against, measured in the same run, and prints a
+# markdown table: row | Rill | reference (what, value) | ratio | target | met?.
 #
-#   benches/compare.sh            # everything, about 3 minutes
-#   RUNS=1 benches/compare.sh     # one run per Rill row instead of three
+#   benches/compare.sh                  # every row, RUNS=3 (rows 8 and 11 take longest)
+#   ROWS=2,3 RUNS=1 benches/compare.sh  # rows 2 and 3 (and the references they need)
+#   QUICK=1 benches/compare.sh          # every count and duration divided by 10
+#   BIN_DIR=/old/target/release benches/compare.sh   # measure another build
 #
-# Every broker starts on an empty data directory under $BENCH_DIR (default /tmp)
-# and is stopped by its process id afterwards; so is the Redis server. Data is
-# written to the disk that holds $BENCH_DIR.
+# Rows (issue 11): 1 references (loopback TCP by iperf3, dd bs=1M buffered and with
+# conv=fdatasync, Redis XADD 100 B by ../shared/peers/redis-streams.sh); 2 1 producer,
+# 1 KiB, acks=1, fsync never; 3 1 consumer reading 1 GiB already written; 4 1
+# producer, 100 B; 5 and 6 4 and 1 producers, 1 KiB, acks=all, fsync always; 7
+# end-to-end latency at 10,000 rec/s, linger 0; 8 1,000 partitions against 6; 9
+# CPU-seconds per GB; 10 10,000 idle connections beside a producer; 11 restart with
+# 10 GiB in the log. A row measures the references it needs when row 1 has not.
+#
+# Settings (environment): RUNS runs of each of rows 1-8 and 10 (median and range
+# reported; 9 and 11 run once); ROWS the rows to run; QUICK=1; BENCH_DIR where
+# brokers keep their data and dd writes (default /tmp; its disk is measured);
+# IDLE idle connections of row 10 (default 10000); BIN_DIR a directory with
+# rill-broker and rill-bench to measure instead of building this tree's (this
+# tree's rill-probe is built and used either way, and its rill-bench stands in
+# where the other lacks a flag; each row says so).
+#
+# Every broker starts on an empty data directory under $BENCH_DIR; every process
+# the script starts (brokers, iperf3, rill-probe) is stopped by its pid, also when
+# the script is interrupted. Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 
 RUNS=${RUNS:-3}
+ROWS=${ROWS:-1,2,3,4,5,6,7,8,9,10,11}
+QUICK=${QUICK:-0}
 BENCH_DIR=${BENCH_DIR:-/tmp}
-PORT=${PORT:-9479}
-REDIS_PORT=${REDIS_PORT:-6399}
+IDLE=${IDLE:-10000}
+PEERS=$ROOT/../shared/peers
 
-cargo build --release -q --bin rill-broker --bin rill-bench
-bin=target/release
-broker_pid=
-redis_pid=
-data=
-cleanup() {
-    [[ -n $broker_pid ]] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null
-    [[ -n $redis_pid ]] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
-    [[ -n $data ]] && rm -rf "$data"
-    return 0
-}
-trap cleanup EXIT
+# shellcheck source=benches/compare/lib.sh
+source benches/compare/lib.sh
+# shellcheck source=benches/compare/references.sh
+source benches/compare/references.sh
+# shellcheck source=benches/compare/throughput.sh
+source benches/compare/throughput.sh
+# shellcheck source=benches/compare/scale.sh
+source benches/compare/scale.sh
+# shellcheck source=benches/compare/cpu.sh
+source benches/compare/cpu.sh
+# shellcheck source=benches/compare/restart.sh
+source benches/compare/restart.sh
 
-start_broker() { # fsync policy
-    data=$(mktemp -d "$BENCH_DIR/rill-compare.XXXXXX")
-    "$bin/rill-broker" --data-dir "$data" --listen "127.0.0.1:$PORT" --fsync "$1" \
-        >"$data.log" 2>&1 &
-    broker_pid=$!
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "compare: the broker did not start; see $data.log" >&2
-    exit 1
-}
+# Seconds divided by 10 under QUICK=1 (at least 1).
+secs() { n "$1"; }
 
-stop_broker() {
-    kill "$broker_pid" && wait "$broker_pid" || true
-    broker_pid=
-    rm -rf "$data" "$data.log"
-    data=
-}
-
-rill() { # title, fsync policy, rill-bench flags...
-    local title=$1 fsync=$2
-    shift 2
-    echo "== Rill: $title"
-    for _ in $(seq "$RUNS"); do
-        start_broker "$fsync"
-        "$bin/rill-bench" --broker "127.0.0.1:$PORT" "$@" 2>&1 |
-            grep -E '^(produce|consume|end-to-end)|latency' || true
-        stop_broker
-    done
+# The row's name, with this run's sizes.
+label() {
+    case $1 in
+    2) echo "1 producer, 1 KiB, acks=1, fsync never ($(num "$(n 1000000)") records)" ;;
+    3) echo "1 consumer reading $(num "$(calc "$(n 1048576) / 1024")") MiB already written (1 KiB records)" ;;
+    4) echo "1 producer, 100 B, acks=1, fsync never ($(num "$(n 4000000)") records)" ;;
+    5) echo "4 producers, 1 KiB, acks=all, fsync always ($(num "$(n 500000)") records)" ;;
+    6) echo "1 producer, 1 KiB, acks=all, fsync always ($(num "$(n 500000)") records)" ;;
+    7) echo "end-to-end latency at 10,000 rec/s, linger 0 (100 B, 1 consumer, $(secs 20) s)" ;;
+    8) echo "1,000 partitions instead of 6, 1 KiB, acks=1, fsync never ($(num "$(n 500000)") records)" ;;
+    9) echo "CPU-seconds per GB, broker and client ($(num "$(n 1048576)") records of 1 KiB)" ;;
+    10) echo "$(num "$(n "$IDLE")") idle client connections beside the 1 KiB producer" ;;
+    11) echo "restart with 10 GiB in the log" ;;
+    esac
 }
 
-rill "1 producer, 100 B, acks=1, fsync never" never \
-    --count 4000000 --record-size 100 --acks leader
-rill "1 producer, 1 KiB, acks=1, fsync never" never \
-    --count 1000000 --record-size 1024 --acks leader
-rill "4 producers, 100 B, acks=all, fsync always (group commit)" always \
-    --producers 4 --count 2000000 --record-size 100 --acks all
-rill "4 producers, 1 KiB, acks=all, fsync always (group commit)" always \
-    --producers 4 --count 500000 --record-size 1024 --acks all
+# The environment: binaries, machine, settings.
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-compare-work.XXXXXX")
+mkdir -p "$WORK/rows" "$WORK/ref" "$WORK/runs"
+row_pid=
+main_cleanup() {
+    if [[ -n $row_pid ]]; then
+        # The row's process group: its shell, which then stops what it started,
+        # and the bench or probe it waits for, so it does so at once.
+        kill -TERM -- "-$row_pid" 2>/dev/null || true
+        wait "$row_pid" 2>/dev/null || true
+    fi
+    cleanup
+    rm -rf "$WORK"
+}
+trap main_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-echo "== Rill: 1 consumer reading 1 GiB already written (1,048,576 records of 1 KiB)"
-for _ in $(seq "$RUNS"); do
-    start_broker never
-    "$bin/rill-bench" --broker "127.0.0.1:$PORT" --topic written --count 1048576 \
-        --record-size 1024 >/dev/null 2>&1
-    sync
-    "$bin/rill-bench" --broker "127.0.0.1:$PORT" --topic written --consume-only \
-        --count 1048576 --record-size 1024 2>&1 | grep -E '^consume' || true
-    stop_broker
+target=${CARGO_TARGET_DIR:-$ROOT/target}/release
+log "building rill-probe$([[ -n ${BIN_DIR:-} ]] || echo ", rill-broker and rill-bench") (release)"
+if [[ -n ${BIN_DIR:-} ]]; then
+    cargo build --release -q -p rill-bench --bin rill-bench --bin rill-probe
+    broker_bin=$BIN_DIR/rill-broker
+    bench_bin=$BIN_DIR/rill-bench
+else
+    cargo build --release -q -p rill-bench --bin rill-bench --bin rill-probe -p rill-cli --bin rill-broker
+    broker_bin=$target/rill-broker
+    bench_bin=$target/rill-bench
+fi
+new_bench_bin=$target/rill-bench
+probe_bin=$target/rill-probe
+for bin in "$broker_bin" "$bench_bin" "$probe_bin"; do
+    [[ -x $bin ]] || { log "no executable $bin"; exit 1; }
+done
+"$bench_bin" --help >"$WORK/bench-help"
+
+disk=$(df --output=source,fstype,size,avail -h "$BENCH_DIR" | tail -1 | tr -s " ")
+device=$(df --output=source "$BENCH_DIR" | tail -1)
+echo "# benches/compare.sh, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo
+echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+    "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM," \
+    "kernel $(uname -r)$(command -v systemd-detect-virt >/dev/null && echo ", virt: $(systemd-detect-virt || true)")"
+echo "- disk of $BENCH_DIR: $disk (source, type, size, free)$(lsblk -dno ROTA "$device" 2>/dev/null |
+    awk '{ print ($1 == 1 ? ", rotational" : ", not rotational") }')$(lsblk -dno MODEL "$device" 2>/dev/null |
+    awk 'NF { print ", model " $0 }')"
+echo "- tree: $(git rev-parse --short HEAD)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+echo "- broker: $broker_bin ($("$broker_bin" --version))"
+echo "- client: $bench_bin ($("$bench_bin" --version)); probe: $probe_bin"
+echo "- settings: RUNS=$RUNS (rows 1-8, 10; median (min–max)), ROWS=$ROWS, QUICK=$QUICK, IDLE=$IDLE"
+echo "- Rill rows: a fresh rill-broker per run on 127.0.0.1, data in $BENCH_DIR;" \
+    "rill-bench defaults: 6 partitions, batches of 64 KiB, linger 5 ms"
+echo
+
+# Runs each row in its own shell (errors end the row, not the script; its trap
+# stops what it started), in the background and in its own process group (set -m),
+# so that an interrupted script stops the row at once.
+set -m
+IFS=, read -ra wanted <<<"$ROWS"
+for row in "${wanted[@]}"; do
+    if ! declare -F "row_$row" >/dev/null && [[ $row != 1 ]]; then
+        log "no row $row (rows are 1 to 11)"
+        continue
+    fi
+    rm -f "$WORK/bench-note"
+    (
+        trap cleanup EXIT
+        trap 'exit 143' TERM
+        if [[ $row == 1 ]]; then
+            for name in loopback dd ddsync redis; do ref "$name" || true; done
+        else
+            "row_$row"
+        fi
+    ) &
+    row_pid=$!
+    status=0
+    wait "$row_pid" || status=$?
+    row_pid=
+    if ((status != 0)) && ! compgen -G "$WORK/rows/$(printf '%02d' "$row")*" >/dev/null; then
+        table_row "$(printf '%02d' "$row")" "$row $(label "$row")" \
+            "failed (exit $status; see the log above)" "" "" "" ""
+    fi
 done
 
-rill "end-to-end latency at a steady 10,000 records/s (1 producer, 1 consumer, 100 B)" never \
-    --rate 10000 --duration 20 --consumers 1 --record-size 100 --acks leader
-rill "the same with linger 0" never \
-    --rate 10000 --duration 20 --consumers 1 --record-size 100 --acks leader --linger-ms 0
-
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-    echo "== Redis: not installed (apt-get install redis-server redis-tools); skipped"
-    exit 0
-fi
-redis() { # title, redis-server persistence flags...
-    local title=$1
-    shift
-    redis-server --port "$REDIS_PORT" --save '' --dir "$BENCH_DIR" "$@" \
-        >"$BENCH_DIR/redis-compare.log" 2>&1 &
-    redis_pid=$!
-    sleep 0.5
-    for size in 100 1024; do
-        value=$(head -c "$size" /dev/zero | tr '\0' x)
-        echo "== Redis $(redis-server --version | cut -d' ' -f3): $title, XADD $size B," \
-            "redis-benchmark -P 100 -c 50"
-        redis-benchmark -p "$REDIS_PORT" -P 100 -c 50 -n 2000000 -q \
-            XADD "s$size" '*' v "$value" 2>&1 | tr '\r' '\n' | grep 'requests per second' |
-            sed 's/^XADD s[0-9]* \* v x*:/XADD:/'
-    done
-    kill "$redis_pid" && wait "$redis_pid" || true
-    redis_pid=
-    rm -f "$BENCH_DIR/redis-compare.log" "$BENCH_DIR/appendonly.aof"
-    rm -rf "$BENCH_DIR/appendonlydir"
-}
-redis "no persistence" --appendonly no
-redis "appendfsync always" --appendonly yes --appendfsync always
+echo "| row | Rill | reference (what, value) | ratio | target | met? |"
+echo "|---|---|---|---|---|---|"
+for file in "$WORK/rows"/*; do
+    [[ -e $file ]] && cat "$file"
+done
