@@ -6,24 +6,21 @@
 #[path = "../../client/tests/consumer_support/mod.rs"]
 mod consumer_support;
 
+mod rill_command;
+
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use consumer_support::start_broker;
+use rill_command::rill_command;
 
 /// Runs `rill` with `args` (and `stdin`), off the async runtime.
 async fn rill(args: &[&str], stdin: &str, env_broker: Option<&str>) -> Output {
     let args: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
     let (stdin, env_broker) = (stdin.to_string(), env_broker.map(str::to_string));
     tokio::task::spawn_blocking(move || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_rill"));
-        command
-            .args(&args)
-            .env_remove("RILL_BROKER")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut command = rill_command(&args);
+        command.stdin(Stdio::piped());
         if let Some(addr) = env_broker {
             command.env("RILL_BROKER", addr);
         }

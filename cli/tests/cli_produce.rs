@@ -7,25 +7,23 @@
 #[path = "../../client/tests/common/mod.rs"]
 mod common;
 
+mod rill_command;
+
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use common::{fetch_all, start_broker};
 use rill_broker::embedded::EmbeddedBroker;
 use rill_client::{Admin, Connection};
+use rill_command::rill_command;
 
 /// Runs `rill --broker addr args...` with `stdin` as its input, off the runtime.
 async fn rill(addr: String, args: &[&str], stdin: Vec<u8>) -> Output {
     let mut full = vec!["--broker".to_string(), addr];
     full.extend(args.iter().map(|a| (*a).to_string()));
     tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-            .args(&full)
-            .env_remove("RILL_BROKER")
-            .env_remove("RUST_LOG")
+        let mut child = rill_command(&full)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn rill");
         let mut input = child.stdin.take().expect("stdin");
@@ -163,9 +161,7 @@ async fn a_failed_write_to_standard_output_says_why() {
         .expect("/dev/full");
     let addr = broker.addr().to_string();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_rill"))
-            .args(["--broker", &addr, "topic", "list"])
-            .env_remove("RUST_LOG")
+        rill_command(["--broker", &addr, "topic", "list"])
             .stdout(full)
             .output()
             .expect("rill output")

@@ -8,12 +8,15 @@
 #[path = "../../client/tests/consumer_support/mod.rs"]
 mod consumer_support;
 
+mod rill_command;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use consumer_support::{create_topic, produce_range, producer, start_broker};
 use rill_client::Producer;
+use rill_command::rill_command;
 
 /// How long a `--to-end` consume may take; without the flag it would wait for
 /// new records forever.
@@ -25,15 +28,7 @@ async fn rill(addr: &str, args: &[&str]) -> Output {
     let mut full = vec!["--broker".to_string(), addr.to_string()];
     full.extend(args.iter().map(|a| (*a).to_string()));
     tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-            .args(&full)
-            .env_remove("RILL_BROKER")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rill");
+        let mut child = rill_command(&full).spawn().expect("spawn rill");
         let started = Instant::now();
         while child.try_wait().expect("try_wait").is_none() {
             if started.elapsed() > LIMIT {
@@ -217,13 +212,8 @@ async fn records_produced_after_the_start_are_not_printed() {
     // 3 MB: several fetches of at most 1 MB each, far more than a pipe holds.
     produce_wide(&shop, "wide", 0, 3_000).await;
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["--broker", &addr, "consume", "wide", "--from-beginning"])
+    let mut child = rill_command(["--broker", &addr, "consume", "wide", "--from-beginning"])
         .arg("--to-end")
-        .env_remove("RILL_BROKER")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn rill");

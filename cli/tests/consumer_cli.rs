@@ -7,12 +7,15 @@
 #[path = "../../client/tests/consumer_support/mod.rs"]
 mod consumer_support;
 
+mod rill_command;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use consumer_support::{create_topic, produce_range, producer, start_broker};
 use rill_client::{Consumer, ConsumerConfig, TopicPartition};
+use rill_command::rill_command;
 use rill_tests::proxy::FaultProxy;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -25,15 +28,7 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str]) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-            .args(args)
-            .env_remove("RILL_BROKER")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rill");
+        let mut child = rill_command(args).spawn().expect("spawn rill");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::unbounded_channel();
         std::thread::spawn(move || {
@@ -156,11 +151,7 @@ async fn a_second_ctrl_c_while_closing_exits_130_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_time_refuses_seconds() {
     let out = tokio::task::spawn_blocking(|| {
-        Command::new(env!("CARGO_BIN_EXE_rill"))
-            .args(["consume", "t", "--from-time", "1700000000", "--max", "1"])
-            .env_remove("RILL_BROKER")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
+        rill_command(["consume", "t", "--from-time", "1700000000", "--max", "1"])
             .output()
             .expect("rill")
     })

@@ -2,9 +2,12 @@
 //! members each, and analytics' replays; the summary must say every service saw
 //! every event exactly once, and the binary must exit 0.
 
+mod rill_command;
+
 use std::time::Duration;
 
 use rill_cli::demo::{self, DemoOptions, SERVICES};
+use rill_command::rill_command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_sees_every_event_exactly_once() {
@@ -30,9 +33,7 @@ async fn every_service_sees_every_event_exactly_once() {
 
 #[test]
 fn the_binary_runs_the_demo_and_exits_zero() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["demo", "--events", "1000"])
-        .env_remove("RILL_BROKER")
+    let out = rill_command(["demo", "--events", "1000"])
         .output()
         .expect("run rill demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -53,8 +54,7 @@ fn the_binary_runs_the_demo_and_exits_zero() {
 
 #[test]
 fn bad_demo_flags_are_one_line() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["demo", "--events", "lots"])
+    let out = rill_command(["demo", "--events", "lots"])
         .output()
         .expect("run rill demo");
     assert_eq!(out.status.code(), Some(2));
