@@ -27,6 +27,41 @@ fn batch(records: usize) -> Vec<u8> {
     b.finish()
 }
 
+/// A Fetch of topic `t`'s partitions `0..offsets.len()`, each from its offset,
+/// that does not wait.
+fn fetch_of_t(max_bytes: i32, partition_max_bytes: i32, offsets: &[i64]) -> RequestBody {
+    RequestBody::Fetch(FetchRequest {
+        max_wait_ms: 0,
+        min_bytes: 1,
+        max_bytes,
+        topics: vec![FetchTopic {
+            name: "t".into(),
+            partitions: (0..)
+                .zip(offsets)
+                .map(|(partition, &fetch_offset)| FetchPartition {
+                    partition,
+                    fetch_offset,
+                    partition_max_bytes,
+                })
+                .collect(),
+        }],
+    })
+}
+
+/// The size of each partition's record set in a Fetch answer for one topic;
+/// fails the test if any partition has an error.
+fn record_set_sizes(answer: ResponseBody) -> Vec<usize> {
+    let ResponseBody::Fetch(f) = answer else {
+        panic!("not a fetch response: {answer:?}");
+    };
+    let partitions = &f.topics[0].partitions;
+    assert!(
+        partitions.iter().all(|p| p.error_code == ErrorCode::None),
+        "{f:?}"
+    );
+    partitions.iter().map(|p| p.records.len()).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_listed_twice_in_one_produce_is_refused_whole() {
     let broker = EmbeddedBroker::builder()
@@ -154,40 +189,16 @@ async fn only_the_first_partition_with_data_may_exceed_max_bytes() {
             .expect("produce");
         assert_eq!(r.expect("answer").error_code, ErrorCode::None);
     }
-    let fetch = |max_bytes| {
-        RequestBody::Fetch(FetchRequest {
-            max_wait_ms: 0,
-            min_bytes: 1,
-            max_bytes,
-            topics: vec![FetchTopic {
-                name: "t".into(),
-                partitions: (0..2)
-                    .map(|partition| FetchPartition {
-                        partition,
-                        fetch_offset: 0,
-                        partition_max_bytes: 1 << 20,
-                    })
-                    .collect(),
-            }],
-        })
-    };
-    let sizes = |body: ResponseBody| match body {
-        ResponseBody::Fetch(f) => f.topics[0]
-            .partitions
-            .iter()
-            .map(|p| p.records.len())
-            .collect::<Vec<_>>(),
-        other => panic!("not a fetch response: {other:?}"),
-    };
     // Room for one batch and a bit: the second partition's batch must not come.
     let cap = i32::try_from(b.len() + 10).expect("small");
-    let got = sizes(client.call(fetch(cap)).await.expect("fetch"));
+    let fetch = |max_bytes| fetch_of_t(max_bytes, 1 << 20, &[0, 0]);
+    let got = record_set_sizes(client.call(fetch(cap)).await.expect("fetch"));
     assert_eq!(got, [b.len(), 0]);
     // Smaller than one batch: the first still comes whole (no consumer gets stuck).
-    let got = sizes(client.call(fetch(10)).await.expect("fetch"));
+    let got = record_set_sizes(client.call(fetch(10)).await.expect("fetch"));
     assert_eq!(got, [b.len(), 0]);
     let cap = i32::try_from(2 * b.len()).expect("small");
-    let got = sizes(client.call(fetch(cap)).await.expect("fetch"));
+    let got = record_set_sizes(client.call(fetch(cap)).await.expect("fetch"));
     assert_eq!(got, [b.len(), b.len()]);
 }
 
@@ -214,22 +225,8 @@ async fn fetch_caps_work_as_the_spec_says() {
     }
     let n = b.len();
     let end = 4; // two batches of two records per partition
-    let fetch = |max_bytes: i32, partition_max_bytes: i32, offsets: [i64; 3]| {
-        RequestBody::Fetch(FetchRequest {
-            max_wait_ms: 0,
-            min_bytes: 1,
-            max_bytes,
-            topics: vec![FetchTopic {
-                name: "t".into(),
-                partitions: (0..3)
-                    .map(|partition| FetchPartition {
-                        partition,
-                        fetch_offset: offsets[partition as usize],
-                        partition_max_bytes,
-                    })
-                    .collect(),
-            }],
-        })
+    let fetch = |max_bytes, partition_max_bytes, offsets: [i64; 3]| {
+        fetch_of_t(max_bytes, partition_max_bytes, &offsets)
     };
     let one_batch = i32::try_from(n + 10).expect("small");
     let cases = [
@@ -258,22 +255,8 @@ async fn fetch_caps_work_as_the_spec_says() {
         ),
     ];
     for (case, request, expected) in cases {
-        let ResponseBody::Fetch(f) = client.call(request).await.expect(case) else {
-            panic!("{case}: not a fetch response");
-        };
-        let got: Vec<usize> = f.topics[0]
-            .partitions
-            .iter()
-            .map(|p| p.records.len())
-            .collect();
-        assert_eq!(got, expected, "{case}");
-        assert!(
-            f.topics[0]
-                .partitions
-                .iter()
-                .all(|p| p.error_code == ErrorCode::None),
-            "{case}: {f:?}"
-        );
+        let answer = client.call(request).await.expect(case);
+        assert_eq!(record_set_sizes(answer), expected, "{case}");
     }
 }
 
