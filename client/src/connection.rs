@@ -25,8 +25,8 @@ use rill_protocol::api::ApiKey;
 use rill_protocol::frame::FrameCodec;
 use rill_protocol::header::{RequestHeader, ResponseHeader};
 use rill_protocol::message::{RequestBody, Response, ResponseBody};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Decoder;
@@ -36,9 +36,11 @@ use crate::error::{Error, Result};
 use crate::locks;
 
 mod pending;
+mod writer;
 
 pub use pending::{PendingResponse, Written};
 pub use rill_protocol::message::Call;
+use writer::{write_loop, Frame, Outgoing};
 
 /// The id of the next connection opened.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -116,13 +118,6 @@ struct Waiter {
     tx: oneshot::Sender<Result<ResponseBody>>,
 }
 
-/// A frame for the writer, with an optional signal for when it is on the socket.
-#[derive(Debug)]
-struct Outgoing {
-    frame: Bytes,
-    written: Option<oneshot::Sender<()>>,
-}
-
 impl Connection {
     /// Connects to `addr` (`host:port`) with default options.
     pub async fn connect(addr: impl Display) -> Result<Connection> {
@@ -161,7 +156,12 @@ impl Connection {
             }),
             cancel: cancel.clone(),
         });
-        tokio::spawn(write_loop(inner.clone(), rx, write));
+        let writer = inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = write_loop(writer.cancel.clone(), rx, write).await {
+                writer.fail(writer.lost(format!("write failed: {e}")));
+            }
+        });
         tokio::spawn(read_loop(inner.clone(), read));
         Ok(Connection {
             inner,
@@ -249,11 +249,11 @@ impl Connection {
         written: Option<oneshot::Sender<()>>,
         waiter: impl FnOnce(i32) -> Option<Waiter>,
     ) -> Result<()> {
-        let frame = self.encode(body);
+        let (head, rest) = self.encode(body);
         let mut state = self.inner.lock();
         let correlation_id = state.next_correlation_id;
         let writer = state.writable()?;
-        let frame = with_correlation_id(frame, correlation_id);
+        let frame = with_correlation_id(head, rest, correlation_id);
         if writer.send(Outgoing { frame, written }).is_err() {
             return Err(self.inner.lost("the writer task has stopped"));
         }
@@ -264,9 +264,11 @@ impl Connection {
         Ok(())
     }
 
-    /// Encodes `body` as a whole frame (length prefix included) with correlation id 0,
-    /// outside the lock; [`with_correlation_id`] stamps the real one.
-    fn encode(&self, body: RequestBody) -> BytesMut {
+    /// Encodes `body` as a whole frame with correlation id 0, outside the lock:
+    /// the length prefix and header, where [`with_correlation_id`] stamps the real
+    /// id, then the body's pieces. A Produce's large record sets are shared with
+    /// the caller's batches, not copied (`ProduceRequest::encode_linked`).
+    fn encode(&self, body: RequestBody) -> (BytesMut, Vec<Bytes>) {
         let api = body.api_key();
         let header = RequestHeader {
             api_key: api.code(),
@@ -274,13 +276,28 @@ impl Connection {
             correlation_id: 0,
             client_id: self.inner.options.client_id.clone(),
         };
-        let mut buf = BytesMut::with_capacity(4 + body.size_hint());
-        buf.put_u32(0);
-        header.encode(&mut buf);
-        body.encode(&mut buf);
-        let len = (buf.len() - 4) as u32;
-        buf[..4].copy_from_slice(&len.to_be_bytes());
-        buf
+        let mut head = BytesMut::with_capacity(64);
+        head.put_u32(0);
+        header.encode(&mut head);
+        let mut rest = Vec::new();
+        let mut buf = match &body {
+            RequestBody::Produce(produce) => {
+                let mut buf = BytesMut::with_capacity(256);
+                produce.encode_linked(&mut buf, &mut rest);
+                buf
+            }
+            other => {
+                let mut buf = BytesMut::with_capacity(other.size_hint());
+                other.encode(&mut buf);
+                buf
+            }
+        };
+        if !buf.is_empty() {
+            rest.push(buf.split().freeze());
+        }
+        let len = head.len() - 4 + rest.iter().map(Bytes::len).sum::<usize>();
+        head[..4].copy_from_slice(&(len as u32).to_be_bytes());
+        (head, rest)
     }
 
     /// The error for a response of the wrong kind (cannot happen with this codec, but
@@ -297,11 +314,15 @@ impl Connection {
     }
 }
 
-/// Writes `correlation_id` into a frame from [`Connection::encode`]: after the 4-byte
-/// length, the 2-byte api key and the 2-byte version.
-fn with_correlation_id(mut frame: BytesMut, correlation_id: i32) -> Bytes {
-    frame[8..12].copy_from_slice(&correlation_id.to_be_bytes());
-    frame.freeze()
+/// Writes `correlation_id` into the head of a frame from [`Connection::encode`]
+/// (after the 4-byte length, the 2-byte api key and the 2-byte version) and joins
+/// it to the rest.
+fn with_correlation_id(mut head: BytesMut, rest: Vec<Bytes>, correlation_id: i32) -> Frame {
+    head[8..12].copy_from_slice(&correlation_id.to_be_bytes());
+    let mut pieces = Vec::with_capacity(1 + rest.len());
+    pieces.push(head.freeze());
+    pieces.extend(rest);
+    Frame { pieces }
 }
 
 impl State {
@@ -403,53 +424,6 @@ impl Inner {
         let _ = waiter.tx.send(result);
         Ok(())
     }
-}
-
-async fn write_loop(
-    inner: Arc<Inner>,
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
-    mut socket: OwnedWriteHalf,
-) {
-    let mut buf = BytesMut::new();
-    let mut signals = Vec::new();
-    loop {
-        let first = tokio::select! {
-            _ = inner.cancel.cancelled() => break,
-            next = rx.recv() => match next {
-                Some(out) => out,
-                None => break,
-            },
-        };
-        // Gather what else is queued into one write, up to a sensible size.
-        let mut next = Some(first);
-        while let Some(out) = next.take() {
-            if out.frame.len() >= 64 * 1024 && buf.is_empty() && signals.is_empty() {
-                // Large frames go out directly, without a copy.
-                if let Err(e) = socket.write_all(&out.frame).await {
-                    inner.fail(inner.lost(format!("write failed: {e}")));
-                    return;
-                }
-                signals.extend(out.written);
-            } else {
-                buf.extend_from_slice(&out.frame);
-                signals.extend(out.written);
-            }
-            if buf.len() < 256 * 1024 {
-                next = rx.try_recv().ok();
-            }
-        }
-        if !buf.is_empty() {
-            if let Err(e) = socket.write_all(&buf).await {
-                inner.fail(inner.lost(format!("write failed: {e}")));
-                return;
-            }
-            buf.clear();
-        }
-        for s in signals.drain(..) {
-            let _ = s.send(());
-        }
-    }
-    let _ = socket.shutdown().await;
 }
 
 async fn read_loop(inner: Arc<Inner>, mut socket: OwnedReadHalf) {

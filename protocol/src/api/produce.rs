@@ -52,6 +52,11 @@ impl PartitionEntry for ProducePartition {
     }
 }
 
+/// Record sets of at least this many bytes are linked, not copied, by
+/// [`ProduceRequest::encode_linked`]: below it a copy costs less than a separate
+/// piece of a vectored write.
+pub const LINK_MIN_BYTES: usize = 16 * 1024;
+
 /// Batches for one topic.
 pub type ProduceTopic = TopicEntries<ProducePartition>;
 
@@ -86,6 +91,35 @@ impl ProduceRequest {
         let mut w = Writer::new(buf);
         w.i16(self.acks).i32(self.timeout_ms);
         ProduceTopic::encode_all(&self.topics, &mut w);
+    }
+
+    /// Encodes the body as [`ProduceRequest::encode`] does, in pieces, so a
+    /// vectored write can send record sets from where they already are. Fixed
+    /// fields and small record sets are appended to `buf`; for a record set of at
+    /// least [`LINK_MIN_BYTES`], what `buf` holds is moved to `parts` and the
+    /// record set follows it there as a shared handle (no copy). Afterwards
+    /// `parts`, then what is left in `buf`, are exactly `encode`'s bytes.
+    pub fn encode_linked(&self, buf: &mut BytesMut, parts: &mut Vec<Bytes>) {
+        Writer::new(buf)
+            .i16(self.acks)
+            .i32(self.timeout_ms)
+            .i32(self.topics.len() as i32);
+        for topic in &self.topics {
+            Writer::new(buf)
+                .string(&topic.name)
+                .i32(topic.partitions.len() as i32);
+            for p in &topic.partitions {
+                if p.records.len() < LINK_MIN_BYTES {
+                    p.encode(&mut Writer::new(buf));
+                    continue;
+                }
+                Writer::new(buf)
+                    .i32(p.partition)
+                    .i32(p.records.len() as i32);
+                parts.push(buf.split().freeze());
+                parts.push(p.records.clone());
+            }
+        }
     }
 
     /// Decodes a body.
@@ -249,5 +283,54 @@ mod tests {
         request().encode(&mut buf);
         buf.extend_from_slice(&[0]);
         assert!(ProduceRequest::decode(&buf).is_err());
+    }
+
+    proptest::proptest! {
+        /// The linked encoding is the plain one, cut into pieces: record sets at or
+        /// over the threshold are their own pieces, shared with the request.
+        #[test]
+        fn linked_encoding_is_the_plain_encoding(
+            sizes in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![0..64usize, LINK_MIN_BYTES - 2..LINK_MIN_BYTES + 2],
+                    0..4,
+                ),
+                0..4,
+            ),
+            prefix in proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+        ) {
+            let request = ProduceRequest {
+                acks: 1,
+                timeout_ms: 7,
+                topics: sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(t, partitions)| ProduceTopic {
+                        name: format!("topic-{t}"),
+                        partitions: (0..)
+                            .zip(partitions)
+                            .map(|(partition, &len)| ProducePartition {
+                                partition,
+                                records: Bytes::from(vec![partition as u8; len]),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            };
+            let mut plain = BytesMut::from(&prefix[..]);
+            request.encode(&mut plain);
+            let (mut buf, mut parts) = (BytesMut::from(&prefix[..]), Vec::new());
+            request.encode_linked(&mut buf, &mut parts);
+            let mut joined = parts.concat();
+            joined.extend_from_slice(&buf);
+            proptest::prop_assert_eq!(&joined[..], &plain[..]);
+            let shared = request
+                .topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .filter(|p| p.records.len() >= LINK_MIN_BYTES)
+                .all(|p| parts.iter().any(|part| part.as_ptr() == p.records.as_ptr()));
+            proptest::prop_assert!(shared, "a large record set was copied");
+        }
     }
 }
