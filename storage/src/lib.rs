@@ -33,6 +33,7 @@ mod recovery;
 mod retention;
 mod segment;
 mod segments;
+mod slice;
 
 pub use checkpoint::CHECKPOINT_FILE;
 pub use compaction::CompactionReport;
@@ -44,3 +45,4 @@ pub use metrics::LogMetrics;
 pub use options::{FsyncPolicy, LogOptions};
 pub use recovery::{RecoveryReport, SegmentRecovery, Truncation};
 pub use retention::RetentionReport;
+pub use slice::{ReadSlice, StoredBatches};

@@ -36,6 +36,7 @@ use crate::options::{FsyncPolicy, LogOptions};
 use crate::recovery::{recover, Recovered, RecoveryReport};
 use crate::segment::Segment;
 use crate::segments::{create_segment, delete_segment_files, should_roll, start_next_segment};
+use crate::slice::{ReadSlice, StoredBatches};
 
 /// Where an appended batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,12 +309,28 @@ impl Log {
     /// Reads whole batches starting with the one that holds `offset`: at least one
     /// batch (even if larger than `max_bytes`), then as many as fit. Reads stop at a
     /// segment boundary; read again from the next offset to go on. Reading at the
-    /// high watermark returns no bytes.
+    /// high watermark returns no bytes. The bytes are those of
+    /// [`Log::read_slice`]'s range.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadBatches> {
+        let slice = self.read_slice(offset, max_bytes)?;
+        Ok(ReadBatches {
+            bytes: match &slice.batches {
+                Some(batches) => batches.to_vec()?,
+                None => Vec::new(),
+            },
+            high_watermark: slice.high_watermark,
+            log_start_offset: slice.log_start_offset,
+        })
+    }
+
+    /// Finds what [`Log::read`] would return without reading it: the byte range of
+    /// the batches in their segment file, to be sent from there (see
+    /// [`StoredBatches`]). Only batch headers are read.
+    pub fn read_slice(&self, offset: i64, max_bytes: usize) -> Result<ReadSlice> {
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
-        let mut result = ReadBatches {
-            bytes: Vec::new(),
+        let mut result = ReadSlice {
+            batches: None,
             high_watermark,
             log_start_offset,
         };
@@ -330,12 +347,18 @@ impl Log {
                 break;
             };
             if let Some((pos, header)) = segment.find_batch(offset, &self.counters)? {
+                // Appends may have landed since the high watermark was read;
+                // answer consistently with the one reported.
                 if header.base_offset < high_watermark {
-                    let mut bytes = segment.read(pos, &header, max_bytes)?;
-                    // Appends may have landed since the high watermark was read;
-                    // answer consistently with the one reported.
-                    bytes.truncate(whole_batches_below(&bytes, high_watermark));
-                    result.bytes = bytes;
+                    let (len, next_offset) =
+                        segment.extent(pos, &header, max_bytes, high_watermark, &self.counters)?;
+                    result.batches = Some(StoredBatches {
+                        segment,
+                        position: pos,
+                        len,
+                        base_offset: header.base_offset,
+                        next_offset,
+                    });
                 }
                 break;
             }
@@ -497,16 +520,4 @@ impl Log {
     pub fn options(&self) -> &LogOptions {
         &self.opts
     }
-}
-
-/// Length of the prefix of `bytes` (whole batches) whose batches start below `end`.
-fn whole_batches_below(bytes: &[u8], end: i64) -> usize {
-    let mut len = 0;
-    while let Ok((batch, _)) = RecordBatch::split_first(&bytes[len..]) {
-        if batch.base_offset() >= end {
-            break;
-        }
-        len += batch.as_bytes().len();
-    }
-    len
 }

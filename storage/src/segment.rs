@@ -247,6 +247,54 @@ impl Segment {
         Ok(None)
     }
 
+    /// The extent of a read from `pos` (a batch boundary found by
+    /// [`Segment::find_batch`], `first` the header there): at least the first batch,
+    /// then every following batch that ends within `max_bytes` of `pos`, stopping at
+    /// `visible` and before the first batch starting at or after `end_offset` (the
+    /// high watermark). Returns the length in bytes and the offset after the last
+    /// batch. An index entry inside the range lets it skip the headers before it,
+    /// so the walk reads about `index_interval_bytes` of headers, not all of them.
+    pub fn extent(
+        &self,
+        pos: u64,
+        first: &BatchHeader,
+        max_bytes: usize,
+        end_offset: i64,
+        counters: &Counters,
+    ) -> Result<(u64, i64)> {
+        let limit = self.visible.load(Ordering::Acquire);
+        let first_len = first.total_len().unwrap_or(0) as u64;
+        if first_len == 0 || pos + first_len > limit {
+            return Err(self.corrupt(pos, "batch does not fit in the segment"));
+        }
+        let cap = pos
+            .saturating_add(max_bytes as u64)
+            .min(limit)
+            .max(pos + first_len);
+        let mut end = pos + first_len;
+        let mut next = first.next_offset();
+        let base = self.base_offset;
+        let skip = read_lock(&self.index).floor(|e| {
+            u64::from(e.position) <= cap && base + i64::from(e.relative_offset) < end_offset
+        });
+        if let Some(e) = skip.filter(|e| u64::from(e.position) > end) {
+            counters.index_lookups.fetch_add(1, Ordering::Relaxed);
+            end = u64::from(e.position);
+            next = base + i64::from(e.relative_offset);
+        }
+        while end < cap {
+            let h = self.header_at(end, limit)?;
+            counters.headers_scanned.fetch_add(1, Ordering::Relaxed);
+            let len = h.total_len().unwrap_or(0) as u64;
+            if h.base_offset >= end_offset || end + len > cap {
+                break;
+            }
+            end += len;
+            next = h.next_offset();
+        }
+        Ok((end - pos, next))
+    }
+
     /// Reads whole batches starting at `pos` (a batch boundary found by
     /// [`Segment::find_batch`]): at least the first batch, then as many more as fit
     /// in `max_bytes`.
