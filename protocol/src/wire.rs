@@ -304,6 +304,22 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// Bytes as they are, without a length prefix.
+    pub fn raw(&mut self, b: &[u8]) -> &mut Self {
+        self.buf.put_slice(b);
+        self
+    }
+
+    /// Bytes in the buffer so far (including any it held before this writer).
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// A byte string.
     pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
         self.nullable_bytes(Some(b))

@@ -119,15 +119,24 @@ pub struct FetchPartitionResponse {
     pub records: Bytes,
 }
 
-impl PartitionEntry for FetchPartitionResponse {
-    const MIN_BYTES: usize = 28;
-    fn encode(&self, w: &mut Writer<'_>) {
+impl FetchPartitionResponse {
+    /// Writes every field up to and including the records' length prefix, which
+    /// says `records_len` bytes follow.
+    fn encode_head(&self, w: &mut Writer<'_>, records_len: i32) {
         w.i32(self.partition)
             .i16(self.error_code.code())
             .nullable_string(self.error_message.as_deref())
             .i64(self.high_watermark)
             .i64(self.log_start_offset)
-            .bytes(&self.records);
+            .i32(records_len);
+    }
+}
+
+impl PartitionEntry for FetchPartitionResponse {
+    const MIN_BYTES: usize = 28;
+    fn encode(&self, w: &mut Writer<'_>) {
+        self.encode_head(w, self.records.len() as i32);
+        w.raw(&self.records);
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         Ok(FetchPartitionResponse {
@@ -151,10 +160,82 @@ pub struct FetchResponse {
     pub topics: Vec<FetchTopicResponse>,
 }
 
+/// Record bytes an encoding leaves out: `len` bytes that belong at position `at` of
+/// the buffer, for partition `partition` of topic `topic` (indexes into the
+/// response's lists). See [`FetchResponse::encode_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Splice {
+    /// Position in the encoded buffer where the bytes go.
+    pub at: usize,
+    /// How many bytes go there.
+    pub len: usize,
+    /// Index of the topic in [`FetchResponse::topics`].
+    pub topic: usize,
+    /// Index of the partition in that topic's `partitions`.
+    pub partition: usize,
+}
+
 impl FetchResponse {
     /// Appends the body.
     pub fn encode(&self, buf: &mut BytesMut) {
         FetchTopicResponse::encode_all(&self.topics, &mut Writer::new(buf));
+    }
+
+    /// Appends the body as [`FetchResponse::encode`] would if each partition's
+    /// records were followed by `external(topic, partition)` more bytes (indexes
+    /// into the lists), without writing those bytes: the returned splices, in
+    /// buffer order, say where each belongs. The buffer with every splice's bytes
+    /// inserted at its `at` is exactly the body of the response with those bytes
+    /// appended to the records, so a server can send stored batches from a file
+    /// between the buffer's pieces. Fails, writing nothing, if a partition's
+    /// records would exceed the 2 GiB a length field can say.
+    pub fn encode_with(
+        &self,
+        buf: &mut BytesMut,
+        mut external: impl FnMut(usize, usize) -> usize,
+    ) -> Result<Vec<Splice>> {
+        let mut lens = Vec::new();
+        for (ti, t) in self.topics.iter().enumerate() {
+            for (pi, p) in t.partitions.iter().enumerate() {
+                let extra = external(ti, pi);
+                let total = p
+                    .records
+                    .len()
+                    .checked_add(extra)
+                    .and_then(|n| i32::try_from(n).ok())
+                    .ok_or_else(|| crate::Error::Invalid {
+                        what: "Fetch response records",
+                        detail: format!(
+                            "{} + {extra} record bytes for partition {} of {:?} exceed the 2 GiB a length field holds",
+                            p.records.len(),
+                            p.partition,
+                            t.name
+                        ),
+                    })?;
+                lens.push((total, extra));
+            }
+        }
+        let mut lens = lens.into_iter();
+        let mut splices = Vec::new();
+        let mut w = Writer::new(buf);
+        w.i32(self.topics.len() as i32);
+        for (ti, t) in self.topics.iter().enumerate() {
+            w.string(&t.name).i32(t.partitions.len() as i32);
+            for (pi, p) in t.partitions.iter().enumerate() {
+                let (total, extra) = lens.next().unwrap_or_default();
+                p.encode_head(&mut w, total);
+                w.raw(&p.records);
+                if extra > 0 {
+                    splices.push(Splice {
+                        at: w.len(),
+                        len: extra,
+                        topic: ti,
+                        partition: pi,
+                    });
+                }
+            }
+        }
+        Ok(splices)
     }
 
     /// At least the encoded size of the body: names, per partition its fixed
@@ -268,6 +349,70 @@ mod tests {
         let copied = FetchResponse::decode_within(&frame, &elsewhere).expect("decode");
         assert_eq!(copied, original);
         assert!(!inside.contains(&copied.topics[0].partitions[0].records.as_ptr()));
+    }
+
+    #[test]
+    fn encode_with_leaves_out_exactly_the_external_bytes() {
+        let mut response = response();
+        response.topics.push(FetchTopicResponse {
+            name: "returns".to_string(),
+            partitions: vec![FetchPartitionResponse {
+                partition: 1,
+                error_code: ErrorCode::None,
+                error_message: None,
+                high_watermark: 4,
+                log_start_offset: 0,
+                records: Bytes::new(),
+            }],
+        });
+        // External bytes for some partitions (after inline ones for the first).
+        let external = |t: usize, p: usize| -> Vec<u8> {
+            match (t, p) {
+                (0, 0) => b"-and-more-from-a-file".to_vec(),
+                (1, 0) => vec![7u8; 300],
+                _ => Vec::new(),
+            }
+        };
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(b"header");
+        let splices = response
+            .encode_with(&mut buf, |t, p| external(t, p).len())
+            .expect("encode");
+        assert_eq!(splices.len(), 2);
+        let mut sent = Vec::new();
+        let mut from = 0;
+        for s in &splices {
+            assert!(s.at >= from, "splices out of order: {splices:?}");
+            sent.extend_from_slice(&buf[from..s.at]);
+            let bytes = external(s.topic, s.partition);
+            assert_eq!(bytes.len(), s.len);
+            sent.extend_from_slice(&bytes);
+            from = s.at;
+        }
+        sent.extend_from_slice(&buf[from..]);
+        let mut whole = response.clone();
+        for (t, topic) in whole.topics.iter_mut().enumerate() {
+            for (p, part) in topic.partitions.iter_mut().enumerate() {
+                let mut records = part.records.to_vec();
+                records.extend(external(t, p));
+                part.records = Bytes::from(records);
+            }
+        }
+        let mut expected = BytesMut::new();
+        expected.extend_from_slice(b"header");
+        whole.encode(&mut expected);
+        assert_eq!(sent, expected.to_vec());
+        assert_eq!(FetchResponse::decode(&sent[6..]).expect("decode"), whole);
+    }
+
+    #[test]
+    fn encode_with_refuses_records_past_a_length_field() {
+        let mut buf = BytesMut::new();
+        let err = response()
+            .encode_with(&mut buf, |_, _| i32::MAX as usize)
+            .expect_err("too long");
+        assert!(err.to_string().contains("2 GiB"), "{err}");
+        assert!(buf.is_empty(), "wrote {} bytes before failing", buf.len());
     }
 
     #[test]
