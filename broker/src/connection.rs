@@ -9,11 +9,18 @@
 //! Responses waiting to be written may hold at most `limits.max_in_flight_bytes`;
 //! beyond that the reader stops reading until the client catches up.
 //!
+//! The writer sends responses in queue order. A Fetch answer whose records are in
+//! segment files goes out as a spliced frame: what is buffered is flushed first,
+//! then one blocking call writes the frame's encoded pieces with each stored range
+//! between them (`crate::sendfile`), so the order on the wire is the queue's.
+//!
 //! A frame that cannot be answered (too large, cut short by EOF, too short to hold
 //! a correlation id) closes the connection; any other bad request gets an error
 //! response and the connection stays open.
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -28,7 +35,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::Decoder;
 use tracing::Instrument;
 
-use crate::handler::{self, Outcome};
+use crate::handler::{self, FetchAnswer, Outcome};
+use crate::sendfile::{self, Part, Spliced};
 use crate::state::Broker;
 
 /// Aborts the task when dropped.
@@ -41,7 +49,34 @@ impl Drop for AbortOnDrop {
 }
 
 /// A response ready to write, holding its share of the in-flight budget.
-type Outgoing = (Bytes, OwnedSemaphorePermit);
+type Outgoing = (Frame, OwnedSemaphorePermit);
+
+/// A response frame to write.
+enum Frame {
+    /// All of it in memory.
+    Whole(Bytes),
+    /// A Fetch answer whose records are sent from segment files.
+    Spliced(Spliced),
+}
+
+impl Frame {
+    /// Bytes it puts on the wire.
+    fn len(&self) -> usize {
+        match self {
+            Frame::Whole(bytes) => bytes.len(),
+            Frame::Spliced(spliced) => spliced.len(),
+        }
+    }
+}
+
+/// Sets the flag when dropped: tells a blocking send that its connection is gone.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
 
 /// Serves one connection until the client leaves, breaks the framing, or the broker
 /// shuts down. `_slot` is this connection's place under `max_connections`.
@@ -111,6 +146,8 @@ async fn read_requests(
                 return;
             }
         };
+        // A spliced answer holds little memory, but counts in full: the budget
+        // bounds what one connection has queued, in bytes owed to the client.
         let share = response.len().clamp(1, limits.max_in_flight_bytes);
         let share = u32::try_from(share).unwrap_or(u32::MAX);
         // A client that stops reading holds its responses here; shutdown must not
@@ -157,7 +194,7 @@ async fn next_frame(
 
 /// What to do with one frame.
 enum Answer {
-    Reply(Bytes),
+    Reply(Frame),
     Silent,
     /// Close the connection, for this reason.
     Close(String),
@@ -170,6 +207,10 @@ async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
     let response = match Request::decode(frame) {
         Ok(request) => match handler::handle(broker, request).await {
             Outcome::Reply(response) => response,
+            Outcome::Fetch {
+                correlation_id,
+                answer,
+            } => return Answer::Reply(frame_fetch(correlation_id, answer)),
             Outcome::Silent => return Answer::Silent,
             Outcome::Close(reason) => return Answer::Close(reason),
         },
@@ -197,7 +238,7 @@ async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
             ))
         }
     };
-    Answer::Reply(frame_response(&response))
+    Answer::Reply(Frame::Whole(frame_response(&response)))
 }
 
 /// Encodes `response` as a whole frame, length prefix included.
@@ -210,13 +251,70 @@ fn frame_response(response: &Response) -> Bytes {
     buf.freeze()
 }
 
+/// Encodes a Fetch answer as a frame: whole when its records are in memory,
+/// spliced when they are to be sent from segment files.
+fn frame_fetch(correlation_id: i32, answer: FetchAnswer) -> Frame {
+    let FetchAnswer {
+        response,
+        mut stored,
+    } = answer;
+    let mut buf = BytesMut::with_capacity(4 + 64 + response.size_hint());
+    buf.put_u32(0);
+    ResponseHeader::ok(correlation_id).encode(&mut buf);
+    let stored_len = |t: usize, p: usize| {
+        stored
+            .get(t)
+            .and_then(|topic| topic.get(p))
+            .and_then(Option::as_ref)
+            .map_or(0, |b| usize::try_from(b.len()).unwrap_or(usize::MAX))
+    };
+    let splices = match response.encode_with(&mut buf, stored_len) {
+        Ok(splices) => splices,
+        Err(e) => {
+            tracing::warn!(error = %e, "fetch answer cannot be framed");
+            return Frame::Whole(frame_response(&Response {
+                header: ResponseHeader {
+                    correlation_id,
+                    error_code: ErrorCode::Unknown,
+                    error_message: Some(e.to_string()),
+                },
+                body: None,
+            }));
+        }
+    };
+    let external: usize = splices.iter().map(|s| s.len).sum();
+    let len = u32::try_from(buf.len() - 4 + external).unwrap_or(u32::MAX);
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    let parts: Vec<Part> = splices
+        .iter()
+        .filter_map(|s| {
+            let batches = stored.get_mut(s.topic)?.get_mut(s.partition)?.take()?;
+            Some(Part { at: s.at, batches })
+        })
+        .collect();
+    if parts.is_empty() {
+        return Frame::Whole(buf.freeze());
+    }
+    Frame::Spliced(Spliced {
+        head: buf.freeze(),
+        parts,
+    })
+}
+
 /// Writes queued responses, coalescing those that are ready into one flush.
 async fn write_responses(writer: OwnedWriteHalf, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
+    // Set when this task ends or is aborted, so a blocking send it started stops.
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop = SetOnDrop(Arc::clone(&stop));
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
     while let Some(first) = queue.recv().await {
         let mut next = Some(first);
-        while let Some((bytes, _permit)) = next.take() {
-            if let Err(e) = writer.write_all(&bytes).await {
+        while let Some((frame, _permit)) = next.take() {
+            let sent = match frame {
+                Frame::Whole(bytes) => writer.write_all(&bytes).await,
+                Frame::Spliced(spliced) => write_spliced(&mut writer, spliced, &stop).await,
+            };
+            if let Err(e) = sent {
                 tracing::debug!(error = %e, "client stopped reading");
                 return;
             }
@@ -227,4 +325,20 @@ async fn write_responses(writer: OwnedWriteHalf, mut queue: mpsc::UnboundedRecei
             return;
         }
     }
+}
+
+/// Writes a spliced frame after what is buffered: one blocking call sends its
+/// pieces and stored ranges (see `crate::sendfile`) through a duplicate of the
+/// socket's descriptor, while this task waits, so nothing else writes meanwhile.
+async fn write_spliced(
+    writer: &mut BufWriter<OwnedWriteHalf>,
+    frame: Spliced,
+    stop: &Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    writer.flush().await?;
+    let socket = writer.get_ref().as_ref().as_fd().try_clone_to_owned()?;
+    let stop = Arc::clone(stop);
+    tokio::task::spawn_blocking(move || sendfile::send_spliced(&socket, &frame, &stop))
+        .await
+        .map_err(std::io::Error::other)?
 }

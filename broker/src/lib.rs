@@ -25,7 +25,8 @@
 //! 4. `metrics` (the registry), then `state` (`Broker`: the state every connection
 //!    shares, and the shutdown signal).
 //! 5. `handler` (one file per API; `handler::handle` pre-checks a request, runs
-//!    its handler and decides whether it gets a response), `connection` (frames
+//!    its handler and decides whether it gets a response), `sendfile` (a Fetch
+//!    answer's stored batches from their segment files to the socket), `connection` (frames
 //!    in, responses out in request order, the in-flight budget), `maintenance`
 //!    (interval fsyncs, retention, compaction), `metrics_http` (`GET /metrics`).
 //! 6. `server` ([`serve`]: opens the state, accepts under the connection limit,
@@ -53,6 +54,7 @@ mod metrics;
 mod metrics_http;
 mod partition;
 mod producer_ids;
+mod sendfile;
 mod server;
 mod state;
 mod topics;

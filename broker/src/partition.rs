@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rill_protocol::{CheckedBatch, ErrorCode, ProducerInfo};
-use rill_storage::{AppendInfo, Error as StorageError, Log, ReadBatches};
+use rill_storage::{AppendInfo, Error as StorageError, Log, ReadBatches, ReadSlice};
 use tokio::sync::Notify;
 
 use crate::api_error::ApiError;
@@ -172,6 +172,16 @@ impl Partition {
         self.check_live()?;
         let log = Arc::clone(&self.log);
         blocking(move || log.read(offset, max_bytes)).await
+    }
+
+    /// Finds the whole batches to read from `offset`, up to about `max_bytes` (at
+    /// least one), as a range of their segment file. Reads batch headers only, but
+    /// from disk: call it on the blocking pool.
+    pub fn read_slice(&self, offset: i64, max_bytes: usize) -> Result<ReadSlice, PartitionError> {
+        self.check_live()?;
+        self.log
+            .read_slice(offset, max_bytes)
+            .map_err(PartitionError::Storage)
     }
 
     /// Offset and timestamp of the first record at or after `timestamp`.

@@ -6,6 +6,12 @@
 //! always returns at least one whole batch, so a consumer can never get stuck
 //! behind a batch larger than its caps.
 //!
+//! The answer does not hold the record bytes: each partition's batches are a range
+//! of a segment file ([`StoredBatches`]) that the connection sends from the file
+//! (`crate::sendfile`). Only an answer of at most [`INLINE_MAX_BYTES`] record bytes
+//! is read into memory here, where a copy costs less than a `sendfile` round trip.
+//! All of a request's partitions are looked up in one blocking call.
+//!
 //! When fewer than `min_bytes` are ready the request waits, up to `max_wait_ms`
 //! (cut to `limits.max_fetch_wait_ms`), for an append to any of its partitions.
 //! The wake-up futures are armed before the data is read, so an append that lands
@@ -22,12 +28,17 @@ use bytes::Bytes;
 use rill_protocol::api::fetch::{
     FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse,
 };
-use rill_protocol::{BatchHeader, ErrorCode};
+use rill_protocol::ErrorCode;
+use rill_storage::StoredBatches;
 use tokio::time::Instant;
 
 use crate::api_error::ApiError;
-use crate::partition::Partition;
+use crate::partition::{Partition, PartitionError};
 use crate::state::Broker;
+
+/// Record bytes up to which an answer is read into memory rather than sent from
+/// the segment files.
+pub const INLINE_MAX_BYTES: usize = 64 * 1024;
 
 /// One requested partition, resolved.
 struct Target {
@@ -35,8 +46,18 @@ struct Target {
     partition: Result<Arc<Partition>, ApiError>,
 }
 
+/// A Fetch answer. Partition `p` of topic `t` in `response` has its records
+/// (empty there) in `stored[t][p]` when that is `Some`.
+#[derive(Debug)]
+pub struct FetchAnswer {
+    /// The response, without the records kept in `stored`.
+    pub response: FetchResponse,
+    /// Per topic, per partition, the batches to send from their segment file.
+    pub stored: Vec<Vec<Option<StoredBatches>>>,
+}
+
 /// Answers a fetch, waiting for data as the request allows.
-pub async fn handle(broker: &Broker, request: FetchRequest) -> FetchResponse {
+pub async fn handle(broker: &Broker, request: FetchRequest) -> FetchAnswer {
     let wait_ms = u64::try_from(request.max_wait_ms)
         .unwrap_or(0)
         .min(broker.config.limits.max_fetch_wait_ms);
@@ -48,7 +69,8 @@ pub async fn handle(broker: &Broker, request: FetchRequest) -> FetchResponse {
     // A partition listed twice is refused (as in Produce): each entry costs a
     // read on every wake-up, so repeats would let one request multiply that work.
     let repeats = repeated_entries(&request);
-    let topics: Vec<(String, Vec<Target>)> = request
+    let topics: Arc<Vec<(String, Vec<Target>)>> = Arc::new(
+        request
         .topics
         .into_iter()
         .enumerate()
@@ -74,7 +96,8 @@ pub async fn handle(broker: &Broker, request: FetchRequest) -> FetchResponse {
                 .collect();
             (t.name, targets)
         })
-        .collect();
+        .collect(),
+    );
     let mut shutdown = broker.shutdown_signal();
     loop {
         let mut wakeups: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> = topics
@@ -86,10 +109,18 @@ pub async fn handle(broker: &Broker, request: FetchRequest) -> FetchResponse {
         for wakeup in &mut wakeups {
             wakeup.as_mut().enable();
         }
-        let (response, bytes, errors) = read_all(&topics, max_bytes).await;
-        if bytes >= min_bytes || errors || Instant::now() >= deadline || *shutdown.borrow() {
-            count(broker, &response);
-            return response;
+        let read = read_all(Arc::clone(&topics), max_bytes).await;
+        if read.bytes >= min_bytes
+            || read.errors
+            || Instant::now() >= deadline
+            || *shutdown.borrow()
+        {
+            for (name, (records, bytes)) in topics.iter().map(|(n, _)| n).zip(read.counts) {
+                if bytes > 0 {
+                    broker.metrics.fetched(name, records, bytes);
+                }
+            }
+            return read.answer;
         }
         tokio::select! {
             () = any(&mut wakeups) => {}
@@ -114,27 +145,6 @@ fn repeated_entries(request: &FetchRequest) -> HashSet<(usize, usize)> {
     repeats
 }
 
-/// Adds the response's batches to the metrics.
-fn count(broker: &Broker, response: &FetchResponse) {
-    for topic in &response.topics {
-        let (mut records, mut bytes) = (0u64, 0usize);
-        for p in &topic.partitions {
-            bytes += p.records.len();
-            let mut rest = &p.records[..];
-            while let Ok(header) = BatchHeader::parse(rest) {
-                records += u64::try_from(header.record_count).unwrap_or(0);
-                let Some(len) = header.total_len().filter(|l| *l <= rest.len()) else {
-                    break;
-                };
-                rest = &rest[len..];
-            }
-        }
-        if bytes > 0 {
-            broker.metrics.fetched(&topic.name, records, bytes);
-        }
-    }
-}
-
 /// Completes when any of the futures does.
 async fn any<F: Future<Output = ()>>(futures: &mut [Pin<Box<F>>]) {
     std::future::poll_fn(|cx| {
@@ -148,19 +158,65 @@ async fn any<F: Future<Output = ()>>(futures: &mut [Pin<Box<F>>]) {
     .await;
 }
 
-/// Reads every target once. Returns the response, its record bytes, and whether
-/// any partition answered with an error (which ends the wait).
-async fn read_all(
-    topics: &[(String, Vec<Target>)],
-    max_bytes: usize,
-) -> (FetchResponse, usize, bool) {
+/// One reading of every target.
+struct Read {
+    answer: FetchAnswer,
+    /// Record bytes in the answer.
+    bytes: usize,
+    /// Whether any partition answered with an error (which ends the wait).
+    errors: bool,
+    /// Per topic: offsets and bytes of the batches in the answer, for the metrics.
+    counts: Vec<(u64, usize)>,
+}
+
+/// Reads every target once, in one call on the blocking pool.
+async fn read_all(topics: Arc<Vec<(String, Vec<Target>)>>, max_bytes: usize) -> Read {
+    let shared = Arc::clone(&topics);
+    match tokio::task::spawn_blocking(move || read_now(&shared, max_bytes)).await {
+        Ok(read) => read,
+        Err(e) => {
+            // The runtime is shutting down: every partition gets the error.
+            let error = ApiError::new(ErrorCode::Unknown, format!("broker task failed: {e}"));
+            let response = FetchResponse {
+                topics: topics
+                    .iter()
+                    .map(|(name, targets)| FetchTopicResponse {
+                        name: name.clone(),
+                        partitions: targets
+                            .iter()
+                            .map(|t| error_entry(t.request.partition, &error, -1, -1))
+                            .collect(),
+                    })
+                    .collect(),
+            };
+            Read {
+                answer: FetchAnswer {
+                    response,
+                    stored: Vec::new(),
+                },
+                bytes: 0,
+                errors: true,
+                counts: Vec::new(),
+            }
+        }
+    }
+}
+
+/// Reads every target: the range of each partition's batches under the caps, read
+/// into memory if the whole answer is small.
+fn read_now(topics: &[(String, Vec<Target>)], max_bytes: usize) -> Read {
     let mut total = 0usize;
     let mut errors = false;
     let mut out = Vec::with_capacity(topics.len());
+    let mut stored = Vec::with_capacity(topics.len());
+    let mut counts = Vec::with_capacity(topics.len());
     for (name, targets) in topics {
         let mut partitions = Vec::with_capacity(targets.len());
+        let mut topic_stored = Vec::with_capacity(targets.len());
+        let (mut records, mut bytes) = (0u64, 0usize);
         for target in targets {
             let index = target.request.partition;
+            let mut batches = None;
             let entry = match &target.partition {
                 Err(e) => error_entry(index, e, -1, -1),
                 Ok(partition) => {
@@ -169,27 +225,23 @@ async fn read_all(
                         .min(max_bytes.saturating_sub(total));
                     let log = partition.log();
                     if cap == 0 && total > 0 {
-                        ok_entry(
-                            index,
-                            log.high_watermark(),
-                            log.log_start_offset(),
-                            Bytes::new(),
-                        )
+                        ok_entry(index, log.high_watermark(), log.log_start_offset())
                     } else {
-                        match partition
-                            .read(target.request.fetch_offset, cap.max(1))
-                            .await
-                        {
+                        match partition.read_slice(target.request.fetch_offset, cap.max(1)) {
                             Ok(read) => {
+                                let len = read
+                                    .batches
+                                    .as_ref()
+                                    .map_or(0, |b| usize::try_from(b.len()).unwrap_or(usize::MAX));
                                 // Only the first partition with data may exceed the
                                 // caps (with its first batch); later ones must fit.
-                                let records = if total > 0 && read.bytes.len() > cap {
-                                    Bytes::new()
-                                } else {
-                                    total += read.bytes.len();
-                                    Bytes::from(read.bytes)
-                                };
-                                ok_entry(index, read.high_watermark, read.log_start_offset, records)
+                                if len > 0 && (total == 0 || len <= cap) {
+                                    total += len;
+                                    bytes += len;
+                                    records += read.batches.as_ref().map_or(0, |b| b.offsets());
+                                    batches = read.batches;
+                                }
+                                ok_entry(index, read.high_watermark, read.log_start_offset)
                             }
                             Err(e) => error_entry(
                                 index,
@@ -203,28 +255,65 @@ async fn read_all(
             };
             errors |= !entry.error_code.is_ok();
             partitions.push(entry);
+            topic_stored.push(batches);
         }
         out.push(FetchTopicResponse {
             name: name.clone(),
             partitions,
         });
+        stored.push(topic_stored);
+        counts.push((records, bytes));
     }
-    (FetchResponse { topics: out }, total, errors)
+    let mut answer = FetchAnswer {
+        response: FetchResponse { topics: out },
+        stored,
+    };
+    if total <= INLINE_MAX_BYTES {
+        errors |= inline(&mut answer);
+    }
+    Read {
+        answer,
+        bytes: total,
+        errors,
+        counts,
+    }
 }
 
-fn ok_entry(
-    partition: i32,
-    high_watermark: i64,
-    log_start_offset: i64,
-    records: Bytes,
-) -> FetchPartitionResponse {
+/// Reads every stored range of `answer` into its partition's records. A range
+/// that cannot be read makes its partition an error; returns whether one did.
+fn inline(answer: &mut FetchAnswer) -> bool {
+    let mut failed = false;
+    for (topic, stored) in answer.response.topics.iter_mut().zip(&mut answer.stored) {
+        for (entry, slot) in topic.partitions.iter_mut().zip(stored.iter_mut()) {
+            let Some(batches) = slot.take() else {
+                continue;
+            };
+            match batches.to_vec() {
+                Ok(bytes) => entry.records = Bytes::from(bytes),
+                Err(e) => {
+                    let e = ApiError::from(PartitionError::Storage(e));
+                    *entry = error_entry(
+                        entry.partition,
+                        &e,
+                        entry.high_watermark,
+                        entry.log_start_offset,
+                    );
+                    failed = true;
+                }
+            }
+        }
+    }
+    failed
+}
+
+fn ok_entry(partition: i32, high_watermark: i64, log_start_offset: i64) -> FetchPartitionResponse {
     FetchPartitionResponse {
         partition,
         error_code: ErrorCode::None,
         error_message: None,
         high_watermark,
         log_start_offset,
-        records,
+        records: Bytes::new(),
     }
 }
 

@@ -33,12 +33,21 @@ use rill_protocol::header::{RequestHeader, ResponseHeader};
 use rill_protocol::message::{Request, RequestBody, Response, ResponseBody};
 
 use crate::state::Broker;
+pub use fetch::FetchAnswer;
 
 /// What the connection does after a request was handled.
 #[derive(Debug)]
 pub enum Outcome {
     /// Send this response.
     Reply(Response),
+    /// Send this Fetch answer (its records may still be in segment files) under
+    /// a successful header with this correlation id.
+    Fetch {
+        /// The request's correlation id.
+        correlation_id: i32,
+        /// The answer.
+        answer: FetchAnswer,
+    },
     /// Send nothing: a Produce with acks = 0 whose every partition was written.
     Silent,
     /// Send nothing and close the connection: a Produce with acks = 0 that was
@@ -71,6 +80,15 @@ pub async fn handle(broker: &Broker, request: Request) -> Outcome {
     let api = body.api_key().name();
     let body = dispatch(broker, header.client_id, body).await;
     broker.metrics.request(api, started.elapsed());
+    let body = match body {
+        Reply::Fetch(answer) => {
+            return Outcome::Fetch {
+                correlation_id,
+                answer,
+            }
+        }
+        Reply::Body(body) => body,
+    };
     if replies {
         return Outcome::Reply(Response {
             header: ResponseHeader::ok(correlation_id),
@@ -128,9 +146,17 @@ fn gets_response(body: &RequestBody) -> bool {
     !matches!(body, RequestBody::Produce(p) if p.acks == 0)
 }
 
+/// What a handler answered.
+enum Reply {
+    /// A response body.
+    Body(ResponseBody),
+    /// A Fetch answer, whose records may still be in segment files.
+    Fetch(FetchAnswer),
+}
+
 /// Runs the handler of the request's API (`client_id` is the request header's).
-async fn dispatch(broker: &Broker, client_id: Option<String>, body: RequestBody) -> ResponseBody {
-    match body {
+async fn dispatch(broker: &Broker, client_id: Option<String>, body: RequestBody) -> Reply {
+    Reply::Body(match body {
         RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle()),
         RequestBody::Metadata(r) => ResponseBody::Metadata(metadata::handle(broker, r)),
         RequestBody::CreateTopics(r) => {
@@ -140,7 +166,7 @@ async fn dispatch(broker: &Broker, client_id: Option<String>, body: RequestBody)
             ResponseBody::DeleteTopics(delete_topics::handle(broker, r).await)
         }
         RequestBody::Produce(r) => ResponseBody::Produce(produce::handle(broker, r).await),
-        RequestBody::Fetch(r) => ResponseBody::Fetch(fetch::handle(broker, r).await),
+        RequestBody::Fetch(r) => return Reply::Fetch(fetch::handle(broker, r).await),
         RequestBody::ListOffsets(r) => {
             ResponseBody::ListOffsets(list_offsets::handle(broker, r).await)
         }
@@ -158,5 +184,5 @@ async fn dispatch(broker: &Broker, client_id: Option<String>, body: RequestBody)
         RequestBody::DescribeGroups(r) => {
             ResponseBody::DescribeGroups(describe_groups::handle(broker, r))
         }
-    }
+    })
 }
