@@ -214,8 +214,11 @@ fn record_timestamp(batches: &[u8], offset: i64) -> i64 {
     let Ok((batch, _)) = rill_protocol::RecordBatch::split_first(batches) else {
         return -1;
     };
+    let Ok(section) = batch.records_section(rill_protocol::batch::MAX_DECOMPRESSED_BYTES) else {
+        return -1;
+    };
     batch
-        .records()
+        .records_in(&section)
         .filter_map(Result::ok)
         .find(|r| r.offset >= offset)
         .map_or(-1, |r| r.timestamp)

@@ -41,10 +41,35 @@ pub enum Error {
         computed: u32,
     },
     /// The attributes name a compression codec Rill does not implement.
-    #[error("unsupported compression codec {codec}: only 0 (none) is allowed")]
+    #[error(
+        "unsupported compression codec {codec}: allowed are 0 (none), 1 (gzip), 2 (snappy), \
+         3 (lz4) and 4 (zstd)"
+    )]
     UnsupportedCompression {
         /// The codec id from the attribute bits 0..=2.
         codec: u8,
+    },
+    /// A codec name that is not one of Rill's.
+    #[error("unknown compression {name:?}: allowed are none, gzip, snappy, lz4 and zstd")]
+    UnknownCompression {
+        /// The name given.
+        name: String,
+    },
+    /// A compressed batch's records do not decompress.
+    #[error("{codec} records do not decompress: {detail}")]
+    Decompress {
+        /// The codec's name.
+        codec: &'static str,
+        /// What the decoder said.
+        detail: String,
+    },
+    /// A compressed batch's records decompress to more than the reader allows.
+    #[error("{codec} records decompress to more than {max} bytes, the most allowed")]
+    DecompressedTooLarge {
+        /// The codec's name.
+        codec: &'static str,
+        /// The bound that was passed.
+        max: usize,
     },
     /// Attribute bits that no version of the format defines are set.
     #[error("undefined batch attribute bits set: {bits:#06x} (allowed: bits 0-6)")]

@@ -23,8 +23,8 @@ pub mod varint;
 pub mod wire;
 
 pub use batch::{
-    BatchBuilder, BatchHeader, CheckedBatch, Header, ProducerInfo, Record, RecordBatch, Records,
-    BATCH_HEADER_LEN, LOG_OVERHEAD, MAGIC,
+    BatchBuilder, BatchHeader, CheckedBatch, Compression, Header, ProducerInfo, Record,
+    RecordBatch, Records, BATCH_HEADER_LEN, LOG_OVERHEAD, MAGIC,
 };
 pub use error::{Error, Result};
 pub use error_code::ErrorCode;

@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rill_protocol::batch::{stamp_base_offset, stamp_leader_epoch};
-use rill_protocol::{BatchBuilder, BatchHeader, Record, RecordBatch};
+use rill_protocol::batch::{stamp_base_offset, stamp_leader_epoch, MAX_DECOMPRESSED_BYTES};
+use rill_protocol::{BatchBuilder, BatchHeader, Compression, Record, RecordBatch};
 
 use crate::clock::now_ms;
 use crate::durable::sync_dir;
@@ -77,7 +77,10 @@ impl Log {
         let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
         for segment in all.iter().filter(|s| s.base_offset <= active.base_offset) {
             for_each_batch(segment, |batch| {
-                for record in batch.records() {
+                let section = batch
+                    .records_section(MAX_DECOMPRESSED_BYTES)
+                    .map_err(|e| segment.corrupt_err(0, e))?;
+                for record in batch.records_in(&section) {
                     let record = record.map_err(|e| segment.corrupt_err(0, e))?;
                     if let Some(key) = record.key {
                         latest.insert(key.to_vec(), record.offset);
@@ -111,8 +114,11 @@ impl Log {
             create_segment_with_suffix(&self.dir, base, &self.opts, now_ms, CLEANED_SUFFIX)?;
         let mut removed = 0u64;
         for_each_batch(old, |batch| {
+            let section = batch
+                .records_section(MAX_DECOMPRESSED_BYTES)
+                .map_err(|e| old.corrupt_err(0, e))?;
             let records: Vec<Record<'_>> = batch
-                .records()
+                .records_in(&section)
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| old.corrupt_err(0, e))?;
             let kept: Vec<&Record<'_>> = records.iter().filter(|r| keep(r)).collect();
@@ -120,7 +126,8 @@ impl Log {
             if kept.len() == records.len() {
                 return cleaned.append(batch.as_bytes(), batch.header(), now_ms);
             }
-            let bytes = reencode(batch.header(), &kept)?;
+            let codec = batch.compression().map_err(|e| old.corrupt_err(0, e))?;
+            let bytes = reencode(batch.header(), codec, &kept)?;
             let header = *RecordBatch::new(&bytes)
                 .map_err(|e| old.corrupt_err(0, e))?
                 .header();
@@ -152,10 +159,11 @@ impl Log {
 }
 
 /// Re-encodes a batch with only `kept` records, at their original offsets, keeping
-/// the header's span, timestamps, producer and leader epoch.
-fn reencode(h: &BatchHeader, kept: &[&Record<'_>]) -> Result<Vec<u8>> {
+/// the header's span, timestamps, producer, leader epoch and codec.
+fn reencode(h: &BatchHeader, codec: Compression, kept: &[&Record<'_>]) -> Result<Vec<u8>> {
     let mut builder = BatchBuilder::new(h.producer)
         .attributes(h.attributes)
+        .compression(codec)
         .keep_span(h.first_timestamp, h.last_offset_delta, h.max_timestamp);
     for r in kept {
         let headers: Vec<(&str, Option<&[u8]>)> = r.headers.map(|x| (x.key, x.value)).collect();

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
+use rill_protocol::batch::MAX_DECOMPRESSED_BYTES;
 use rill_protocol::{BatchHeader, RecordBatch, BATCH_HEADER_LEN};
 
 use crate::error::IoContext;
@@ -342,7 +343,10 @@ impl Segment {
         {
             let bytes = self.read(at, &h, 0)?;
             let batch = RecordBatch::new(&bytes).map_err(|e| self.corrupt_err(at, e))?;
-            for record in batch.records() {
+            let section = batch
+                .records_section(MAX_DECOMPRESSED_BYTES)
+                .map_err(|e| self.corrupt_err(at, e))?;
+            for record in batch.records_in(&section) {
                 let record = record.map_err(|e| self.corrupt_err(at, e))?;
                 if record.timestamp >= timestamp {
                     return Ok(Some(record.offset));

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{batch, keyed, read_all, small_segments};
-use rill_protocol::RecordBatch;
+use rill_protocol::batch::MAX_DECOMPRESSED_BYTES;
+use rill_protocol::{BatchBuilder, Compression, ProducerInfo, RecordBatch};
 use rill_storage::{Error, Log, LogOptions};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -22,7 +23,8 @@ fn records(log: &Log) -> Vec<Owned> {
     let mut out = Vec::new();
     for bytes in read_all(log) {
         let b = RecordBatch::new(&bytes).expect("batch");
-        for r in b.records() {
+        let section = b.records_section(MAX_DECOMPRESSED_BYTES).expect("records");
+        for r in b.records_in(&section) {
             let r = r.expect("record");
             out.push((
                 r.offset,
@@ -195,6 +197,52 @@ fn compaction_keeps_exactly_the_last_record_per_key_at_its_offset() {
         reopened.recovery_report()
     );
     assert_eq!(records(&reopened)[..after.len()], after[..]);
+}
+
+#[test]
+fn compaction_keeps_a_compressed_batch_compressed_with_its_codec() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), small_segments().segment_bytes(4096)).expect("open");
+    let codecs = [
+        Compression::Zstd,
+        Compression::Lz4,
+        Compression::Gzip,
+        Compression::Snappy,
+    ];
+    for round in 0..40 {
+        let codec = codecs[round % codecs.len()];
+        let mut b = BatchBuilder::new(ProducerInfo::NONE).compression(codec);
+        for key in 0..10 {
+            let value = format!("round {round} key {key} {}", "x".repeat(40));
+            b.push(
+                NOW + round as i64,
+                Some(format!("k{key}").as_bytes()),
+                Some(value.as_bytes()),
+                &[],
+            );
+        }
+        log.append(&mut b.finish()).expect("append");
+    }
+    let before = records(&log);
+    let report = log.compact_at(NOW).expect("compact");
+    assert!(report.records_removed > 0, "{report:?}");
+    let after = records(&log);
+    let kept: HashMap<i64, _> = before.iter().map(|r| (r.0, r.clone())).collect();
+    assert!(
+        after.iter().all(|r| kept.get(&r.0) == Some(r)),
+        "a record changed"
+    );
+    assert!(after.len() < before.len());
+    for bytes in read_all(&log) {
+        let b = RecordBatch::new(&bytes).expect("batch");
+        let round = (b.base_offset() / 10) as usize;
+        assert_eq!(
+            b.compression().expect("codec"),
+            codecs[round % codecs.len()],
+            "batch at {} changed codec",
+            b.base_offset()
+        );
+    }
 }
 
 #[test]

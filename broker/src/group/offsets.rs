@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
+use rill_protocol::batch::MAX_DECOMPRESSED_BYTES;
 use rill_protocol::wire::{Reader, Writer};
 use rill_protocol::{BatchBuilder, CheckedBatch, ProducerInfo, RecordBatch};
 
@@ -86,7 +87,10 @@ impl OffsetStore {
             while !rest.is_empty() {
                 let (batch, tail) =
                     RecordBatch::split_first(rest).map_err(|e| failed(e.to_string()))?;
-                for record in batch.records() {
+                let section = batch
+                    .records_section(MAX_DECOMPRESSED_BYTES)
+                    .map_err(|e| failed(e.to_string()))?;
+                for record in batch.records_in(&section) {
                     let record = record.map_err(|e| failed(e.to_string()))?;
                     let Some(key) = record.key else { continue };
                     let (group, topic, p) = decode_key(key)

@@ -5,8 +5,11 @@
 //! Producers use it to batch records; storage's compactor uses it to rewrite batches
 //! with explicit (possibly gapped) offset deltas.
 
+use super::compression::Compression;
 use super::header::ProducerInfo;
-use super::layout::{ATTRIBUTES_AT, BATCH_HEADER_LEN, CRC_AT, LOG_OVERHEAD, MAGIC};
+use super::layout::{
+    ATTRIBUTES_AT, BATCH_HEADER_LEN, COMPRESSION_MASK, CRC_AT, LOG_OVERHEAD, MAGIC,
+};
 use crate::varint::{put_varint, put_varlong, varint_len, varlong_len};
 
 /// Encodes records into one batch.
@@ -15,6 +18,7 @@ pub struct BatchBuilder {
     buf: Vec<u8>,
     producer: ProducerInfo,
     attributes: u16,
+    compression: Compression,
     first_timestamp: Option<i64>,
     max_timestamp: i64,
     last_offset_delta: i32,
@@ -43,6 +47,7 @@ impl BatchBuilder {
             buf,
             producer,
             attributes: 0,
+            compression: Compression::None,
             first_timestamp: None,
             max_timestamp: i64::MIN,
             last_offset_delta: -1,
@@ -51,9 +56,16 @@ impl BatchBuilder {
         }
     }
 
-    /// Sets the raw attribute bits (compression must stay 0).
+    /// Sets the raw attribute bits other than the codec's (see
+    /// [`BatchBuilder::compression`]).
     pub fn attributes(mut self, attributes: u16) -> Self {
-        self.attributes = attributes;
+        self.attributes = attributes & !COMPRESSION_MASK;
+        self
+    }
+
+    /// Compresses the records with `codec` when the batch is finished.
+    pub fn compression(mut self, codec: Compression) -> Self {
+        self.compression = codec;
         self
     }
 
@@ -138,15 +150,22 @@ impl BatchBuilder {
         self.count == 0
     }
 
-    /// Size in bytes the finished batch will have.
+    /// Size in bytes the finished batch will have before compression.
     pub fn size(&self) -> usize {
         self.buf.len()
     }
 
     /// Fills in the header and CRC and returns the finished batch, with base offset 0
     /// and leader epoch -1 (the broker stamps both).
+    /// Compresses the records first when a codec was set.
     pub fn finish(self) -> Vec<u8> {
         let mut buf = self.buf;
+        if self.compression != Compression::None {
+            let compressed = self.compression.compress(&buf[BATCH_HEADER_LEN..]);
+            buf.truncate(BATCH_HEADER_LEN);
+            buf.extend_from_slice(&compressed);
+        }
+        let attributes = self.attributes | u16::from(self.compression.id());
         let first = self.first_timestamp.unwrap_or(-1);
         let max = if self.max_timestamp == i64::MIN {
             -1
@@ -166,7 +185,7 @@ impl BatchBuilder {
         put(&(-1i32).to_be_bytes());
         put(&[MAGIC as u8]);
         put(&0u32.to_be_bytes());
-        put(&self.attributes.to_be_bytes());
+        put(&attributes.to_be_bytes());
         put(&last_offset_delta.to_be_bytes());
         put(&first.to_be_bytes());
         put(&max.to_be_bytes());

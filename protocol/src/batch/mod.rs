@@ -15,7 +15,8 @@
 //!     12    4 leader_epoch         i32   (stamped by the broker)
 //!     16    1 magic                i8    = MAGIC
 //!     17    4 crc                  u32   CRC-32 of bytes 21..end
-//!     21    2 attributes           i16   bits 0-2 compression (0 = none), 3 timestamp type,
+//!     21    2 attributes           i16   bits 0-2 compression (0 none, 1 gzip, 2 snappy,
+//!                                        3 lz4, 4 zstd: see [`Compression`]), 3 timestamp type,
 //!                                        4 transactional, 5 control, 6 delete horizon
 //!     23    4 last_offset_delta    i32   offset of the last record minus base_offset
 //!     27    8 first_timestamp      i64   timestamp of the first record (ms since epoch)
@@ -35,6 +36,9 @@
 //! header_count varint | { key_len varint | key (UTF-8) | value_len varint | value }*
 //! ```
 //!
+//! In a compressed batch everything after `record_count` is the records
+//! compressed as one block; the header stays as drawn.
+//!
 //! The CRC does not cover `base_offset`, `length` or `leader_epoch`, so the broker
 //! assigns offsets by rewriting them in place ([`stamp_base_offset`]).
 //!
@@ -47,6 +51,7 @@
 
 mod builder;
 mod checked;
+mod compression;
 mod header;
 mod layout;
 mod record;
@@ -55,10 +60,11 @@ mod view;
 
 pub use builder::BatchBuilder;
 pub use checked::CheckedBatch;
+pub use compression::Compression;
 pub use header::{BatchHeader, ProducerInfo};
 pub use layout::{
     stamp_base_offset, stamp_leader_epoch, BATCH_HEADER_LEN, COMPRESSION_MASK, DEFINED_ATTRIBUTES,
     LOG_OVERHEAD, MAGIC, TIMESTAMP_TYPE_BIT,
 };
 pub use record::{Header, Headers, Record, Records};
-pub use view::RecordBatch;
+pub use view::{RecordBatch, MAX_DECOMPRESSED_BYTES};

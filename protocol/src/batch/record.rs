@@ -79,6 +79,8 @@ pub struct Records<'a> {
     base_offset: i64,
     remaining: i32,
     failed: bool,
+    /// Yielded as the first item instead of any record.
+    error: Option<Error>,
 }
 
 impl<'a> Records<'a> {
@@ -89,6 +91,15 @@ impl<'a> Records<'a> {
             base_offset,
             remaining: count,
             failed: false,
+            error: None,
+        }
+    }
+
+    /// An iterator whose only item is `error`.
+    pub(crate) fn failing(error: Error) -> Self {
+        Records {
+            error: Some(error),
+            ..Records::new(&[], 0, 0, 0)
         }
     }
 
@@ -118,6 +129,10 @@ impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(error) = self.error.take() {
+            self.failed = true;
+            return Some(Err(error));
+        }
         if self.failed || self.remaining <= 0 {
             return None;
         }

@@ -4,13 +4,14 @@
 //! storage runs it on every batch it recovers after a crash. A batch that passes is
 //! safe to store, serve and iterate: see the invariants in the parent module.
 
-use super::layout::{COMPRESSION_MASK, DEFINED_ATTRIBUTES, MAGIC};
-use super::view::RecordBatch;
+use super::layout::{DEFINED_ATTRIBUTES, MAGIC};
+use super::view::{RecordBatch, MAX_DECOMPRESSED_BYTES};
 use crate::error::{Error, Result};
 
 impl RecordBatch<'_> {
     /// Checks the whole batch: magic, CRC, attributes, every record, offset deltas,
-    /// the record count and the max timestamp.
+    /// the record count and the max timestamp. A compressed batch's records are
+    /// decompressed (at most [`MAX_DECOMPRESSED_BYTES`]) and checked the same way.
     ///
     /// This is what any stored batch satisfies, including one rewritten by
     /// compaction: offset deltas strictly increase and stay within
@@ -20,7 +21,16 @@ impl RecordBatch<'_> {
     /// with [`RecordBatch::validate_produced`].
     pub fn validate(&self) -> Result<()> {
         self.validate_header()?;
-        self.validate_records()
+        let section = self.records_section(MAX_DECOMPRESSED_BYTES)?;
+        self.validate_records(&section)
+    }
+
+    /// [`RecordBatch::validate`] for a reader that has decompressed the records
+    /// already: `section` must be this batch's records section uncompressed
+    /// ([`RecordBatch::records_section`]).
+    pub fn validate_section(&self, section: &[u8]) -> Result<()> {
+        self.validate_header()?;
+        self.validate_records(section)
     }
 
     /// The checks that need no record: magic, CRC, attributes and the signs of the
@@ -40,10 +50,7 @@ impl RecordBatch<'_> {
                 computed,
             });
         }
-        let codec = (h.attributes & COMPRESSION_MASK) as u8;
-        if codec != 0 {
-            return Err(Error::UnsupportedCompression { codec });
-        }
+        self.compression()?;
         let unknown = h.attributes & !DEFINED_ATTRIBUTES;
         if unknown != 0 {
             return Err(Error::UnknownAttributes { bits: unknown });
@@ -63,9 +70,9 @@ impl RecordBatch<'_> {
         Ok(())
     }
 
-    fn validate_records(&self) -> Result<()> {
+    fn validate_records(&self, section: &[u8]) -> Result<()> {
         let h = self.header();
-        let mut records = self.records();
+        let mut records = self.records_in(section);
         let mut previous: Option<i32> = None;
         let mut max_timestamp = i64::MIN;
         for (seen, item) in records.by_ref().enumerate() {
@@ -126,7 +133,8 @@ impl RecordBatch<'_> {
             });
         }
         let mut max_timestamp = i64::MIN;
-        let mut records = self.records();
+        let section = self.records_section(MAX_DECOMPRESSED_BYTES)?;
+        let mut records = self.records_in(&section);
         for (index, record) in records.by_ref().enumerate() {
             let record = record?;
             if record.offset_delta as usize != index {

@@ -1,9 +1,18 @@
 //! [`RecordBatch`]: a borrowed view of one complete batch, its header and records.
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
+
+use super::compression::Compression;
 use super::header::BatchHeader;
-use super::layout::{ATTRIBUTES_AT, BATCH_HEADER_LEN, LOG_OVERHEAD};
+use super::layout::{ATTRIBUTES_AT, BATCH_HEADER_LEN, COMPRESSION_MASK, LOG_OVERHEAD};
 use super::record::Records;
 use crate::error::{Error, Result};
+
+/// The most bytes a compressed batch's records may decompress to when
+/// [`RecordBatch::validate`] checks them: 64 MiB.
+pub const MAX_DECOMPRESSED_BYTES: usize = 64 << 20;
 
 /// A borrowed view of one complete record batch.
 ///
@@ -104,14 +113,60 @@ impl<'a> RecordBatch<'a> {
         crc32fast::hash(&self.bytes[ATTRIBUTES_AT..])
     }
 
-    /// Iterates the records. Each item is an error if that record is malformed; use
-    /// [`RecordBatch::validate`] first to know they all parse.
-    pub fn records(&self) -> Records<'a> {
+    /// The codec of the records (attribute bits 0-2); ids 5-7 are an error.
+    pub fn compression(&self) -> Result<Compression> {
+        Compression::from_id((self.header.attributes & COMPRESSION_MASK) as u8)
+    }
+
+    /// The records section as stored: compressed when the batch is.
+    pub fn stored_records(&self) -> &'a [u8] {
+        &self.bytes[BATCH_HEADER_LEN..]
+    }
+
+    /// The records section decompressed (at most `max` bytes), or `None` when the
+    /// batch is not compressed and [`RecordBatch::stored_records`] is it.
+    pub fn decompressed_records(&self, max: usize) -> Result<Option<Bytes>> {
+        match self.compression()? {
+            Compression::None => Ok(None),
+            codec => codec
+                .decompress(self.stored_records(), max)
+                .map(|v| Some(Bytes::from(v))),
+        }
+    }
+
+    /// The records section uncompressed: borrowed when the batch is not
+    /// compressed, decompressed (at most `max` bytes) when it is.
+    pub fn records_section(&self, max: usize) -> Result<Cow<'a, [u8]>> {
+        match self.compression()? {
+            Compression::None => Ok(Cow::Borrowed(self.stored_records())),
+            codec => codec.decompress(self.stored_records(), max).map(Cow::Owned),
+        }
+    }
+
+    /// Iterates the records of `section`, this batch's records section
+    /// uncompressed (from [`RecordBatch::records_section`] or
+    /// [`RecordBatch::decompressed_records`]).
+    pub fn records_in<'s>(&self, section: &'s [u8]) -> Records<'s> {
         Records::new(
-            &self.bytes[BATCH_HEADER_LEN..],
+            section,
             self.header.first_timestamp,
             self.header.base_offset,
             self.header.record_count,
         )
+    }
+
+    /// Iterates the records of an uncompressed batch. Each item is an error if
+    /// that record is malformed; use [`RecordBatch::validate`] first to know they
+    /// all parse. For a compressed batch the first item is an error: use
+    /// [`RecordBatch::records_section`] and [`RecordBatch::records_in`].
+    pub fn records(&self) -> Records<'a> {
+        match self.compression() {
+            Ok(Compression::None) => self.records_in(self.stored_records()),
+            Ok(codec) => Records::failing(Error::Decompress {
+                codec: codec.name(),
+                detail: "the records are compressed: decompress them first".to_string(),
+            }),
+            Err(e) => Records::failing(e),
+        }
     }
 }
