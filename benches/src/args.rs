@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, ValueEnum};
 use rill_broker::FsyncSetting;
-use rill_client::Acks;
+use rill_client::{Acks, Compression};
 
 use crate::error::{Error, Result};
+use crate::payload::PayloadKind;
 
 /// Records written when neither `--count` nor `--duration` is given.
 pub const DEFAULT_COUNT: u64 = 1_000_000;
@@ -65,6 +66,13 @@ pub struct BenchArgs {
     /// Bytes of each record's value.
     #[arg(long, default_value_t = 100, value_name = "BYTES")]
     pub record_size: usize,
+    /// What the values hold: the same random bytes (incompressible), or distinct
+    /// JSON purchase events (compressible as real events are).
+    #[arg(long, value_enum, default_value_t = PayloadKind::Random)]
+    pub payload: PayloadKind,
+    /// The producers' compression codec: none, gzip, snappy, lz4 or zstd.
+    #[arg(long, default_value = "none", value_name = "CODEC")]
+    pub compression: Compression,
     /// Size at which a partition's batch is sent without waiting for the linger.
     #[arg(long, default_value_t = 65_536, value_name = "BYTES")]
     pub batch_bytes: usize,
@@ -111,6 +119,8 @@ impl Default for BenchArgs {
             consumers: 0,
             group: None,
             record_size: 100,
+            payload: PayloadKind::Random,
+            compression: Compression::None,
             batch_bytes: 65_536,
             linger_ms: 5,
             partitions: 6,

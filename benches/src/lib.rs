@@ -41,6 +41,7 @@ mod consume;
 pub mod error;
 pub mod idle;
 mod machine;
+pub mod payload;
 pub mod probe;
 mod produce;
 mod progress;

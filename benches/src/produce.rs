@@ -16,6 +16,7 @@ use rill_client::{Delivery, Producer, ProducerConfig};
 use crate::args::Workload;
 use crate::clock::wall_clock_ns;
 use crate::error::{Error, Result};
+use crate::payload::{self, PayloadKind};
 use crate::progress::Counters;
 
 /// The header every bench record carries: the run id (8 bytes, big-endian), then
@@ -33,6 +34,7 @@ pub(crate) struct ProducePlan {
     /// Records/s in all; 0 = unlimited.
     pub rate: u64,
     pub record_size: usize,
+    pub payload: PayloadKind,
     pub run_id: u64,
 }
 
@@ -93,10 +95,11 @@ pub(crate) async fn run(plan: &ProducePlan, counters: Arc<Counters>) -> Result<P
             },
             rate: plan.rate as f64 / plan.producers as f64,
         };
-        let (topic, size, run_id) = (plan.topic.clone(), plan.record_size, plan.run_id);
+        let (topic, run_id) = (plan.topic.clone(), plan.run_id);
+        let values = payload::values(plan.payload, plan.record_size, run_id);
         let counters = counters.clone();
         tasks.spawn(async move {
-            let result = produce(&producer, &topic, size, run_id, share, start, counters).await;
+            let result = produce(&producer, &topic, &values, run_id, share, start, counters).await;
             let closed = producer.close().await;
             let stats = result?;
             closed?;
@@ -135,13 +138,12 @@ fn share_of(n: u64, producers: usize, i: usize) -> u64 {
 async fn produce(
     producer: &Producer,
     topic: &str,
-    record_size: usize,
+    values: &[Vec<u8>],
     run_id: u64,
     share: Share,
     start: Instant,
     counters: Arc<Counters>,
 ) -> Result<(u64, Option<Instant>, Histogram<u64>)> {
-    let value = payload(record_size, run_id);
     let (tx, rx) = mpsc::unbounded_channel();
     let collector = tokio::spawn(collect(rx, histogram()?, counters));
     let mut header = [0u8; 16];
@@ -176,7 +178,12 @@ async fn produce(
         let since_start = u64::try_from((sent - mono_start).as_nanos()).unwrap_or(u64::MAX);
         header[8..].copy_from_slice(&wall_start_ns.saturating_add(since_start).to_be_bytes());
         match producer
-            .enqueue(topic, None, Some(&value), &[(HEADER, &header[..])])
+            .enqueue(
+                topic,
+                None,
+                Some(&values[n as usize % values.len()]),
+                &[(HEADER, &header[..])],
+            )
             .await
         {
             Ok(delivery) => {
@@ -239,19 +246,6 @@ async fn collect(
     }
 }
 
-/// A record value of `size` bytes that does not compress (xorshift noise).
-fn payload(size: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..size)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// A duration in whole µs, at least 1 (the histogram's lowest value).
 pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
@@ -266,9 +260,6 @@ mod tests {
         let shares: Vec<u64> = (0..3).map(|i| share_of(10, 3, i)).collect();
         assert_eq!(shares, [4, 3, 3]);
         assert_eq!(share_of(2, 4, 3), 0);
-        let p = payload(64, 7);
-        assert_eq!(p.len(), 64);
-        assert!(p.iter().collect::<std::collections::BTreeSet<_>>().len() > 16);
         assert_eq!(micros(Duration::ZERO), 1);
     }
 }

@@ -120,6 +120,10 @@ pub struct Settings {
     pub group: Option<String>,
     /// Bytes of each record's value.
     pub record_size: usize,
+    /// `random` or `json`.
+    pub payload: &'static str,
+    /// The producers' codec.
+    pub compression: &'static str,
     /// The producers' batch size.
     pub batch_bytes: usize,
     /// The producers' linger.

@@ -69,11 +69,13 @@ pub(crate) async fn run(
         config: ProducerConfig::new()
             .acks(args.acks.acks())
             .batch_bytes(args.batch_bytes)
-            .linger(Duration::from_millis(args.linger_ms)),
+            .linger(Duration::from_millis(args.linger_ms))
+            .compression(args.compression),
         producers: args.producers,
         workload,
         rate: args.rate,
         record_size: args.record_size,
+        payload: args.payload,
         run_id,
     };
     let consume_plan = ConsumePlan {
@@ -182,6 +184,8 @@ pub(crate) async fn run(
         consumers,
         group: args.group.clone(),
         record_size: args.record_size,
+        payload: args.payload.name(),
+        compression: args.compression.name(),
         batch_bytes: args.batch_bytes,
         linger_ms: args.linger_ms,
         acks: args.acks.name(),

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use rill_bench::clock::{now_ms, run_id};
 use rill_broker::embedded::EmbeddedBroker;
-use rill_client::{Admin, Producer, ProducerConfig};
+use rill_client::{Admin, Compression, Producer, ProducerConfig};
 use rill_protocol::ErrorCode;
 
 use crate::error::{Error, Result};
@@ -48,6 +48,8 @@ pub struct DemoOptions {
     pub progress: bool,
     /// Give up on a service (and fail) after this long. Default 120 s.
     pub timeout: Duration,
+    /// The shop's compression codec. Default zstd.
+    pub compression: Compression,
 }
 
 impl Default for DemoOptions {
@@ -59,6 +61,7 @@ impl Default for DemoOptions {
             members: 2,
             progress: true,
             timeout: Duration::from_secs(120),
+            compression: Compression::Zstd,
         }
     }
 }
@@ -122,7 +125,10 @@ async fn run_against(addr: &str, options: &DemoOptions) -> Result<DemoReport> {
 
     // The shop: enqueue every event without waiting, then collect the acks.
     let shop_started = Instant::now();
-    let producer = Producer::connect(addr, ProducerConfig::new().client_id("shop")).await?;
+    let config = ProducerConfig::new()
+        .client_id("shop")
+        .compression(options.compression);
+    let producer = Producer::connect(addr, config).await?;
     let mut deliveries = Vec::with_capacity(options.events as usize);
     for n in 0..options.events {
         let event = PurchasedItemOnWebsite::numbered(n, now_ms());

@@ -34,4 +34,4 @@ pub use error::{Error, Result};
 pub use producer::{Acks, Delivery, Partitioner, Producer, ProducerConfig, RecordMetadata};
 /// The broker's error codes, as [`Error::code`] returns them; re-exported so a
 /// service can match on them without depending on `rill-protocol` itself.
-pub use rill_protocol::ErrorCode;
+pub use rill_protocol::{Compression, ErrorCode};

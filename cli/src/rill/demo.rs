@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 
 use clap::Args;
+use rill_client::Compression;
 
 use crate::demo::{self, DemoOptions};
 use crate::error::{Error, Result};
@@ -21,6 +22,10 @@ pub struct DemoArgs {
     /// Members in each service's consumer group.
     #[arg(long, default_value_t = 2, value_name = "M")]
     members: usize,
+    /// The shop's compression: none, gzip, snappy, lz4 or zstd (JSON events
+    /// shrink several-fold).
+    #[arg(long, default_value = "zstd", value_name = "CODEC")]
+    compression: Compression,
 }
 
 /// Runs the demo against `broker`, or an embedded broker when it is `None`.
@@ -36,6 +41,7 @@ pub async fn run(broker: Option<String>, args: DemoArgs) -> Result<()> {
         broker,
         partitions: args.partitions,
         members: args.members,
+        compression: args.compression,
         progress: std::io::stderr().is_terminal(),
         ..DemoOptions::default()
     })

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 
 use clap::Args;
-use rill_client::{Admin, Delivery, Producer, ProducerConfig};
+use rill_client::{Admin, Compression, Delivery, Producer, ProducerConfig};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
@@ -42,6 +42,9 @@ pub struct ProduceArgs {
     /// an error).
     #[arg(long, value_name = "SEP")]
     key_separator: Option<String>,
+    /// Compress each batch: none, gzip, snappy, lz4 or zstd.
+    #[arg(long, default_value = "none", value_name = "CODEC")]
+    compression: Compression,
 }
 
 /// One line of input, as the reader thread hands it over.
@@ -79,7 +82,10 @@ pub async fn run(broker: &str, args: ProduceArgs) -> Result<()> {
         .await?
         .describe_topic(&args.topic)
         .await?;
-    let producer = Producer::connect(broker, ProducerConfig::new().client_id("rill-cli")).await?;
+    let config = ProducerConfig::new()
+        .client_id("rill-cli")
+        .compression(args.compression);
+    let producer = Producer::connect(broker, config).await?;
     let limit = producer.max_record_bytes();
     let (tx, mut chunks) = mpsc::channel::<Vec<Input>>(CHUNKS_QUEUED);
     std::thread::spawn(move || read_input(std::io::stdin().lock(), limit, &tx));

@@ -44,6 +44,7 @@ pub struct ConsumerConfig {
     pub(crate) fetch_max_bytes: i32,
     pub(crate) partition_max_bytes: i32,
     pub(crate) check_crcs: bool,
+    pub(crate) max_decompressed_bytes: usize,
     pub(crate) retry_backoff: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) connect_timeout: Duration,
@@ -63,6 +64,7 @@ impl Default for ConsumerConfig {
             fetch_max_bytes: 8 << 20,
             partition_max_bytes: 1 << 20,
             check_crcs: true,
+            max_decompressed_bytes: 64 << 20,
             retry_backoff: Duration::from_millis(100),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -153,6 +155,14 @@ impl ConsumerConfig {
     /// records are handed out. Default on.
     pub fn check_crcs(mut self, on: bool) -> Self {
         self.check_crcs = on;
+        self
+    }
+
+    /// The most bytes one compressed batch's records may decompress to; a batch
+    /// that decompresses to more fails the poll with an error naming it, so a
+    /// small batch cannot expand into a large allocation. Default 64 MiB.
+    pub fn max_decompressed_bytes(mut self, bytes: usize) -> Self {
+        self.max_decompressed_bytes = bytes;
         self
     }
 

@@ -347,13 +347,7 @@ impl Fetcher {
                         name
                     }
                 };
-                let decoded = match decode(
-                    &name,
-                    p.partition,
-                    offset,
-                    &p.records,
-                    self.config.check_crcs,
-                ) {
+                let decoded = match decode(&name, p.partition, offset, &p.records, &self.config) {
                     Ok(d) => d,
                     Err(Error::Protocol { detail, .. }) => {
                         first_error.get_or_insert(Error::Protocol {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rill_protocol::RecordBatch;
 
+use super::config::ConsumerConfig;
 use crate::error::{Error, Result};
 
 /// A partition of a topic.
@@ -89,7 +90,7 @@ pub(crate) fn decode(
     partition: i32,
     fetch_offset: i64,
     data: &Bytes,
-    check_crcs: bool,
+    config: &ConsumerConfig,
 ) -> Result<Decoded> {
     let corrupt = |offset: i64, detail: String| Error::Protocol {
         addr: String::new(),
@@ -109,12 +110,20 @@ pub(crate) fn decode(
         if batch.next_offset() <= fetch_offset {
             continue;
         }
-        if check_crcs {
+        // A compressed batch's records come from their own buffer.
+        let decompressed = batch
+            .decompressed_records(config.max_decompressed_bytes)
+            .map_err(|e| corrupt(batch.base_offset(), e.to_string()))?;
+        let (section, source) = match &decompressed {
+            Some(owned) => (&owned[..], owned),
+            None => (batch.stored_records(), data),
+        };
+        if config.check_crcs {
             batch
-                .validate()
+                .validate_section(section)
                 .map_err(|e| corrupt(batch.base_offset(), e.to_string()))?;
         }
-        for record in batch.records() {
+        for record in batch.records_in(section) {
             let record = record.map_err(|e| corrupt(batch.base_offset(), e.to_string()))?;
             if record.offset < fetch_offset {
                 continue;
@@ -124,11 +133,11 @@ pub(crate) fn decode(
                 partition,
                 offset: record.offset,
                 timestamp: record.timestamp,
-                key: record.key.map(|k| data.slice_ref(k)),
-                value: record.value.map(|v| data.slice_ref(v)),
+                key: record.key.map(|k| source.slice_ref(k)),
+                value: record.value.map(|v| source.slice_ref(v)),
                 headers: record
                     .headers
-                    .map(|h| (h.key.to_string(), h.value.map(|v| data.slice_ref(v))))
+                    .map(|h| (h.key.to_string(), h.value.map(|v| source.slice_ref(v))))
                     .collect(),
             });
         }
@@ -163,7 +172,7 @@ mod tests {
         data.extend(&batch(5, &["f"])[..20]);
         let data = Bytes::from(data);
         let topic: Arc<str> = Arc::from("t");
-        let d = decode(&topic, 0, 1, &data, true).expect("decode");
+        let d = decode(&topic, 0, 1, &data, &ConsumerConfig::default()).expect("decode");
         let values: Vec<&[u8]> = d
             .records
             .iter()
@@ -182,7 +191,8 @@ mod tests {
         let last = data.len() - 1;
         data[last] ^= 0xff;
         let topic: Arc<str> = Arc::from("t");
-        let err = decode(&topic, 2, 0, &Bytes::from(data), true).expect_err("corrupt");
+        let err = decode(&topic, 2, 0, &Bytes::from(data), &ConsumerConfig::default())
+            .expect_err("corrupt");
         assert!(err.to_string().contains("t/2"), "{err}");
     }
 
@@ -192,8 +202,50 @@ mod tests {
         let topic: Arc<str> = Arc::from("t");
         for base in [i64::MAX - 1, i64::MAX] {
             let data = Bytes::from(batch(base, &["a", "b", "c"]));
-            let d = decode(&topic, 0, i64::MAX - 5, &data, true).expect("decode");
+            let d =
+                decode(&topic, 0, i64::MAX - 5, &data, &ConsumerConfig::default()).expect("decode");
             assert_eq!(d.next_offset, i64::MAX, "base {base}");
+        }
+    }
+
+    #[test]
+    fn compressed_batches_yield_the_same_records_within_the_bound() {
+        let topic: Arc<str> = Arc::from("t");
+        let values: Vec<String> = (0..200)
+            .map(|i| format!("purchase {i} of a shop"))
+            .collect();
+        let plain = {
+            let mut b = BatchBuilder::new(ProducerInfo::NONE);
+            for (i, v) in values.iter().enumerate() {
+                b.push(1_000 + i as i64, Some(b"k"), Some(v.as_bytes()), &[]);
+            }
+            b.finish()
+        };
+        let expected = decode(
+            &topic,
+            0,
+            0,
+            &Bytes::from(plain),
+            &ConsumerConfig::default(),
+        )
+        .expect("plain");
+        for codec in rill_protocol::Compression::ALL {
+            let mut b = BatchBuilder::new(ProducerInfo::NONE).compression(codec);
+            for (i, v) in values.iter().enumerate() {
+                b.push(1_000 + i as i64, Some(b"k"), Some(v.as_bytes()), &[]);
+            }
+            let data = Bytes::from(b.finish());
+            let d = decode(&topic, 0, 0, &data, &ConsumerConfig::default()).expect("decode");
+            assert_eq!(d.records, expected.records, "{codec}");
+            assert_eq!(d.next_offset, 200, "{codec}");
+            if codec != rill_protocol::Compression::None {
+                let tight = ConsumerConfig::default().max_decompressed_bytes(100);
+                let err = decode(&topic, 0, 0, &data, &tight).expect_err("over the bound");
+                assert!(
+                    err.to_string().contains("more than 100 bytes"),
+                    "{codec}: {err}"
+                );
+            }
         }
     }
 }

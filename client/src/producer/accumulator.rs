@@ -246,7 +246,8 @@ impl Accumulator {
             let capacity = (record.memory + BATCH_HEADER_LEN).max(config.batch_bytes.min(4096));
             q.open = Some(OpenBatch {
                 id,
-                builder: BatchBuilder::with_capacity(ProducerInfo::NONE, capacity),
+                builder: BatchBuilder::with_capacity(ProducerInfo::NONE, capacity)
+                    .compression(config.compression),
                 records: 0,
                 ack: AckHandle::new(),
                 memory: 0,

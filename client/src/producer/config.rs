@@ -6,6 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rill_protocol::Compression;
+
 use crate::error::{Error, Result};
 
 /// What the broker must do before it acknowledges a produce.
@@ -89,6 +91,7 @@ pub struct ProducerConfig {
     pub(crate) idempotence: Option<bool>,
     pub(crate) partitioner: Partitioner,
     pub(crate) client_id: String,
+    pub(crate) compression: Compression,
 }
 
 impl Default for ProducerConfig {
@@ -107,6 +110,7 @@ impl Default for ProducerConfig {
             idempotence: None,
             partitioner: Partitioner::Default,
             client_id: "rill-producer".to_string(),
+            compression: Compression::None,
         }
     }
 }
@@ -138,6 +142,15 @@ impl ProducerConfig {
     /// whether full or not, so a light load sees no extra latency.
     pub fn batch_bytes(mut self, bytes: usize) -> Self {
         self.batch_bytes = bytes;
+        self
+    }
+
+    /// The codec each batch's records are compressed with when the batch is
+    /// sealed: none, gzip, snappy, lz4 or zstd, as Kafka's `compression.type`.
+    /// The broker stores and serves the batch as sent; consumers decompress.
+    /// `batch_bytes` counts records before compression. Default none.
+    pub fn compression(mut self, codec: Compression) -> Self {
+        self.compression = codec;
         self
     }
 
