@@ -34,7 +34,7 @@ impl PayloadKind {
 }
 
 /// The values to write in turn, each `size` bytes long.
-pub(crate) fn values(kind: PayloadKind, size: usize, seed: u64) -> Vec<Vec<u8>> {
+pub fn values(kind: PayloadKind, size: usize, seed: u64) -> Vec<Vec<u8>> {
     match kind {
         PayloadKind::Random => vec![random(size, seed)],
         PayloadKind::Json => (0..JSON_POOL as u64).map(|i| json(i, size, seed)).collect(),
