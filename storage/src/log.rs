@@ -30,7 +30,7 @@ use crate::dir_lock::DirLock;
 use crate::durable::sync_dir;
 use crate::error::{Error, IoContext, Result};
 use crate::group_commit::GroupCommit;
-use crate::locks::{lock, read_lock, write_lock};
+use crate::locks::{lock, read_lock, try_lock, write_lock};
 use crate::metrics::{Counters, LogMetrics};
 use crate::options::{FsyncPolicy, LogOptions};
 use crate::recovery::{recover, Recovered, RecoveryReport};
@@ -154,6 +154,48 @@ impl Log {
         Ok(())
     }
 
+    /// As [`Log::append_checked`], but only if that cannot wait on the disk or on
+    /// another thread: the fsync policy is not `always`, no interval fsync and no
+    /// segment roll is due, and no other append holds the writer. The write is
+    /// then a copy into the page cache, cheap enough for an async task to make
+    /// in place of a hand-off to a blocking thread. `None`: nothing was written;
+    /// append with [`Log::append_checked`] from a thread that may block.
+    pub fn try_append_checked(&self, batch: &mut CheckedBatch) -> Option<Result<AppendInfo>> {
+        if self.opts.fsync == FsyncPolicy::Always {
+            return None;
+        }
+        let len = batch.as_bytes().len();
+        if let Err(e) = self.check_size(len) {
+            return Some(Err(e));
+        }
+        let header = *batch.header();
+        let now = now_ms();
+        let mut w = try_lock(&self.writer)?;
+        if let Err(e) = self.check_writable(&w) {
+            return Some(Err(e));
+        }
+        let sync_due = match self.opts.fsync {
+            FsyncPolicy::Interval(every) => w.last_sync.elapsed() >= every,
+            FsyncPolicy::Always | FsyncPolicy::Never => false,
+        };
+        if sync_due
+            || should_roll(
+                &w.active,
+                &self.opts,
+                w.next_offset,
+                len as u64,
+                &header,
+                now,
+            )
+        {
+            return None;
+        }
+        let info = self.write_locked(&mut w, header, now, |base_offset| {
+            Ok(batch.stamp_base_offset(base_offset))
+        });
+        Some(info.inspect(|_| self.publish_written(&w)))
+    }
+
     /// Appends a valid batch of `len` bytes described by `header`: `stamp` writes
     /// the base offset it gets into the batch and returns the bytes to write.
     fn append_valid<'b>(
@@ -175,22 +217,10 @@ impl Log {
         ) {
             self.roll(&mut w, now)?;
         }
-        let base_offset = w.next_offset;
-        let batch = stamp(base_offset)?;
-        let header = BatchHeader {
-            base_offset,
-            ..header
-        };
-        w.active.append(batch, &header, now)?;
-        w.next_offset = header.next_offset();
-        self.counters.appends.fetch_add(1, Ordering::Relaxed);
-        let info = AppendInfo {
-            base_offset,
-            last_offset: header.last_offset(),
-        };
-        let target = w.next_offset;
+        let info = self.write_locked(&mut w, header, now, stamp)?;
         match self.opts.fsync {
             FsyncPolicy::Always => {
+                let target = w.next_offset;
                 drop(w);
                 self.commit
                     .wait_for(target, || self.sync_active().map_err(|e| e.to_string()))
@@ -200,20 +230,48 @@ impl Log {
                     })?;
             }
             FsyncPolicy::Interval(every) => {
-                w.active.publish(w.active.size());
-                self.high_watermark.fetch_max(target, Ordering::AcqRel);
+                self.publish_written(&w);
                 let due = w.last_sync.elapsed() >= every;
                 drop(w);
                 if due {
                     self.flush()?;
                 }
             }
-            FsyncPolicy::Never => {
-                w.active.publish(w.active.size());
-                self.high_watermark.fetch_max(target, Ordering::AcqRel);
-            }
+            FsyncPolicy::Never => self.publish_written(&w),
         }
         Ok(info)
+    }
+
+    /// Writes a batch at the log end, under the writer lock: `stamp` writes the
+    /// base offset it gets into the batch and returns the bytes to write.
+    fn write_locked<'b>(
+        &self,
+        w: &mut Writer,
+        header: BatchHeader,
+        now: i64,
+        stamp: impl FnOnce(i64) -> Result<&'b [u8]>,
+    ) -> Result<AppendInfo> {
+        let base_offset = w.next_offset;
+        let batch = stamp(base_offset)?;
+        let header = BatchHeader {
+            base_offset,
+            ..header
+        };
+        w.active.append(batch, &header, now)?;
+        w.next_offset = header.next_offset();
+        self.counters.appends.fetch_add(1, Ordering::Relaxed);
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: header.last_offset(),
+        })
+    }
+
+    /// Makes everything written so far visible to readers, for the policies that
+    /// do not wait for an fsync first.
+    fn publish_written(&self, w: &Writer) {
+        w.active.publish(w.active.size());
+        self.high_watermark
+            .fetch_max(w.next_offset, Ordering::AcqRel);
     }
 
     /// Fails once the log is closed: its files may be gone or reused by then.

@@ -1,0 +1,126 @@
+//! `Log::try_append_checked`: the append an async task makes in place. It either
+//! writes the batch exactly as `append_checked` would, or declines and writes
+//! nothing, whenever the append could wait on the disk (an fsync, a segment roll).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{batch, read_all, small_segments};
+use rill_protocol::{CheckedBatch, RecordBatch};
+use rill_storage::{Error, FsyncPolicy, Log, LogOptions};
+
+fn checked(count: usize, i: usize) -> CheckedBatch {
+    CheckedBatch::produced(batch(count, i * count, 300, 1_000 + i as i64)).expect("valid batch")
+}
+
+#[test]
+fn in_place_appends_interleave_with_blocking_ones_and_never_roll() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), small_segments()).expect("open");
+    let (mut in_place, mut declined) = (0, 0);
+    for i in 0..600 {
+        let mut b = checked(2, i);
+        let segments = log.segment_bases().len();
+        let end = log.log_end_offset();
+        let info = match log.try_append_checked(&mut b) {
+            Some(result) => {
+                in_place += 1;
+                assert_eq!(log.segment_bases().len(), segments, "no roll in place");
+                result.expect("in-place append")
+            }
+            None => {
+                declined += 1;
+                assert_eq!(
+                    log.log_end_offset(),
+                    end,
+                    "a declined append writes nothing"
+                );
+                log.append_checked(&mut b).expect("blocking append")
+            }
+        };
+        assert_eq!(info.base_offset, i as i64 * 2);
+        assert_eq!(
+            log.high_watermark(),
+            info.last_offset + 1,
+            "visible at once"
+        );
+    }
+    let segments = log.segment_bases().len();
+    assert!(segments > 5, "the test must cross segment rolls");
+    assert!(in_place > 500, "most appends are made in place: {in_place}");
+    assert_eq!(
+        declined,
+        segments - 1,
+        "exactly the appends that roll decline"
+    );
+
+    let stored = read_all(&log);
+    for (i, got) in stored.iter().enumerate() {
+        assert_eq!(
+            RecordBatch::new(got).expect("batch").base_offset(),
+            i as i64 * 2
+        );
+    }
+    log.close().expect("close");
+    drop(log);
+    let reopened = Log::open(dir.path(), small_segments()).expect("reopen");
+    assert_eq!(read_all(&reopened), stored);
+}
+
+#[test]
+fn fsync_always_is_never_appended_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = LogOptions {
+        fsync: FsyncPolicy::Always,
+        ..LogOptions::default()
+    };
+    let log = Log::open(dir.path(), opts).expect("open");
+    assert!(log.try_append_checked(&mut checked(3, 0)).is_none());
+    assert_eq!(log.log_end_offset(), 0);
+    log.append_checked(&mut checked(3, 0)).expect("append");
+    assert!(log.try_append_checked(&mut checked(3, 1)).is_none());
+    assert_eq!(log.log_end_offset(), 3);
+}
+
+#[test]
+fn an_interval_fsync_that_is_due_declines_until_it_has_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = LogOptions {
+        fsync: FsyncPolicy::Interval(Duration::from_millis(20)),
+        ..LogOptions::default()
+    };
+    let log = Log::open(dir.path(), opts).expect("open");
+    std::thread::sleep(Duration::from_millis(40));
+    assert!(log.try_append_checked(&mut checked(1, 0)).is_none());
+    assert_eq!(log.log_end_offset(), 0);
+    // The blocking append runs the due fsync; right after it, appends go in place.
+    log.append_checked(&mut checked(1, 0)).expect("append");
+    let info = log
+        .try_append_checked(&mut checked(1, 1))
+        .expect("no fsync due")
+        .expect("append");
+    assert_eq!(info.base_offset, 1);
+}
+
+#[test]
+fn in_place_appends_refuse_what_blocking_ones_refuse() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tiny = LogOptions {
+        max_batch_bytes: 100,
+        ..LogOptions::default()
+    };
+    let log = Log::open(dir.path(), tiny).expect("open");
+    assert!(matches!(
+        log.try_append_checked(&mut checked(3, 0)),
+        Some(Err(Error::BatchTooLarge { .. }))
+    ));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    log.close().expect("close");
+    assert!(matches!(
+        log.try_append_checked(&mut checked(1, 0)),
+        Some(Err(Error::Closed { .. }))
+    ));
+}
