@@ -177,9 +177,6 @@ impl Producer {
     ) -> Result<Delivery> {
         let shared = &self.handle.shared;
         let config = &shared.config;
-        if shared.lock().closing {
-            return Err(Error::Closed("producer"));
-        }
         let memory = record_size(key, value, headers);
         let limit = config.buffer_bytes.min(config.max_request_bytes);
         if memory > limit {
@@ -189,31 +186,62 @@ impl Producer {
                 config.buffer_bytes, config.max_request_bytes
             )));
         }
-        shared.partition_count(topic).await?;
+        let record = |timestamp| NewRecord {
+            key,
+            value,
+            headers,
+            timestamp,
+            memory,
+        };
         // `memory` fits in u32: it is at most buffer_bytes, checked by validate().
+        let budget = memory as u32;
+        // A loop of enqueues that never waits must still let the runtime run the
+        // sender (the awaits below would do the same when they are ready at once).
+        tokio::task::coop::consume_budget().await;
+        // The common case takes one lock: the budget is free at once and the
+        // topic's partition count is cached.
+        if let Ok(permits) = shared.memory.try_acquire_many(budget) {
+            permits.forget();
+            let appended = {
+                let mut acc = shared.lock();
+                if acc.closing {
+                    Some(Err(Error::Closed("producer")))
+                } else if acc.partition_count(topic).is_some() {
+                    Some(acc.append(config, topic, record(now_ms())))
+                } else {
+                    None
+                }
+            };
+            match appended {
+                Some(appended) => return self.appended(appended, memory),
+                None => shared.memory.add_permits(memory),
+            }
+        }
+        if shared.lock().closing {
+            return Err(Error::Closed("producer"));
+        }
+        shared.partition_count(topic).await?;
         let permits = shared
             .memory
-            .acquire_many(memory as u32)
+            .acquire_many(budget)
             .await
             .map_err(|_| Error::Closed("producer"))?;
         permits.forget();
-        let headers: Vec<(&str, Option<&[u8]>)> =
-            headers.iter().map(|(k, v)| (*k, Some(*v))).collect();
         let appended = {
             let mut acc = shared.lock();
             if acc.closing {
                 Err(Error::Closed("producer"))
             } else {
-                let record = NewRecord {
-                    key,
-                    value,
-                    headers: &headers,
-                    timestamp: now_ms(),
-                    memory,
-                };
-                acc.append(config, topic, record)
+                acc.append(config, topic, record(now_ms()))
             }
         };
+        self.appended(appended, memory)
+    }
+
+    /// The end of `enqueue`: wakes the sender if a batch opened or closed, or gives
+    /// the record's budget back if it was not appended.
+    fn appended(&self, appended: Result<(Delivery, bool)>, memory: usize) -> Result<Delivery> {
+        let shared = &self.handle.shared;
         match appended {
             Ok((delivery, wake)) => {
                 if wake {

@@ -130,6 +130,54 @@ async fn ten_thousand_keyless_records_spread_and_read_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_sent_to_two_topics_in_turn_land_in_their_own_topic() {
+    let (broker, admin) = setup("carts", 3).await;
+    admin
+        .create_topic("orders", 7, &[])
+        .await
+        .expect("create topic");
+    let producer = Producer::connect(broker.addr(), ProducerConfig::new())
+        .await
+        .expect("producer");
+    let mut pending: HashMap<&str, Vec<_>> = HashMap::new();
+    for i in 0..2_000 {
+        let (topic, partitions) = if i % 2 == 0 {
+            ("carts", 3)
+        } else {
+            ("orders", 7)
+        };
+        let key = format!("user-{}", i % 13).into_bytes();
+        let value = format!("{topic} event {i}").into_bytes();
+        let header = i.to_string().into_bytes();
+        let delivery = producer
+            .enqueue(topic, Some(&key), Some(&value), &[("seq", &header)])
+            .await
+            .expect("enqueue");
+        pending
+            .entry(topic)
+            .or_default()
+            .push((key, value, header, partitions, delivery));
+    }
+    for (topic, records) in pending {
+        let mut sent = Vec::new();
+        let mut count = 0;
+        for (key, value, header, partitions, delivery) in records {
+            let meta = delivery.await.expect("acknowledged");
+            assert_eq!(meta.partition, partition_for_key(&key, partitions));
+            count = partitions;
+            sent.push(Sent {
+                key: Some(key),
+                value,
+                header,
+                meta,
+            });
+        }
+        check_read_back(&broker, topic, count, &sent).await;
+    }
+    producer.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acks_mode_writes_everything() {
     let broker = start_broker().await;
     let admin = Admin::connect(broker.addr()).await.expect("admin");

@@ -8,6 +8,7 @@
 //! everything before it is done. The topic table doubles as the metadata cache
 //! (partition counts); topics are never removed, so a topic's index is a stable key.
 
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -155,6 +156,9 @@ impl TopicQueues {
 pub(crate) struct Accumulator {
     pub(crate) topics: Vec<TopicQueues>,
     index: HashMap<String, usize>,
+    /// The topic found last: checked before hashing, as a producer usually sends
+    /// to one topic.
+    last: Cell<usize>,
     next_batch_id: u64,
     incomplete: BTreeSet<u64>,
     /// Open batches with a smaller id are sent without waiting for `linger`.
@@ -167,7 +171,7 @@ pub(crate) struct Accumulator {
 pub(crate) struct NewRecord<'a> {
     pub(crate) key: Option<&'a [u8]>,
     pub(crate) value: Option<&'a [u8]>,
-    pub(crate) headers: &'a [(&'a str, Option<&'a [u8]>)],
+    pub(crate) headers: &'a [(&'a str, &'a [u8])],
     pub(crate) timestamp: i64,
     pub(crate) memory: usize,
 }
@@ -175,14 +179,25 @@ pub(crate) struct NewRecord<'a> {
 impl Accumulator {
     /// The cached partition count of `topic`, unless unknown or marked stale.
     pub(crate) fn partition_count(&self, topic: &str) -> Option<i32> {
-        let t = &self.topics[*self.index.get(topic)?];
+        let t = &self.topics[self.find(topic)?];
         (!t.stale).then_some(t.partition_count)
+    }
+
+    /// The index of `topic` in `topics`.
+    fn find(&self, topic: &str) -> Option<usize> {
+        let last = self.last.get();
+        if self.topics.get(last).is_some_and(|t| &*t.name == topic) {
+            return Some(last);
+        }
+        let i = *self.index.get(topic)?;
+        self.last.set(i);
+        Some(i)
     }
 
     /// Caches `count` partitions for `topic`.
     pub(crate) fn set_partition_count(&mut self, topic: &str, count: i32, seed: u32) {
-        let i = match self.index.get(topic) {
-            Some(&i) => i,
+        let i = match self.find(topic) {
+            Some(i) => i,
             None => {
                 self.topics.push(TopicQueues {
                     name: Arc::from(topic),
@@ -206,7 +221,7 @@ impl Accumulator {
 
     /// Makes the next `send` to `topic` read its metadata again.
     pub(crate) fn mark_stale(&mut self, topic: &str) {
-        if let Some(&i) = self.index.get(topic) {
+        if let Some(i) = self.find(topic) {
             self.topics[i].stale = true;
         }
     }
@@ -220,7 +235,7 @@ impl Accumulator {
         topic: &str,
         record: NewRecord<'_>,
     ) -> Result<(Delivery, bool)> {
-        let Some(&ti) = self.index.get(topic) else {
+        let Some(ti) = self.find(topic) else {
             return Err(Error::InvalidArgument(format!(
                 "no metadata for topic {topic:?}"
             )));
@@ -259,7 +274,7 @@ impl Accumulator {
             return Err(Error::InvalidArgument("no open batch".into()));
         };
         open.builder
-            .push(record.timestamp, record.key, record.value, record.headers);
+            .push_valued(record.timestamp, record.key, record.value, record.headers);
         let delivery = open.ack.delivery(open.records, partition, record.timestamp);
         open.records += 1;
         open.memory += record.memory;
@@ -294,7 +309,7 @@ impl Accumulator {
 
     /// Whether `topic`/`partition` holds records not yet taken by the sender.
     pub(crate) fn has_queued(&self, topic: &str, partition: i32) -> bool {
-        let queue = self.index.get(topic).and_then(|&i| {
+        let queue = self.find(topic).and_then(|i| {
             self.topics[i]
                 .partitions
                 .get(usize::try_from(partition).ok()?)

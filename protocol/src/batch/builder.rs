@@ -12,6 +12,34 @@ use super::layout::{
 };
 use crate::varint::{put_varint, put_varlong, varint_len, varlong_len};
 
+/// A record header as the builder writes it: a key and a value that may be null.
+/// Implemented for `(&str, Option<&[u8]>)` and, for headers that always have a
+/// value, `(&str, &[u8])`, so either form of a caller's slice is used as it is.
+trait HeaderField {
+    fn key(&self) -> &str;
+    fn value(&self) -> Option<&[u8]>;
+}
+
+impl HeaderField for (&str, Option<&[u8]>) {
+    fn key(&self) -> &str {
+        self.0
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        self.1
+    }
+}
+
+impl HeaderField for (&str, &[u8]) {
+    fn key(&self) -> &str {
+        self.0
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        Some(self.1)
+    }
+}
+
 /// Encodes records into one batch.
 #[derive(Debug, Clone)]
 pub struct BatchBuilder {
@@ -96,7 +124,19 @@ impl BatchBuilder {
         headers: &[(&str, Option<&[u8]>)],
     ) {
         let delta = self.last_offset_delta + 1;
-        self.push_with_delta(delta, timestamp, key, value, headers);
+        self.push_any(delta, timestamp, key, value, headers);
+    }
+
+    /// As [`BatchBuilder::push`], for headers that all have a value (none is null).
+    pub fn push_valued(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, &[u8])],
+    ) {
+        let delta = self.last_offset_delta + 1;
+        self.push_any(delta, timestamp, key, value, headers);
     }
 
     /// Appends a record with an explicit offset delta, which must be greater than the
@@ -109,6 +149,17 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[(&str, Option<&[u8]>)],
     ) {
+        self.push_any(offset_delta, timestamp, key, value, headers);
+    }
+
+    fn push_any<H: HeaderField>(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[H],
+    ) {
         debug_assert!(offset_delta > self.last_offset_delta);
         let first = *self.first_timestamp.get_or_insert(timestamp);
         let timestamp_delta = timestamp.wrapping_sub(first);
@@ -120,7 +171,7 @@ impl BatchBuilder {
             + varint_len(headers.len() as i32)
             + headers
                 .iter()
-                .map(|(k, v)| varint_len(k.len() as i32) + k.len() + bytes_len(*v))
+                .map(|h| varint_len(h.key().len() as i32) + h.key().len() + bytes_len(h.value()))
                 .sum::<usize>();
         let buf = &mut self.buf;
         put_varint(buf, body_len as i32);
@@ -130,10 +181,10 @@ impl BatchBuilder {
         put_bytes(buf, key);
         put_bytes(buf, value);
         put_varint(buf, headers.len() as i32);
-        for (k, v) in headers {
-            put_varint(buf, k.len() as i32);
-            buf.extend_from_slice(k.as_bytes());
-            put_bytes(buf, *v);
+        for h in headers {
+            put_varint(buf, h.key().len() as i32);
+            buf.extend_from_slice(h.key().as_bytes());
+            put_bytes(buf, h.value());
         }
         self.max_timestamp = self.max_timestamp.max(timestamp);
         self.last_offset_delta = offset_delta;
