@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rill_protocol::{CheckedBatch, ErrorCode, ProducerInfo};
-use rill_storage::{AppendInfo, Error as StorageError, Log, ReadBatches, ReadSlice};
+use rill_storage::{AppendInfo, Error as StorageError, Log, ReadBatches, ReadMode, ReadSlice};
 use tokio::sync::Notify;
 
 use crate::api_error::ApiError;
@@ -183,12 +183,18 @@ impl Partition {
     }
 
     /// Finds the whole batches to read from `offset`, up to about `max_bytes` (at
-    /// least one), as a range of their segment file. Reads batch headers only, but
-    /// from disk: call it on the blocking pool.
-    pub fn read_slice(&self, offset: i64, max_bytes: usize) -> Result<ReadSlice, PartitionError> {
+    /// least one), as a range of their segment file. Reads batch headers only; in
+    /// [`ReadMode::Wait`] it may wait for the disk (call it on the blocking pool),
+    /// in [`ReadMode::Cached`] it fails with `NotCached` instead.
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        mode: ReadMode,
+    ) -> Result<ReadSlice, PartitionError> {
         self.check_live()?;
         self.log
-            .read_slice(offset, max_bytes)
+            .read_slice_in(offset, max_bytes, mode)
             .map_err(PartitionError::Storage)
     }
 

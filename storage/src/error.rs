@@ -80,6 +80,13 @@ pub enum Error {
         /// The partition directory.
         dir: PathBuf,
     },
+    /// A read in [`crate::ReadMode::Cached`] needed bytes the page cache does not
+    /// hold; nothing was waited for. Make the read again in `ReadMode::Wait`.
+    #[error("{path}: the bytes to read are not in the page cache; a read that may wait is needed")]
+    NotCached {
+        /// The segment file.
+        path: PathBuf,
+    },
 }
 
 /// The result type of this crate.

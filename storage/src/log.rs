@@ -33,6 +33,7 @@ use crate::group_commit::GroupCommit;
 use crate::locks::{lock, read_lock, try_lock, write_lock};
 use crate::metrics::{Counters, LogMetrics};
 use crate::options::{FsyncPolicy, LogOptions};
+use crate::read_mode::ReadMode;
 use crate::recovery::{recover, Recovered, RecoveryReport};
 use crate::segment::Segment;
 use crate::segments::{create_segment, delete_segment_files, should_roll, start_next_segment};
@@ -373,7 +374,7 @@ impl Log {
         let slice = self.read_slice(offset, max_bytes)?;
         Ok(ReadBatches {
             bytes: match &slice.batches {
-                Some(batches) => batches.to_vec()?,
+                Some(batches) => batches.to_vec(ReadMode::Wait)?,
                 None => Vec::new(),
             },
             high_watermark: slice.high_watermark,
@@ -385,6 +386,18 @@ impl Log {
     /// the batches in their segment file, to be sent from there (see
     /// [`StoredBatches`]). Only batch headers are read.
     pub fn read_slice(&self, offset: i64, max_bytes: usize) -> Result<ReadSlice> {
+        self.read_slice_in(offset, max_bytes, ReadMode::Wait)
+    }
+
+    /// [`Log::read_slice`], reading batch headers as `mode` allows: in
+    /// [`ReadMode::Cached`] it fails with [`Error::NotCached`] rather than wait
+    /// for the disk, so an async task can try it in place.
+    pub fn read_slice_in(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        mode: ReadMode,
+    ) -> Result<ReadSlice> {
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
         let mut result = ReadSlice {
@@ -404,12 +417,18 @@ impl Log {
             let Some(segment) = self.segment_at_or_after(cursor) else {
                 break;
             };
-            if let Some((pos, header)) = segment.find_batch(offset, &self.counters)? {
+            if let Some((pos, header)) = segment.find_batch(offset, &self.counters, mode)? {
                 // Appends may have landed since the high watermark was read;
                 // answer consistently with the one reported.
                 if header.base_offset < high_watermark {
-                    let (len, next_offset) =
-                        segment.extent(pos, &header, max_bytes, high_watermark, &self.counters)?;
+                    let (len, next_offset) = segment.extent(
+                        pos,
+                        &header,
+                        max_bytes,
+                        high_watermark,
+                        &self.counters,
+                        mode,
+                    )?;
                     result.batches = Some(StoredBatches {
                         segment,
                         position: pos,

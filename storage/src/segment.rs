@@ -26,6 +26,7 @@ use crate::index::{MmapIndex, OffsetEntry, TimeEntry};
 use crate::locks::{lock, read_lock, write_lock};
 use crate::metrics::Counters;
 use crate::options::LogOptions;
+use crate::read_mode::{read_exact_at, ReadMode};
 
 /// The open files of a segment, before they are assembled into one.
 pub(crate) struct SegmentFiles {
@@ -200,13 +201,16 @@ impl Segment {
 
     /// Reads and parses the batch header at `pos`, which must lie below `limit`.
     pub fn header_at(&self, pos: u64, limit: u64) -> Result<BatchHeader> {
+        self.header_in(pos, limit, ReadMode::Wait)
+    }
+
+    /// [`Segment::header_at`], reading as `mode` allows.
+    fn header_in(&self, pos: u64, limit: u64, mode: ReadMode) -> Result<BatchHeader> {
         let mut buf = [0u8; BATCH_HEADER_LEN];
         if pos + BATCH_HEADER_LEN as u64 > limit {
             return Err(self.corrupt(pos, "batch header runs past the end of the segment"));
         }
-        self.file
-            .read_exact_at(&mut buf, pos)
-            .io("read segment", &self.log_path)?;
+        read_exact_at(&self.file, &mut buf, pos, mode, &self.log_path)?;
         let header = BatchHeader::parse(&buf).map_err(|e| self.corrupt_err(pos, e))?;
         match header.total_len() {
             Some(n) if n >= BATCH_HEADER_LEN && pos + n as u64 <= limit => Ok(header),
@@ -220,13 +224,14 @@ impl Segment {
         &self,
         offset: i64,
         counters: &Counters,
+        mode: ReadMode,
     ) -> Result<Option<(u64, BatchHeader)>> {
         let limit = self.visible.load(Ordering::Acquire);
         let start = read_lock(&self.index)
             .floor(|e| self.base_offset + i64::from(e.relative_offset) <= offset)
             .map_or(0, |e| u64::from(e.position));
         counters.index_lookups.fetch_add(1, Ordering::Relaxed);
-        self.walk_from(start, limit, counters, |h| h.last_offset() >= offset)
+        self.walk_from(start, limit, counters, mode, |h| h.last_offset() >= offset)
     }
 
     /// Walks batch headers from `pos` until `stop` holds or `limit` is reached.
@@ -235,10 +240,11 @@ impl Segment {
         mut pos: u64,
         limit: u64,
         counters: &Counters,
+        mode: ReadMode,
         stop: impl Fn(&BatchHeader) -> bool,
     ) -> Result<Option<(u64, BatchHeader)>> {
         while pos < limit {
-            let h = self.header_at(pos, limit)?;
+            let h = self.header_in(pos, limit, mode)?;
             counters.headers_scanned.fetch_add(1, Ordering::Relaxed);
             if stop(&h) {
                 return Ok(Some((pos, h)));
@@ -262,6 +268,7 @@ impl Segment {
         max_bytes: usize,
         end_offset: i64,
         counters: &Counters,
+        mode: ReadMode,
     ) -> Result<(u64, i64)> {
         let limit = self.visible.load(Ordering::Acquire);
         let first_len = first.total_len().unwrap_or(0) as u64;
@@ -284,7 +291,7 @@ impl Segment {
             next = base + i64::from(e.relative_offset);
         }
         while end < cap {
-            let h = self.header_at(end, limit)?;
+            let h = self.header_in(end, limit, mode)?;
             counters.headers_scanned.fetch_add(1, Ordering::Relaxed);
             let len = h.total_len().unwrap_or(0) as u64;
             if h.base_offset >= end_offset || end + len > cap {
@@ -334,13 +341,13 @@ impl Segment {
             .map_or(self.base_offset, |e| {
                 self.base_offset + i64::from(e.relative_offset)
             });
-        let Some((mut pos, _)) = self.find_batch(from_offset, counters)? else {
+        let Some((mut pos, _)) = self.find_batch(from_offset, counters, ReadMode::Wait)? else {
             return Ok(None);
         };
         let limit = self.visible.load(Ordering::Acquire);
-        while let Some((at, h)) =
-            self.walk_from(pos, limit, counters, |h| h.max_timestamp >= timestamp)?
-        {
+        while let Some((at, h)) = self.walk_from(pos, limit, counters, ReadMode::Wait, |h| {
+            h.max_timestamp >= timestamp
+        })? {
             let bytes = self.read(at, &h, 0)?;
             let batch = RecordBatch::new(&bytes).map_err(|e| self.corrupt_err(at, e))?;
             let section = batch
@@ -361,7 +368,9 @@ impl Segment {
     /// next offset.
     pub fn truncate_to(&self, offset: i64, counters: &Counters) -> Result<i64> {
         let limit = self.size();
-        let cut = self.walk_from(0, limit, counters, |h| h.last_offset() >= offset)?;
+        let cut = self.walk_from(0, limit, counters, ReadMode::Wait, |h| {
+            h.last_offset() >= offset
+        })?;
         let Some((pos, header)) = cut else {
             return Ok(self.next_offset());
         };
@@ -385,7 +394,11 @@ impl Segment {
         let last_time = read_lock(&self.time_index).last();
         let start = match last_time {
             Some(e) => self
-                .find_batch(self.base_offset + i64::from(e.relative_offset), counters)?
+                .find_batch(
+                    self.base_offset + i64::from(e.relative_offset),
+                    counters,
+                    ReadMode::Wait,
+                )?
                 .map_or(0, |(pos, _)| pos),
             None => 0,
         };

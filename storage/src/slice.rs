@@ -15,11 +15,11 @@
 
 use std::fmt;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::error::{IoContext, Result};
+use crate::error::Result;
+use crate::read_mode::{read_exact_at, ReadMode};
 use crate::segment::Segment;
 
 /// Whole stored batches: `len` bytes at `position` of one segment file.
@@ -76,17 +76,26 @@ impl StoredBatches {
 
     /// Reads `buf.len()` bytes of the range, starting `from` bytes into it.
     pub fn read_at(&self, from: u64, buf: &mut [u8]) -> Result<()> {
-        self.segment
-            .file
-            .read_exact_at(buf, self.position + from)
-            .io("read segment", &self.segment.log_path)
+        self.read_in(from, buf, ReadMode::Wait)
     }
 
-    /// Copies the whole range into memory.
-    pub fn to_vec(&self) -> Result<Vec<u8>> {
+    fn read_in(&self, from: u64, buf: &mut [u8], mode: ReadMode) -> Result<()> {
+        read_exact_at(
+            &self.segment.file,
+            buf,
+            self.position + from,
+            mode,
+            &self.segment.log_path,
+        )
+    }
+
+    /// Copies the whole range into memory, reading as `mode` allows (in
+    /// [`ReadMode::Cached`], failing with [`crate::Error::NotCached`] rather than
+    /// wait for the disk).
+    pub fn to_vec(&self, mode: ReadMode) -> Result<Vec<u8>> {
         let len = usize::try_from(self.len).unwrap_or(usize::MAX);
         let mut buf = vec![0u8; len];
-        self.read_at(0, &mut buf)?;
+        self.read_in(0, &mut buf, mode)?;
         Ok(buf)
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use common::batch;
 use proptest::prelude::*;
-use rill_storage::{Log, LogOptions};
+use rill_storage::{Error, Log, LogOptions, ReadMode};
 
 /// One appended batch as the model keeps it.
 struct Stored {
@@ -73,8 +73,23 @@ proptest! {
             let (want, next) = expected(&model, &segments, offset, max_bytes);
             prop_assert_eq!(batches.next_offset(), next);
             prop_assert!(batches.base_offset() <= offset && offset < next);
-            let got = batches.to_vec().expect("read range");
+            let got = batches.to_vec(ReadMode::Wait).expect("read range");
             prop_assert!(got == want, "read at {} cap {}: {} bytes, want {}", offset, max_bytes, got.len(), want.len());
+            // A read that may not wait names and copies the same bytes, or declines.
+            match log.read_slice_in(offset, max_bytes, ReadMode::Cached) {
+                Ok(cached) => {
+                    let cached = cached.batches.expect("batches below the high watermark");
+                    prop_assert_eq!(
+                        (cached.position(), cached.len()),
+                        (batches.position(), batches.len())
+                    );
+                    match cached.to_vec(ReadMode::Cached) {
+                        Ok(bytes) => prop_assert!(bytes == want),
+                        Err(e) => prop_assert!(matches!(e, Error::NotCached { .. }), "{}", e),
+                    }
+                }
+                Err(e) => prop_assert!(matches!(e, Error::NotCached { .. }), "{}", e),
+            }
             // The range is the segment file's own bytes there.
             let file = std::fs::read(batches.path()).expect("segment file");
             let at = batches.position() as usize;
@@ -106,6 +121,10 @@ fn a_slice_stays_readable_after_its_segment_is_deleted() {
         "retention removed nothing: {report:?}"
     );
     assert!(!slice.batches.as_ref().expect("batches").path().exists());
-    let bytes = slice.batches.expect("batches").to_vec().expect("read");
+    let bytes = slice
+        .batches
+        .expect("batches")
+        .to_vec(ReadMode::Wait)
+        .expect("read");
     assert_eq!(bytes, first);
 }

@@ -10,7 +10,10 @@
 //! of a segment file ([`StoredBatches`]) that the connection sends from the file
 //! (`crate::sendfile`). Only an answer of at most [`INLINE_MAX_BYTES`] record bytes
 //! is read into memory here, where a copy costs less than a `sendfile` round trip.
-//! All of a request's partitions are looked up in one blocking call.
+//! All of a request's partitions are looked up in one go: first in place, reading
+//! only what the page cache holds (`ReadMode::Cached`, the usual case for a
+//! consumer at the log end), and only if some of it is not cached, again in one
+//! call on the blocking pool.
 //!
 //! When fewer than `min_bytes` are ready the request waits, up to `max_wait_ms`
 //! (cut to `limits.max_fetch_wait_ms`), for an append to any of its partitions.
@@ -29,7 +32,7 @@ use rill_protocol::api::fetch::{
     FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse,
 };
 use rill_protocol::ErrorCode;
-use rill_storage::StoredBatches;
+use rill_storage::{Error as StorageError, ReadMode, StoredBatches};
 use tokio::time::Instant;
 
 use crate::api_error::ApiError;
@@ -169,42 +172,56 @@ struct Read {
     counts: Vec<(u64, usize)>,
 }
 
-/// Reads every target once, in one call on the blocking pool.
+/// Reads every target once: in place if the page cache holds everything the
+/// read needs, else in one call on the blocking pool.
 async fn read_all(topics: Arc<Vec<(String, Vec<Target>)>>, max_bytes: usize) -> Read {
+    if let Ok(read) = read_now(&topics, max_bytes, ReadMode::Cached) {
+        return read;
+    }
     let shared = Arc::clone(&topics);
-    match tokio::task::spawn_blocking(move || read_now(&shared, max_bytes)).await {
-        Ok(read) => read,
-        Err(e) => {
-            // The runtime is shutting down: every partition gets the error.
-            let error = ApiError::new(ErrorCode::Unknown, format!("broker task failed: {e}"));
-            let response = FetchResponse {
-                topics: topics
+    let failure =
+        match tokio::task::spawn_blocking(move || read_now(&shared, max_bytes, ReadMode::Wait))
+            .await
+        {
+            Ok(Ok(read)) => return read,
+            // A waiting read is never declined; should one be, the request fails.
+            Ok(Err(e)) => e.to_string(),
+            // The runtime is shutting down.
+            Err(e) => format!("broker task failed: {e}"),
+        };
+    // Every partition gets the error.
+    let error = ApiError::new(ErrorCode::Unknown, failure);
+    let response = FetchResponse {
+        topics: topics
+            .iter()
+            .map(|(name, targets)| FetchTopicResponse {
+                name: name.clone(),
+                partitions: targets
                     .iter()
-                    .map(|(name, targets)| FetchTopicResponse {
-                        name: name.clone(),
-                        partitions: targets
-                            .iter()
-                            .map(|t| error_entry(t.request.partition, &error, -1, -1))
-                            .collect(),
-                    })
+                    .map(|t| error_entry(t.request.partition, &error, -1, -1))
                     .collect(),
-            };
-            Read {
-                answer: FetchAnswer {
-                    response,
-                    stored: Vec::new(),
-                },
-                bytes: 0,
-                errors: true,
-                counts: Vec::new(),
-            }
-        }
+            })
+            .collect(),
+    };
+    Read {
+        answer: FetchAnswer {
+            response,
+            stored: Vec::new(),
+        },
+        bytes: 0,
+        errors: true,
+        counts: Vec::new(),
     }
 }
 
 /// Reads every target: the range of each partition's batches under the caps, read
-/// into memory if the whole answer is small.
-fn read_now(topics: &[(String, Vec<Target>)], max_bytes: usize) -> Read {
+/// into memory if the whole answer is small. In [`ReadMode::Cached`] it gives up
+/// with [`StorageError::NotCached`] as soon as a read would wait for the disk.
+fn read_now(
+    topics: &[(String, Vec<Target>)],
+    max_bytes: usize,
+    mode: ReadMode,
+) -> Result<Read, StorageError> {
     let mut total = 0usize;
     let mut errors = false;
     let mut out = Vec::with_capacity(topics.len());
@@ -227,7 +244,7 @@ fn read_now(topics: &[(String, Vec<Target>)], max_bytes: usize) -> Read {
                     if cap == 0 && total > 0 {
                         ok_entry(index, log.high_watermark(), log.log_start_offset())
                     } else {
-                        match partition.read_slice(target.request.fetch_offset, cap.max(1)) {
+                        match partition.read_slice(target.request.fetch_offset, cap.max(1), mode) {
                             Ok(read) => {
                                 let len = read
                                     .batches
@@ -242,6 +259,9 @@ fn read_now(topics: &[(String, Vec<Target>)], max_bytes: usize) -> Read {
                                     batches = read.batches;
                                 }
                                 ok_entry(index, read.high_watermark, read.log_start_offset)
+                            }
+                            Err(PartitionError::Storage(e @ StorageError::NotCached { .. })) => {
+                                return Err(e)
                             }
                             Err(e) => error_entry(
                                 index,
@@ -269,27 +289,31 @@ fn read_now(topics: &[(String, Vec<Target>)], max_bytes: usize) -> Read {
         stored,
     };
     if total <= INLINE_MAX_BYTES {
-        errors |= inline(&mut answer);
+        errors |= inline(&mut answer, mode)?;
     }
-    Read {
+    Ok(Read {
         answer,
         bytes: total,
         errors,
         counts,
-    }
+    })
 }
 
 /// Reads every stored range of `answer` into its partition's records. A range
 /// that cannot be read makes its partition an error; returns whether one did.
-fn inline(answer: &mut FetchAnswer) -> bool {
+/// Fails only with [`StorageError::NotCached`] (in [`ReadMode::Cached`]).
+fn inline(answer: &mut FetchAnswer, mode: ReadMode) -> Result<bool, StorageError> {
     let mut failed = false;
     for (topic, stored) in answer.response.topics.iter_mut().zip(&mut answer.stored) {
         for (entry, slot) in topic.partitions.iter_mut().zip(stored.iter_mut()) {
-            let Some(batches) = slot.take() else {
+            let Some(batches) = slot.as_ref() else {
                 continue;
             };
-            match batches.to_vec() {
+            let read = batches.to_vec(mode);
+            *slot = None;
+            match read {
                 Ok(bytes) => entry.records = Bytes::from(bytes),
+                Err(e @ StorageError::NotCached { .. }) => return Err(e),
                 Err(e) => {
                     let e = ApiError::from(PartitionError::Storage(e));
                     *entry = error_entry(
@@ -303,7 +327,7 @@ fn inline(answer: &mut FetchAnswer) -> bool {
             }
         }
     }
-    failed
+    Ok(failed)
 }
 
 fn ok_entry(partition: i32, high_watermark: i64, log_start_offset: i64) -> FetchPartitionResponse {

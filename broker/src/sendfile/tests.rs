@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rill_protocol::{BatchBuilder, ProducerInfo};
-use rill_storage::{Log, LogOptions};
+use rill_storage::{Log, LogOptions, ReadMode};
 
 use super::*;
 
@@ -41,7 +41,7 @@ fn frame(log: &Log, ranges: &[(i64, usize)]) -> (Spliced, Vec<u8>) {
             .expect("read_slice")
             .batches
             .expect("batches");
-        whole.extend(batches.to_vec().expect("read"));
+        whole.extend(batches.to_vec(ReadMode::Wait).expect("read"));
         parts.push(Part {
             at: head.len(),
             batches,
