@@ -22,22 +22,21 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rill_protocol::api::ApiKey;
-use rill_protocol::frame::FrameCodec;
 use rill_protocol::header::{RequestHeader, ResponseHeader};
 use rill_protocol::message::{RequestBody, Response, ResponseBody};
-use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::locks;
 
+mod frames;
 mod pending;
 mod writer;
 
+use frames::{FrameReader, ReadEnd};
 pub use pending::{PendingResponse, Written};
 pub use rill_protocol::message::Call;
 use writer::{write_loop, Frame, Outgoing};
@@ -426,28 +425,24 @@ impl Inner {
     }
 }
 
-async fn read_loop(inner: Arc<Inner>, mut socket: OwnedReadHalf) {
-    let mut codec = FrameCodec::new(inner.options.max_response_bytes);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+async fn read_loop(inner: Arc<Inner>, socket: OwnedReadHalf) {
+    let mut frames = FrameReader::new(socket, inner.options.max_response_bytes);
     let error = loop {
-        match codec.decode(&mut buf) {
-            Ok(Some(frame)) => {
-                if let Err(e) = inner.dispatch(frame.freeze()) {
+        let next = tokio::select! {
+            _ = inner.cancel.cancelled() => return,
+            next = frames.next_frame() => next,
+        };
+        match next {
+            Ok(frame) => {
+                if let Err(e) = inner.dispatch(frame) {
                     break e;
                 }
-                continue;
             }
-            Ok(None) => {}
-            Err(e) => break inner.lost(format!("bad frame from the broker: {e}")),
-        }
-        let read = tokio::select! {
-            _ = inner.cancel.cancelled() => return,
-            read = socket.read_buf(&mut buf) => read,
-        };
-        match read {
-            Ok(0) => break inner.lost("the broker closed the connection"),
-            Ok(_) => {}
-            Err(e) => break inner.lost(format!("read failed: {e}")),
+            Err(ReadEnd::Closed) => break inner.lost("the broker closed the connection"),
+            Err(ReadEnd::Failed(e)) => break inner.lost(format!("read failed: {e}")),
+            Err(ReadEnd::BadFrame(e)) => {
+                break inner.lost(format!("bad frame from the broker: {e}"))
+            }
         }
     };
     inner.fail(error);
