@@ -52,6 +52,7 @@ mod locks;
 mod maintenance;
 mod metrics;
 mod metrics_http;
+mod parallel;
 mod partition;
 mod producer_ids;
 mod sendfile;

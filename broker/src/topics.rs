@@ -15,8 +15,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use rill_protocol::ErrorCode;
 use rill_storage::Log;
@@ -27,6 +27,7 @@ use crate::config::{Limits, TopicSettings, PARTITIONS_CEILING};
 use crate::error::{io, Error, Result};
 use crate::files::{save_file, sync_dir};
 use crate::locks;
+use crate::parallel;
 use crate::partition::Partition;
 
 /// Name of the lock file that keeps two brokers off one data directory.
@@ -36,8 +37,6 @@ pub const TOPIC_FILE: &str = "topic.toml";
 /// Starts the name of a topic directory that is being deleted (older brokers put
 /// it after the topic name; [`Topics::open`] removes both forms).
 const DELETED_MARK: &str = "~deleted-";
-/// Threads that close logs at once in [`Topics::close_all`].
-pub const CLOSE_THREADS: usize = 16;
 
 /// Tells apart directories discarded in the same nanosecond.
 static NEXT_DISCARD: AtomicU64 = AtomicU64::new(0);
@@ -271,33 +270,22 @@ impl Topics {
     /// Flushes and closes every log, writing clean-shutdown checkpoints. Blocking.
     /// Returns the first failure after trying every log.
     ///
-    /// Each close waits for fsyncs, so the logs are closed by up to
-    /// [`CLOSE_THREADS`] threads at once: the disk gets many fsyncs to merge instead
-    /// of one at a time, and a broker with thousands of partitions stops in
-    /// seconds.
+    /// Each close waits for fsyncs, so the logs are closed on several threads at
+    /// once ([`parallel::map`]): the disk gets many fsyncs to merge instead of one
+    /// at a time, and a broker with thousands of partitions stops in seconds.
     pub fn close_all(&self) -> Result<()> {
         let partitions = self.all_partitions();
-        let next = AtomicUsize::new(0);
-        let first_error = Mutex::new(None);
-        let close_next = || {
-            while let Some(partition) = partitions.get(next.fetch_add(1, Ordering::Relaxed)) {
-                if let Err(source) = partition.log().close() {
-                    tracing::error!(topic = partition.topic(), partition = partition.index(), error = %source, "closing the log failed");
-                    locks::lock(&first_error).get_or_insert(Error::Storage {
-                        topic: partition.topic().to_string(),
-                        partition: partition.index(),
-                        source,
-                    });
+        let closed = parallel::map(&partitions, |partition| {
+            partition.log().close().map_err(|source| {
+                tracing::error!(topic = partition.topic(), partition = partition.index(), error = %source, "closing the log failed");
+                Error::Storage {
+                    topic: partition.topic().to_string(),
+                    partition: partition.index(),
+                    source,
                 }
-            }
-        };
-        std::thread::scope(|scope| {
-            for _ in 0..CLOSE_THREADS.min(partitions.len()) {
-                scope.spawn(close_next);
-            }
+            })
         });
-        let first_error = locks::lock(&first_error).take();
-        first_error.map_or(Ok(()), Err)
+        closed.into_iter().collect()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
@@ -362,21 +350,24 @@ fn load_topic(dir: &Path, name: &str) -> Result<Topic> {
     open_partitions(dir, name, file.partitions, file.settings)
 }
 
+/// Opens (creating or recovering) a topic's partition logs, several at once
+/// ([`parallel::map`]): recovery after a crash reads and checks every byte written
+/// since the last checkpoint, and the partitions share the cores and the disk.
 fn open_partitions(dir: &Path, name: &str, count: i32, settings: TopicSettings) -> Result<Topic> {
     let options = settings.log_options();
-    let partitions = (0..count)
-        .map(|index| {
-            let log =
-                Log::open(dir.join(index.to_string()), options.clone()).map_err(|source| {
-                    Error::Storage {
-                        topic: name.to_string(),
-                        partition: index,
-                        source,
-                    }
-                })?;
-            Ok(Arc::new(Partition::new(name, index, log)))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let indexes: Vec<i32> = (0..count).collect();
+    let partitions = parallel::map(&indexes, |&index| {
+        let log = Log::open(dir.join(index.to_string()), options.clone()).map_err(|source| {
+            Error::Storage {
+                topic: name.to_string(),
+                partition: index,
+                source,
+            }
+        })?;
+        Ok(Arc::new(Partition::new(name, index, log)))
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
     Ok(Topic {
         name: name.to_string(),
         settings,
@@ -503,7 +494,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let topics =
             Topics::open(dir.path(), TopicSettings::default(), Limits::default()).expect("open");
-        let partitions = 3 * CLOSE_THREADS as i32 + 1;
+        let partitions = 3 * parallel::MAX_THREADS as i32 + 1;
         topics
             .create("many", partitions, &[], false)
             .await
