@@ -20,7 +20,7 @@
 //! it fails the open and cuts nothing.
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -266,33 +266,38 @@ fn load_trusted(segment: &Segment, len: u64, counters: &Counters) -> Result<(), 
     Ok(())
 }
 
+/// Bytes a scan reads from the segment file at a time (more when one batch is
+/// larger).
+const SCAN_CHUNK: usize = 1 << 20;
+
 /// Validates every batch, rebuilding the indexes, and cuts the file at the first
 /// torn or invalid batch. Returns the cut, if one was made.
+///
+/// The file is read in chunks of [`SCAN_CHUNK`] bytes into one buffer, and each
+/// batch is checked where it lies in the buffer; only a batch that straddles two
+/// chunks is moved, to the front, before the next read.
 fn scan_segment(segment: &Segment, len: u64, opts: &LogOptions) -> Result<Option<Truncation>> {
     write_lock(&segment.index).reset(opts.index_max_bytes)?;
     write_lock(&segment.time_index).reset(opts.index_max_bytes)?;
     *lock(&segment.progress) = IndexProgress::default();
-    let mut file = &segment.file;
-    file.seek(SeekFrom::Start(0))
-        .io("seek segment", &segment.log_path)?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut buf = Vec::new();
+    let mut window = Window::new(segment, len);
     let mut pos = 0u64;
     let mut expected = segment.base_offset;
     let mut failure = None;
     while pos < len {
-        match read_valid_batch(segment, &mut reader, &mut buf, pos, len, expected)? {
-            Ok(()) => {}
+        let batch = match valid_batch_at(segment, &mut window, pos, expected)? {
+            Ok(batch) => batch,
             Err(reason) => {
                 failure = Some(reason);
                 break;
             }
-        }
-        let batch = RecordBatch::new(&buf).map_err(|e| segment.corrupt_err(pos, e))?;
-        let header = *batch.header();
-        segment.track(pos, &header, buf.len() as u64);
+        };
+        let parsed = RecordBatch::new(batch).map_err(|e| segment.corrupt_err(pos, e))?;
+        let header = *parsed.header();
+        let size = batch.len() as u64;
+        segment.track(pos, &header, size);
         expected = header.next_offset();
-        pos += buf.len() as u64;
+        pos += size;
     }
     segment.written.store(pos, Ordering::Release);
     segment.visible.store(pos, Ordering::Release);
@@ -315,25 +320,71 @@ fn scan_segment(segment: &Segment, len: u64, opts: &LogOptions) -> Result<Option
     }))
 }
 
-/// Reads the batch at `pos` into `buf` and checks it fully. `Ok(Err(reason))`
-/// says why the log must end here; an outer `Err` is an I/O failure, which must
-/// not be mistaken for damage (the caller stops instead of cutting data).
-fn read_valid_batch(
-    segment: &Segment,
-    reader: &mut impl Read,
-    buf: &mut Vec<u8>,
-    pos: u64,
+/// A window onto the first `len` bytes of a segment file: `buf[..filled]` holds
+/// the file's bytes from `start`.
+struct Window<'a> {
+    segment: &'a Segment,
     len: u64,
-    expected: i64,
-) -> Result<Result<(), String>> {
-    let remaining = len - pos;
-    let mut prefix = [0u8; LOG_OVERHEAD];
-    if remaining >= LOG_OVERHEAD as u64 {
-        reader
-            .read_exact(&mut prefix)
-            .io("read segment", &segment.log_path)?;
+    buf: Vec<u8>,
+    start: u64,
+    filled: usize,
+}
+
+impl<'a> Window<'a> {
+    fn new(segment: &'a Segment, len: u64) -> Self {
+        let size = usize::try_from(len).map_or(SCAN_CHUNK, |len| len.min(SCAN_CHUNK));
+        Window {
+            segment,
+            len,
+            buf: vec![0; size],
+            start: 0,
+            filled: 0,
+        }
     }
-    let length = i32::from_be_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]);
+
+    /// The file's bytes `pos..pos + n`, reading what the window lacks; `pos + n`
+    /// must not pass `len`, and `pos` must not be before the window.
+    fn bytes(&mut self, pos: u64, n: usize) -> Result<&[u8]> {
+        let end = self.start + self.filled as u64;
+        if pos + n as u64 > end {
+            // Keep the bytes from `pos` on, at the front, and read after them.
+            let keep_from = usize::try_from(pos - self.start).unwrap_or(self.filled);
+            self.buf.copy_within(keep_from..self.filled, 0);
+            self.filled -= keep_from;
+            self.start = pos;
+            let left = usize::try_from(self.len - pos).unwrap_or(usize::MAX);
+            let want = n.max(SCAN_CHUNK).min(left);
+            if self.buf.len() < want {
+                self.buf.resize(want, 0);
+            }
+            let at = self.start + self.filled as u64;
+            self.segment
+                .file
+                .read_exact_at(&mut self.buf[self.filled..want], at)
+                .io("read segment", &self.segment.log_path)?;
+            self.filled = want;
+        }
+        let from = usize::try_from(pos - self.start).unwrap_or(usize::MAX);
+        Ok(&self.buf[from..from + n])
+    }
+}
+
+/// The batch at `pos`, fully checked. `Ok(Err(reason))` says why the log must end
+/// here; an outer `Err` is an I/O failure, which must not be mistaken for damage
+/// (the caller stops instead of cutting data).
+fn valid_batch_at<'w>(
+    segment: &Segment,
+    window: &'w mut Window<'_>,
+    pos: u64,
+    expected: i64,
+) -> Result<Result<&'w [u8], String>> {
+    let remaining = window.len - pos;
+    let length = if remaining >= LOG_OVERHEAD as u64 {
+        let prefix = window.bytes(pos, LOG_OVERHEAD)?;
+        i32::from_be_bytes([prefix[8], prefix[9], prefix[10], prefix[11]])
+    } else {
+        0
+    };
     let total = u64::try_from(length).map_or(u64::MAX, |l| l + LOG_OVERHEAD as u64);
     if remaining < LOG_OVERHEAD as u64 || total > remaining || total < BATCH_HEADER_LEN as u64 {
         return Ok(Err(format!(
@@ -341,13 +392,9 @@ fn read_valid_batch(
              {remaining} bytes left (torn write)"
         )));
     }
-    buf.clear();
-    buf.extend_from_slice(&prefix);
-    buf.resize(total as usize, 0);
-    reader
-        .read_exact(&mut buf[LOG_OVERHEAD..])
-        .io("read segment", &segment.log_path)?;
-    Ok(check_recovered(segment, buf, expected))
+    // `total` fits: it is at most the bytes left in the file.
+    let batch = window.bytes(pos, total as usize)?;
+    Ok(check_recovered(segment, batch, expected).map(|()| batch))
 }
 
 /// Full validation of one recovered batch, plus offset continuity.
