@@ -179,16 +179,7 @@ impl Log {
             FsyncPolicy::Interval(every) => w.last_sync.elapsed() >= every,
             FsyncPolicy::Always | FsyncPolicy::Never => false,
         };
-        if sync_due
-            || should_roll(
-                &w.active,
-                &self.opts,
-                w.next_offset,
-                len as u64,
-                &header,
-                now,
-            )
-        {
+        if sync_due || self.roll_due(&w, len, &header, now) {
             return None;
         }
         let info = self.write_locked(&mut w, header, now, |base_offset| {
@@ -208,14 +199,7 @@ impl Log {
         let now = now_ms();
         let mut w = lock(&self.writer);
         self.check_writable(&w)?;
-        if should_roll(
-            &w.active,
-            &self.opts,
-            w.next_offset,
-            len as u64,
-            &header,
-            now,
-        ) {
+        if self.roll_due(&w, len, &header, now) {
             self.roll(&mut w, now)?;
         }
         let info = self.write_locked(&mut w, header, now, stamp)?;
@@ -241,6 +225,19 @@ impl Log {
             FsyncPolicy::Never => self.publish_written(&w),
         }
         Ok(info)
+    }
+
+    /// Whether appending a batch of `len` bytes described by `header` must start a
+    /// new segment first.
+    fn roll_due(&self, w: &Writer, len: usize, header: &BatchHeader, now: i64) -> bool {
+        should_roll(
+            &w.active,
+            &self.opts,
+            w.next_offset,
+            len as u64,
+            header,
+            now,
+        )
     }
 
     /// Writes a batch at the log end, under the writer lock: `stamp` writes the
