@@ -278,14 +278,13 @@ impl Consumer {
                     self.absorb(step)?;
                 }
                 let max = self.config.max_poll_records;
-                let taking = if self.fetcher.has_buffered() { max } else { 0 };
                 if self.retry_at.is_none() {
                     // Before the take: if this is cancelled or fails, the records
                     // are still buffered and the positions unmoved.
-                    let sent = self.fetcher.ensure_in_flight(taking).await;
+                    let sent = self.fetcher.ensure_in_flight().await;
                     self.absorb(sent)?;
                 }
-                if taking > 0 {
+                if self.fetcher.has_buffered() {
                     return Ok(self.fetcher.take(max));
                 }
             }

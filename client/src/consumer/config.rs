@@ -43,6 +43,8 @@ pub struct ConsumerConfig {
     pub(crate) fetch_min_bytes: i32,
     pub(crate) fetch_max_bytes: i32,
     pub(crate) partition_max_bytes: i32,
+    pub(crate) max_in_flight_fetches: usize,
+    pub(crate) fetch_buffer_bytes: usize,
     pub(crate) check_crcs: bool,
     pub(crate) max_decompressed_bytes: usize,
     pub(crate) retry_backoff: Duration,
@@ -63,6 +65,8 @@ impl Default for ConsumerConfig {
             fetch_min_bytes: 1,
             fetch_max_bytes: 8 << 20,
             partition_max_bytes: 1 << 20,
+            max_in_flight_fetches: 2,
+            fetch_buffer_bytes: 8 << 20,
             check_crcs: true,
             max_decompressed_bytes: 64 << 20,
             retry_backoff: Duration::from_millis(100),
@@ -151,6 +155,20 @@ impl ConsumerConfig {
         self
     }
 
+    /// Fetch requests kept in flight at once (at least 1); a partition is in at
+    /// most one of them. Default 2.
+    pub fn max_in_flight_fetches(mut self, fetches: usize) -> Self {
+        self.max_in_flight_fetches = fetches;
+        self
+    }
+
+    /// Record bytes buffered (fetched, not yet returned by `poll`) above which no
+    /// new fetch is sent. Default 8 MiB.
+    pub fn fetch_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.fetch_buffer_bytes = bytes;
+        self
+    }
+
     /// Whether every fetched batch's CRC and structure are checked before its
     /// records are handed out. Default on.
     pub fn check_crcs(mut self, on: bool) -> Self {
@@ -193,6 +211,9 @@ impl ConsumerConfig {
         }
         if self.fetch_max_bytes < 1 || self.partition_max_bytes < 1 {
             return fail("fetch_max_bytes and partition_max_bytes must be at least 1");
+        }
+        if self.max_in_flight_fetches == 0 {
+            return fail("max_in_flight_fetches must be at least 1, got 0");
         }
         if self.auto_commit && self.auto_commit_interval.is_zero() {
             return fail("auto_commit_interval must be above 0");

@@ -1,25 +1,29 @@
-//! The consumer's partitions, their positions, and the fetch kept in flight.
+//! The consumer's partitions, their positions, and the fetches kept in flight.
 //!
 //! Each assigned partition has a *position* (the next offset to hand to the
 //! application, what a commit stores) and a *fetch position* (the next offset to ask
 //! the broker for). Fetched records wait in a buffer of per-partition chunks until
-//! `poll` hands them out; the position follows what was handed out. At most one
-//! Fetch is in flight (there is one broker), and it is sent as soon as the previous
-//! answer is taken, so the broker is already reading the next records while the
-//! application processes the current ones.
+//! `poll` hands them out; the position follows what was handed out. Up to
+//! `max_in_flight_fetches` Fetch requests are in flight on the one connection, and
+//! a partition is asked for again as soon as the answer for it is decoded (its
+//! fetch position is then known), so the broker is already reading the next
+//! records while earlier ones cross the socket and the application processes
+//! others.
 //!
 //! Invariants:
-//! - A partition with records in the buffer is not fetched again until `poll` is
-//!   about to hand out the last of them (the next fetch is sent just before they
-//!   are taken, with no await in between), so its records come out in offset order
-//!   with no gap or repeat.
+//! - A partition is in at most one in-flight fetch, asked from its fetch position;
+//!   the answers come back in the order the fetches were sent and each advances
+//!   the fetch position to the offset after its records, so a partition's chunks
+//!   join the buffer in offset order with no gap or repeat.
+//! - No fetch is sent while the buffered record bytes (as fetched) exceed
+//!   `fetch_buffer_bytes`: the buffer holds at most that plus the answers in flight.
 //! - Positions move only in [`Fetcher::take`], which does not await: records are
 //!   either still buffered or handed out, never lost to a cancelled `poll`.
 //! - An answer is used for a partition only if the partition is still assigned and
 //!   its fetch position is still the offset that was asked for; anything else
 //!   (revoked, sought, reset meanwhile) is dropped.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
@@ -58,6 +62,8 @@ struct Chunk {
     records: VecDeque<ConsumerRecord>,
     /// The partition's position once the chunk is handed out.
     next_offset: i64,
+    /// Record bytes of the fetch answer the chunk came from.
+    bytes: usize,
 }
 
 #[derive(Debug)]
@@ -67,14 +73,15 @@ struct InFlight {
     deadline: Instant,
 }
 
-/// Assigned partitions, buffered records and the in-flight fetch.
+/// Assigned partitions, buffered records and the in-flight fetches.
 #[derive(Debug)]
 pub(crate) struct Fetcher {
     config: Arc<ConsumerConfig>,
     link: Link,
     partitions: BTreeMap<TopicPartition, PartitionState>,
     buffer: VecDeque<Chunk>,
-    in_flight: Option<InFlight>,
+    /// Oldest first, as the answers will come.
+    in_flight: VecDeque<InFlight>,
     topics: HashMap<String, Arc<str>>,
 }
 
@@ -86,7 +93,7 @@ impl Fetcher {
             link,
             partitions: BTreeMap::new(),
             buffer: VecDeque::new(),
-            in_flight: None,
+            in_flight: VecDeque::new(),
             topics: HashMap::new(),
         }
     }
@@ -197,41 +204,30 @@ impl Fetcher {
         out
     }
 
-    /// The partitions that [`take`](Fetcher::take)`(max)` would leave with no
-    /// buffered records (of those that have some now).
-    fn drained_by(&self, max: usize) -> HashSet<&TopicPartition> {
-        let mut left = max;
-        let mut drained = HashSet::new();
-        let mut kept = HashSet::new();
-        for chunk in &self.buffer {
-            let n = left.min(chunk.records.len());
-            left -= n;
-            if n == chunk.records.len() {
-                drained.insert(&chunk.tp);
-            } else {
-                kept.insert(&chunk.tp);
-            }
-        }
-        drained.retain(|tp| !kept.contains(tp));
-        drained
+    /// Record bytes waiting in the buffer (counted as fetched, per chunk).
+    fn buffered_bytes(&self) -> usize {
+        self.buffer.iter().map(|c| c.bytes).sum()
     }
 
-    /// Sends a fetch for every positioned partition without buffered records,
-    /// counting those the next `take(taking)` empties as without (pass 0 when
-    /// nothing will be taken), unless a fetch is in flight or there is nothing to
-    /// fetch. Cancel-safe: nothing changes unless the fetch was sent.
-    pub(crate) async fn ensure_in_flight(&mut self, taking: usize) -> Result<()> {
-        if self.in_flight.is_some() {
+    /// Whether a fetch for `tp` is in flight.
+    fn is_in_flight(&self, tp: &TopicPartition) -> bool {
+        self.in_flight.iter().any(|f| f.offsets.contains_key(tp))
+    }
+
+    /// Sends a fetch for every positioned partition not in a fetch in flight,
+    /// unless `max_in_flight_fetches` are in flight, the buffer holds more than
+    /// `fetch_buffer_bytes`, or there is nothing to fetch. Cancel-safe: nothing
+    /// changes unless the fetch was sent.
+    pub(crate) async fn ensure_in_flight(&mut self) -> Result<()> {
+        if self.in_flight.len() >= self.config.max_in_flight_fetches
+            || self.buffered_bytes() > self.config.fetch_buffer_bytes
+        {
             return Ok(());
         }
-        let drained = self.drained_by(taking);
         let offsets: HashMap<TopicPartition, i64> = self
             .partitions
             .iter()
-            .filter(|(tp, s)| {
-                matches!(s.position, Position::At(_))
-                    && (drained.contains(tp) || !self.buffer.iter().any(|c| c.tp == **tp))
-            })
+            .filter(|(tp, s)| matches!(s.position, Position::At(_)) && !self.is_in_flight(tp))
             .map(|(tp, s)| (tp.clone(), s.fetch_position))
             .collect();
         if offsets.is_empty() {
@@ -260,7 +256,7 @@ impl Fetcher {
         let deadline = Instant::now() + config.fetch_max_wait + config.request_timeout;
         let conn = self.link.get().await?;
         let pending = conn.submit(RequestBody::Fetch(request))?;
-        self.in_flight = Some(InFlight {
+        self.in_flight.push_back(InFlight {
             pending,
             offsets,
             deadline,
@@ -268,11 +264,13 @@ impl Fetcher {
         Ok(())
     }
 
-    /// Waits for the in-flight fetch's answer and buffers its records; never
-    /// resolves when none is in flight. Cancel-safe: dropping the future leaves the
-    /// fetch in flight.
+    /// Waits for the oldest in-flight fetch's answer and buffers its records;
+    /// never resolves when none is in flight. Cancel-safe: dropping the future
+    /// leaves the fetch in flight. When the answer is an error or does not come in
+    /// time, every fetch in flight is forgotten (their partitions are asked again
+    /// from their fetch positions).
     pub(crate) async fn complete(&mut self) -> Result<()> {
-        let Some(in_flight) = self.in_flight.as_mut() else {
+        let Some(in_flight) = self.in_flight.front_mut() else {
             return std::future::pending().await;
         };
         let answer = tokio::time::timeout_at(in_flight.deadline, &mut in_flight.pending).await;
@@ -281,12 +279,17 @@ impl Fetcher {
             // the next call times out again at once and resets then.
             self.link.reset().await;
         }
-        let Some(in_flight) = self.in_flight.take() else {
+        let Some(in_flight) = self.in_flight.pop_front() else {
             return Ok(());
         };
         let body = match answer {
-            Ok(body) => body?,
+            Ok(Ok(body)) => body,
+            Ok(Err(e)) => {
+                self.in_flight.clear();
+                return Err(e);
+            }
             Err(_) => {
+                self.in_flight.clear();
                 return Err(Error::Timeout {
                     what: format!("a fetch answer from {}", self.link.addr()),
                     after: self.config.fetch_max_wait + self.config.request_timeout,
@@ -347,6 +350,7 @@ impl Fetcher {
                         name
                     }
                 };
+                let bytes = p.records.len();
                 let decoded = match decode(&name, p.partition, offset, &p.records, &self.config) {
                     Ok(d) => d,
                     Err(Error::Protocol { detail, .. }) => {
@@ -362,14 +366,19 @@ impl Fetcher {
                     }
                 };
                 state.fetch_position = decoded.next_offset;
-                if decoded.records.is_empty() {
-                    state.position = Position::At(decoded.next_offset);
-                } else {
+                if !decoded.records.is_empty() {
                     self.buffer.push_back(Chunk {
                         tp,
                         records: decoded.records.into(),
                         next_offset: decoded.next_offset,
+                        bytes,
                     });
+                } else if let Some(last) = self.buffer.iter_mut().rev().find(|c| c.tp == tp) {
+                    // Skipped offsets after buffered records: the position passes
+                    // them once those records are handed out.
+                    last.next_offset = decoded.next_offset;
+                } else {
+                    state.position = Position::At(decoded.next_offset);
                 }
             }
         }
@@ -397,7 +406,7 @@ impl Fetcher {
 
     /// Closes the fetch connection (the consumer is closing).
     pub(crate) async fn close(&mut self) {
-        self.in_flight = None;
+        self.in_flight.clear();
         self.link.reset().await;
     }
 }
@@ -430,24 +439,33 @@ mod tests {
                 tp,
                 records,
                 next_offset: end,
+                bytes: count,
             });
         }
         f
     }
 
-    #[test]
-    fn drained_by_names_exactly_the_partitions_take_empties() {
-        let f = fetcher_with(&[(0, 10, 3), (1, 0, 4), (2, 5, 1)]);
-        let names = |max| {
-            let mut v: Vec<i32> = f.drained_by(max).iter().map(|tp| tp.partition).collect();
-            v.sort_unstable();
-            v
-        };
-        assert_eq!(names(0), Vec::<i32>::new());
-        assert_eq!(names(3), vec![0]);
-        assert_eq!(names(6), vec![0]);
-        assert_eq!(names(7), vec![0, 1]);
-        assert_eq!(names(100), vec![0, 1, 2]);
+    #[tokio::test]
+    async fn no_fetch_is_sent_while_the_buffer_holds_more_than_its_cap() {
+        let config = ConsumerConfig::default().fetch_buffer_bytes(100);
+        let link = Link::new("127.0.0.1:1".into(), ConnectionOptions::default());
+        let mut f = Fetcher::new(Arc::new(config), link);
+        let tp = TopicPartition::new("t", 0);
+        f.add(tp.clone());
+        f.set_position(&tp, 0);
+        f.buffer.push_back(Chunk {
+            tp: tp.clone(),
+            records: VecDeque::new(),
+            next_offset: 0,
+            bytes: 101,
+        });
+        f.ensure_in_flight()
+            .await
+            .expect("nothing sent, nothing failed");
+        assert!(f.in_flight.is_empty());
+        // Within the cap a fetch is due: it tries the (unreachable) broker.
+        f.buffer[0].bytes = 100;
+        assert!(f.ensure_in_flight().await.is_err());
     }
 
     #[test]
