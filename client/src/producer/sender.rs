@@ -250,9 +250,9 @@ impl Sender {
         if keys.is_empty() {
             return out;
         }
-        self.cursor = self.cursor.wrapping_add(1);
         let start = self.cursor % keys.len();
-        for &(ti, pi) in keys[start..].iter().chain(&keys[..start]) {
+        self.cursor = start + 1;
+        for (n, &(ti, pi)) in keys[start..].iter().chain(&keys[..start]).enumerate() {
             let topic = &mut acc.topics[ti];
             let partition = pi as i32;
             let flow = self
@@ -285,6 +285,9 @@ impl Sender {
                 continue;
             };
             if !out.is_empty() && bytes + size > config.max_request_bytes {
+                // The next request starts with this partition, so every partition
+                // gets its turn however many have batches waiting.
+                self.cursor = start + n;
                 break;
             }
             let mut batch = match flow.retry.pop_front() {
