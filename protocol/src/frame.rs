@@ -17,6 +17,20 @@ pub const LENGTH_PREFIX: usize = 4;
 /// Most buffer space reserved ahead of a frame's arriving bytes.
 const RESERVE_AHEAD: usize = 64 * 1024;
 
+/// The body length a frame's 4-byte prefix announces, refused with
+/// [`Error::FrameTooLarge`] above `max_frame_bytes`, before anything is reserved
+/// for it. Every reader of frames checks a prefix with this.
+pub fn body_len(prefix: [u8; LENGTH_PREFIX], max_frame_bytes: usize) -> Result<usize, Error> {
+    let len = u64::from(u32::from_be_bytes(prefix));
+    if len > max_frame_bytes as u64 {
+        return Err(Error::FrameTooLarge {
+            size: len,
+            max: max_frame_bytes,
+        });
+    }
+    Ok(len as usize)
+}
+
 /// Splits a byte stream into frame bodies and prefixes outgoing bodies.
 #[derive(Debug, Clone)]
 pub struct FrameCodec {
@@ -49,15 +63,8 @@ impl Decoder for FrameCodec {
         if src.len() < LENGTH_PREFIX {
             return Ok(None);
         }
-        let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as u64;
-        if len > self.max_frame_bytes as u64 {
-            return Err(Error::FrameTooLarge {
-                size: len,
-                max: self.max_frame_bytes,
-            }
-            .into());
-        }
-        let total = LENGTH_PREFIX + len as usize;
+        let len = body_len([src[0], src[1], src[2], src[3]], self.max_frame_bytes)?;
+        let total = LENGTH_PREFIX + len;
         if src.len() < total {
             // Grow with the bytes that actually arrive, not with what the prefix
             // promises: a peer that announces 16 MiB and sends nothing costs little.
@@ -65,7 +72,7 @@ impl Decoder for FrameCodec {
             return Ok(None);
         }
         src.advance(LENGTH_PREFIX);
-        Ok(Some(src.split_to(len as usize)))
+        Ok(Some(src.split_to(len)))
     }
 }
 

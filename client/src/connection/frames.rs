@@ -15,7 +15,7 @@
 //! the order they arrived.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use rill_protocol::frame::LENGTH_PREFIX;
+use rill_protocol::frame::{body_len, LENGTH_PREFIX};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Capacity of the buffer shared by small frames; larger bodies get their own.
@@ -78,14 +78,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The length the prefix at the front of the shared buffer announces, if allowed.
     fn announced_len(&self) -> Result<usize, ReadEnd> {
         let s = &self.shared;
-        let len = u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as u64;
-        if len > self.max_frame_bytes as u64 {
-            return Err(ReadEnd::BadFrame(rill_protocol::Error::FrameTooLarge {
-                size: len,
-                max: self.max_frame_bytes,
-            }));
-        }
-        Ok(len as usize)
+        body_len([s[0], s[1], s[2], s[3]], self.max_frame_bytes).map_err(ReadEnd::BadFrame)
     }
 
     /// Reads the body of `len` bytes whose prefix is at the front of the shared
