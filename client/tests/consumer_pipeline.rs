@@ -7,7 +7,9 @@ mod consumer_support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use consumer_support::{consumer_config, create_topic, produce_range, producer, start_broker};
+use consumer_support::{
+    consumer_config, create_topic, produce_range, producer, read_records, start_broker,
+};
 use rill_client::{Consumer, ConsumerConfig, ConsumerRecord, Error, TopicPartition};
 
 const PARTITIONS: i32 = 4;
@@ -24,17 +26,7 @@ fn pipelined(in_flight: usize) -> ConsumerConfig {
 
 /// Polls until `count` records came (or 60 s passed).
 async fn read(consumer: &mut Consumer, count: usize) -> Vec<ConsumerRecord> {
-    let mut out = Vec::with_capacity(count);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while out.len() < count && tokio::time::Instant::now() < deadline {
-        out.extend(
-            consumer
-                .poll(Duration::from_millis(200))
-                .await
-                .expect("poll"),
-        );
-    }
-    out
+    read_records(consumer, count, Duration::from_secs(60)).await
 }
 
 /// The offsets received per partition, in the order received.

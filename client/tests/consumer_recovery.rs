@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use consumer_support::{
-    consumer_config, create_topic, produce_range, producer, start_broker, wait_until, Journal,
-    Member,
+    consumer_config, create_topic, produce_range, producer, read_records, start_broker, wait_until,
+    Journal, Member,
 };
 use rill_client::{
     Admin, Consumer, ConsumerConfig, ConsumerRecord, Error, OffsetReset, TopicPartition,
@@ -129,19 +129,9 @@ async fn groups_resume_from_committed_offsets_after_a_broker_restart() {
     );
 }
 
-/// Reads `consumer` until `count` records arrived (or 10 s passed).
+/// Polls until `count` records came (or 10 s passed).
 async fn read(consumer: &mut Consumer, count: usize) -> Vec<ConsumerRecord> {
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while out.len() < count && tokio::time::Instant::now() < deadline {
-        out.extend(
-            consumer
-                .poll(Duration::from_millis(200))
-                .await
-                .expect("poll"),
-        );
-    }
-    out
+    read_records(consumer, count, Duration::from_secs(10)).await
 }
 
 fn values(records: &[ConsumerRecord]) -> Vec<u64> {

@@ -18,8 +18,8 @@ use std::time::Duration;
 use rill_broker::embedded::EmbeddedBroker;
 use rill_broker::BrokerConfig;
 use rill_client::{
-    Admin, Consumer, ConsumerConfig, OffsetReset, Partitioner, Producer, ProducerConfig,
-    TopicPartition,
+    Admin, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, Partitioner, Producer,
+    ProducerConfig, TopicPartition,
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -238,6 +238,25 @@ impl Member {
         self.task.abort();
         let _ = self.task.await;
     }
+}
+
+/// Polls `consumer` until `count` records arrived or `within` passed.
+pub async fn read_records(
+    consumer: &mut Consumer,
+    count: usize,
+    within: Duration,
+) -> Vec<ConsumerRecord> {
+    let mut out = Vec::with_capacity(count);
+    let deadline = Instant::now() + within;
+    while out.len() < count && Instant::now() < deadline {
+        out.extend(
+            consumer
+                .poll(Duration::from_millis(200))
+                .await
+                .expect("poll"),
+        );
+    }
+    out
 }
 
 /// Waits until `check` holds, polling every 20 ms, at most `limit`.
