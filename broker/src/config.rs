@@ -16,6 +16,7 @@ use rill_storage::{FsyncPolicy, LogOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::recovery_hook::RecoveryHook;
 
 /// The most partitions any topic may have, whatever the settings: the ceiling of
 /// `limits.max_partitions_per_topic`, and what a topic file on disk is held to.
@@ -41,6 +42,14 @@ pub struct BrokerConfig {
     /// How often retention and compaction run over every partition, in ms.
     /// Default 300000 (5 minutes).
     pub retention_check_interval_ms: u64,
+    /// How many partition logs are opened (and, after an unclean shutdown,
+    /// recovered) at once in the background after the broker starts listening.
+    /// Default 16; allowed 1 ..= 256.
+    pub recovery_threads: usize,
+    /// Called before each partition log the background recovery opens; not a
+    /// file setting (see [`RecoveryHook`]).
+    #[serde(skip)]
+    pub recovery_hook: RecoveryHook,
     /// Limits that protect the broker from clients.
     pub limits: Limits,
     /// Consumer-group membership timing.
@@ -60,6 +69,8 @@ impl Default for BrokerConfig {
             metrics_listen: None,
             shutdown_timeout_ms: 10_000,
             retention_check_interval_ms: 300_000,
+            recovery_threads: 16,
+            recovery_hook: RecoveryHook::default(),
             limits: Limits::default(),
             groups: GroupSettings::default(),
             log: TopicSettings::default(),
@@ -431,6 +442,12 @@ impl BrokerConfig {
             return Err(fail(
                 "retention_check_interval_ms = 0: must be at least 1".to_string(),
             ));
+        }
+        if !(1..=256).contains(&self.recovery_threads) {
+            return Err(fail(format!(
+                "recovery_threads = {}: allowed 1 ..= 256",
+                self.recovery_threads
+            )));
         }
         if !(1..=PARTITIONS_CEILING).contains(&l.max_partitions_per_topic) {
             return Err(fail(format!(

@@ -55,12 +55,16 @@ mod metrics_http;
 mod parallel;
 mod partition;
 mod producer_ids;
+mod recovery;
+mod recovery_hook;
 mod sendfile;
 mod server;
 mod state;
 mod topics;
 
-pub use config::{BrokerConfig, Cleanup, FsyncSetting, GroupSettings, Limits, TopicSettings};
+pub use config::{
+    BrokerConfig, Cleanup, FsyncSetting, GroupSettings, Limits, RecoveryHook, TopicSettings,
+};
 pub use config_env::{env_keys, EnvKey, EnvOverlay, EnvSetting, ENV_PREFIX};
 pub use error::{Error, Result};
 pub use server::{serve, serve_with_metrics};

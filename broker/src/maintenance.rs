@@ -67,7 +67,7 @@ fn flush_due(broker: &Broker) {
 
 fn clean(broker: &Broker) {
     for topic in broker.topics.list() {
-        for partition in &topic.partitions {
+        for partition in topic.served_partitions() {
             if broker.is_shutting_down() {
                 return;
             }

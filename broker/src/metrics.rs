@@ -55,6 +55,7 @@ pub struct Metrics {
     latency: Family<ApiLabels, Histogram, fn() -> Histogram>,
     connections: Gauge,
     lag: Family<LagLabels, Gauge>,
+    recovering: Gauge,
 }
 
 impl Default for Metrics {
@@ -76,6 +77,7 @@ impl Metrics {
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             connections: Gauge::default(),
             lag: Family::default(),
+            recovering: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -113,6 +115,11 @@ impl Metrics {
             "consumer_group_lag",
             "High watermark minus the committed offset, by group and partition",
             m.lag.clone(),
+        );
+        registry.register(
+            "partitions_recovering",
+            "Partitions whose logs are still being opened after start-up (not served yet)",
+            m.recovering.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -154,8 +161,15 @@ impl Metrics {
     }
 
     /// The text exposition, with consumer-group lag set to `lag` (one entry per
-    /// group and partition; groups and partitions not listed are left out).
-    pub fn render(&self, lag: impl IntoIterator<Item = (LagLabels, i64)>) -> String {
+    /// group and partition; groups and partitions not listed are left out) and
+    /// the count of partitions still `recovering`.
+    pub fn render(
+        &self,
+        lag: impl IntoIterator<Item = (LagLabels, i64)>,
+        recovering: usize,
+    ) -> String {
+        self.recovering
+            .set(i64::try_from(recovering).unwrap_or(i64::MAX));
         self.lag.clear();
         for (labels, value) in lag {
             self.lag.get_or_create(&labels).set(value);

@@ -57,7 +57,9 @@ async fn answer(mut socket: TcpStream, broker: &Broker) -> std::io::Result<()> {
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
     let (status, content_type, body) = if head.starts_with(b"GET /metrics ") {
-        let text = broker.metrics.render(group_lag(broker));
+        let text = broker
+            .metrics
+            .render(group_lag(broker), broker.topics.recovering());
         (
             "200 OK",
             "application/openmetrics-text; version=1.0.0; charset=utf-8",

@@ -9,12 +9,13 @@ use std::sync::Mutex;
 
 use crate::locks;
 
-/// The most threads [`map`] starts.
+/// The threads [`map`] is given for closing logs and creating topics.
 pub const MAX_THREADS: usize = 16;
 
-/// `job` applied to every item on up to [`MAX_THREADS`] threads; the results in
-/// item order. Returns when every job has; a panicking job panics the caller.
-pub fn map<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// `job` applied to every item on up to `threads` threads (at least one); the
+/// results in item order. Returns when every job has; a panicking job panics the
+/// caller.
+pub fn map<T: Sync, R: Send>(items: &[T], threads: usize, job: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
     let work = || loop {
@@ -26,7 +27,7 @@ pub fn map<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync) -> Vec<R
         *locks::lock(&results[i]) = Some(result);
     };
     std::thread::scope(|scope| {
-        for _ in 0..MAX_THREADS.min(items.len()) {
+        for _ in 0..threads.max(1).min(items.len()) {
             scope.spawn(work);
         }
     });
@@ -45,7 +46,7 @@ mod tests {
         let items: Vec<u64> = (0..200).collect();
         let running = std::sync::atomic::AtomicUsize::new(0);
         let most = std::sync::atomic::AtomicUsize::new(0);
-        let out = super::map(&items, |&i| {
+        let out = super::map(&items, super::MAX_THREADS, |&i| {
             let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(2));
@@ -54,6 +55,6 @@ mod tests {
         });
         assert_eq!(out, items.iter().map(|i| i * 3).collect::<Vec<_>>());
         assert!(most.into_inner() > 1, "jobs ran one at a time");
-        assert!(super::map(&[] as &[u8], |_| 0).is_empty());
+        assert!(super::map(&[] as &[u8], 4, |_| 0).is_empty());
     }
 }

@@ -42,8 +42,9 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens the broker's state for a listener bound to `local`: every topic (with
-    /// log recovery), the producer-id reservation and the committed offsets.
+    /// Opens the broker's state for a listener bound to `local`: every topic (the
+    /// partition logs themselves open in the background, see `recovery`), the
+    /// producer-id reservation and the committed offsets.
     /// `shutdown` turns `true` when the broker starts shutting down. `config` must
     /// have been validated.
     pub async fn open(
@@ -52,15 +53,11 @@ impl Broker {
         shutdown: watch::Receiver<bool>,
     ) -> Result<Broker> {
         let advertised = advertised(&config, local)?;
-        let (data_dir, defaults, limits) = (
-            config.data_dir.clone(),
-            config.log.clone(),
-            config.limits.clone(),
-        );
+        let opening = config.clone();
         let (topics, producer_ids) = tokio::task::spawn_blocking(move || {
             Ok::<_, Error>((
-                Topics::open(&data_dir, defaults, limits)?,
-                ProducerIds::open(&data_dir)?,
+                Topics::open(&opening)?,
+                ProducerIds::open(&opening.data_dir)?,
             ))
         })
         .await

@@ -12,6 +12,13 @@
 //!
 //! Creates and deletes are serialized by one async mutex; lookups take a
 //! short-lived read lock on the map and never wait for disk I/O.
+//!
+//! At start-up the topics' metadata is read at once, but only internal topics
+//! (`__` names, which the broker itself reads before serving) have their logs
+//! opened before [`Topics::open`] returns; every other partition is opened in the
+//! background by [`Recovery`] and served as soon as its log is open (see
+//! `recovery`). A topic whose partitions are still being recovered cannot be
+//! deleted until they are.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,12 +30,13 @@ use rill_storage::Log;
 use serde::{Deserialize, Serialize};
 
 use crate::api_error::ApiError;
-use crate::config::{Limits, TopicSettings, PARTITIONS_CEILING};
+use crate::config::{BrokerConfig, Limits, TopicSettings, PARTITIONS_CEILING};
 use crate::error::{io, Error, Result};
 use crate::files::{save_file, sync_dir};
 use crate::locks;
 use crate::parallel;
 use crate::partition::Partition;
+use crate::recovery::{Pending, Recovery, Slot};
 
 /// Name of the lock file that keeps two brokers off one data directory.
 pub const LOCK_FILE: &str = "rill.lock";
@@ -47,17 +55,23 @@ pub struct Topic {
     pub name: String,
     /// Its settings (broker defaults with the topic's overrides applied).
     pub settings: TopicSettings,
-    /// Its partitions, by index.
-    pub partitions: Vec<Arc<Partition>>,
+    /// Its partitions, by index: open, or still being recovered.
+    pub partitions: Vec<Arc<Slot>>,
 }
 
 impl Topic {
-    /// Partition `index`, or `UNKNOWN_TOPIC_OR_PARTITION`.
+    /// Partition `index`; `UNKNOWN_TOPIC_OR_PARTITION` if there is none, or the
+    /// reason it is not served yet ([`Slot::serving`]).
     pub fn partition(&self, index: i32) -> Result<Arc<Partition>, ApiError> {
+        self.slot(index)?.serving(&self.name)
+    }
+
+    /// The slot of partition `index`, served or not, or
+    /// `UNKNOWN_TOPIC_OR_PARTITION`.
+    pub fn slot(&self, index: i32) -> Result<&Arc<Slot>, ApiError> {
         usize::try_from(index)
             .ok()
             .and_then(|i| self.partitions.get(i))
-            .cloned()
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::UnknownTopicOrPartition,
@@ -68,6 +82,11 @@ impl Topic {
                     ),
                 )
             })
+    }
+
+    /// The partitions whose logs are open.
+    pub fn served_partitions(&self) -> impl Iterator<Item = &Arc<Partition>> {
+        self.partitions.iter().filter_map(|slot| slot.partition())
     }
 }
 
@@ -86,14 +105,18 @@ pub struct Topics {
     limits: Limits,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     changes: tokio::sync::Mutex<()>,
+    /// Opens the partitions not opened by [`Topics::open`] itself.
+    recovery: Recovery,
     /// Holds an exclusive lock on `<data_dir>/rill.lock` while the topics are open.
     _lock: std::fs::File,
 }
 
 impl Topics {
-    /// Opens every topic under `data_dir` (creating the directory if needed),
-    /// recovering each partition's log. Blocking.
-    pub fn open(data_dir: &Path, defaults: TopicSettings, limits: Limits) -> Result<Topics> {
+    /// Opens every topic under `config.data_dir` (creating the directory if
+    /// needed): internal topics' logs before returning, every other partition's
+    /// log in the background, `config.recovery_threads` at a time. Blocking.
+    pub fn open(config: &BrokerConfig) -> Result<Topics> {
+        let data_dir = config.data_dir.as_path();
         io(
             std::fs::create_dir_all(data_dir),
             "create data dir",
@@ -101,8 +124,13 @@ impl Topics {
         )?;
         let lock = lock_data_dir(data_dir)?;
         let mut topics = HashMap::new();
+        let mut pending = Vec::new();
+        let mut entries = Vec::new();
         for entry in io(std::fs::read_dir(data_dir), "list data dir", data_dir)? {
-            let entry = io(entry, "list data dir", data_dir)?;
+            entries.push(io(entry, "list data dir", data_dir)?);
+        }
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             if !path.is_dir() {
@@ -121,18 +149,62 @@ impl Topics {
                 tracing::warn!(dir = %path.display(), "ignoring a directory without {TOPIC_FILE} (an unfinished create, or not a topic)");
                 continue;
             }
-            let topic = load_topic(&path, &name)?;
-            tracing::info!(topic = %name, partitions = topic.partitions.len(), "opened topic");
+            let file = load_topic_file(&path)?;
+            let topic = if name.starts_with("__") {
+                open_partitions(&path, &name, file.partitions, file.settings)?
+            } else {
+                let options = file.settings.log_options();
+                let partitions = (0..file.partitions)
+                    .map(|index| {
+                        let slot = Arc::new(Slot::recovering(index));
+                        pending.push(Pending {
+                            topic: name.clone(),
+                            dir: path.join(index.to_string()),
+                            options: options.clone(),
+                            slot: Arc::clone(&slot),
+                        });
+                        slot
+                    })
+                    .collect();
+                Topic {
+                    name: name.clone(),
+                    settings: file.settings,
+                    partitions,
+                }
+            };
+            tracing::info!(topic = %name, partitions = topic.partitions.len(), "found topic");
             topics.insert(name, Arc::new(topic));
         }
+        tracing::info!(
+            partitions = pending.len(),
+            threads = config.recovery_threads,
+            "opening partition logs in the background"
+        );
         Ok(Topics {
             data_dir: data_dir.to_path_buf(),
-            defaults,
-            limits,
+            defaults: config.log.clone(),
+            limits: config.limits.clone(),
             topics: RwLock::new(topics),
             changes: tokio::sync::Mutex::new(()),
+            recovery: Recovery::start(
+                pending,
+                config.recovery_threads,
+                config.recovery_hook.clone(),
+            ),
             _lock: lock,
         })
+    }
+
+    /// Waits until the background recovery has opened (or failed to open) every
+    /// partition. Blocking.
+    #[cfg(test)]
+    pub fn wait_for_recovery(&self) {
+        self.recovery.join();
+    }
+
+    /// How many partitions are still to be opened in the background.
+    pub fn recovering(&self) -> usize {
+        self.recovery.left()
     }
 
     /// The topic called `name`.
@@ -160,6 +232,12 @@ impl Topics {
     /// Partition `index` of topic `name`, or `UNKNOWN_TOPIC_OR_PARTITION`.
     pub fn partition(&self, name: &str, index: i32) -> Result<Arc<Partition>, ApiError> {
         self.topic(name)?.partition(index)
+    }
+
+    /// `UNKNOWN_TOPIC_OR_PARTITION` unless topic `name` has partition `index`
+    /// (served or still being recovered).
+    pub fn check_exists(&self, name: &str, index: i32) -> Result<(), ApiError> {
+        self.topic(name)?.slot(index).map(|_| ())
     }
 
     /// Checks a topic name against the naming rules.
@@ -243,12 +321,17 @@ impl Topics {
     /// Deletes a topic and all its data.
     pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
         let _changes = self.changes.lock().await;
-        let topic = self.write().remove(name).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("topic {name:?} does not exist"),
-            )
-        })?;
+        let topic = self.topic(name)?;
+        let recovering = topic.partitions.iter().filter(|s| !s.is_settled()).count();
+        if recovering > 0 {
+            return Err(ApiError::new(
+                ErrorCode::LeaderNotAvailable,
+                format!(
+                    "topic {name:?} has {recovering} partitions whose logs are still being recovered after a restart; delete it once they are served"
+                ),
+            ));
+        }
+        self.write().remove(name);
         let (dir, data_dir) = (self.data_dir.join(name), self.data_dir.clone());
         tokio::task::spawn_blocking(move || remove_topic(&data_dir, &dir, &topic))
             .await
@@ -259,11 +342,11 @@ impl Topics {
         Ok(())
     }
 
-    /// Every partition of every topic.
+    /// Every partition of every topic whose log is open.
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
         self.read()
             .values()
-            .flat_map(|t| t.partitions.iter().cloned())
+            .flat_map(|t| t.served_partitions().cloned().collect::<Vec<_>>())
             .collect()
     }
 
@@ -273,9 +356,12 @@ impl Topics {
     /// Each close waits for fsyncs, so the logs are closed on several threads at
     /// once ([`parallel::map`]): the disk gets many fsyncs to merge instead of one
     /// at a time, and a broker with thousands of partitions stops in seconds.
+    /// The background recovery is stopped first: opens under way finish, the
+    /// rest are left for the next start.
     pub fn close_all(&self) -> Result<()> {
+        self.recovery.stop();
         let partitions = self.all_partitions();
-        let closed = parallel::map(&partitions, |partition| {
+        let closed = parallel::map(&partitions, parallel::MAX_THREADS, |partition| {
             partition.log().close().map_err(|source| {
                 tracing::error!(topic = partition.topic(), partition = partition.index(), error = %source, "closing the log failed");
                 Error::Storage {
@@ -327,8 +413,8 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
     }
 }
 
-/// Opens the partitions of an existing topic directory.
-fn load_topic(dir: &Path, name: &str) -> Result<Topic> {
+/// Reads and checks an existing topic directory's `topic.toml`.
+fn load_topic_file(dir: &Path) -> Result<TopicFile> {
     let path = dir.join(TOPIC_FILE);
     let text = io(std::fs::read_to_string(&path), "read", &path)?;
     let file: TopicFile = toml::from_str(&text).map_err(|e| Error::TopicMetadata {
@@ -347,7 +433,7 @@ fn load_topic(dir: &Path, name: &str) -> Result<Topic> {
     if let Err(reason) = file.settings.validate() {
         return Err(Error::TopicMetadata { path, reason });
     }
-    open_partitions(dir, name, file.partitions, file.settings)
+    Ok(file)
 }
 
 /// Opens (creating or recovering) a topic's partition logs, several at once
@@ -356,7 +442,7 @@ fn load_topic(dir: &Path, name: &str) -> Result<Topic> {
 fn open_partitions(dir: &Path, name: &str, count: i32, settings: TopicSettings) -> Result<Topic> {
     let options = settings.log_options();
     let indexes: Vec<i32> = (0..count).collect();
-    let partitions = parallel::map(&indexes, |&index| {
+    let partitions = parallel::map(&indexes, parallel::MAX_THREADS, |&index| {
         let log = Log::open(dir.join(index.to_string()), options.clone()).map_err(|source| {
             Error::Storage {
                 topic: name.to_string(),
@@ -364,7 +450,9 @@ fn open_partitions(dir: &Path, name: &str, count: i32, settings: TopicSettings) 
                 source,
             }
         })?;
-        Ok(Arc::new(Partition::new(name, index, log)))
+        Ok(Arc::new(Slot::open(Arc::new(Partition::new(
+            name, index, log,
+        )))))
     })
     .into_iter()
     .collect::<Result<Vec<_>>>()?;
@@ -423,7 +511,7 @@ fn write_topic_file(data_dir: &Path, dir: &Path, topic: &Topic) -> Result<()> {
 
 /// Closes a topic's logs and removes its directory.
 fn remove_topic(data_dir: &Path, dir: &Path, topic: &Topic) -> Result<()> {
-    for partition in &topic.partitions {
+    for partition in topic.served_partitions() {
         partition.mark_deleted();
         // Waits for a running retention or compaction pass; after it, the old log
         // handle never touches the directory again (a new topic may reuse it).
@@ -452,108 +540,4 @@ fn discard_dir(data_dir: &Path, dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failed_create_leaves_no_directory_behind() {
-        let data = tempfile::tempdir().expect("tempdir");
-        let dir = data.path().join("orders");
-        let settings = TopicSettings {
-            segment_bytes: 0, // refused by the log when partition 0 opens
-            ..TopicSettings::default()
-        };
-        assert!(create_topic(data.path(), &dir, "orders", 3, settings).is_err());
-        let left: Vec<_> = std::fs::read_dir(data.path())
-            .expect("list")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        assert!(left.is_empty(), "left behind: {left:?}");
-    }
-
-    #[test]
-    fn a_file_in_the_way_of_a_topic_is_left_alone() {
-        let data = tempfile::tempdir().expect("tempdir");
-        let dir = data.path().join("orders");
-        std::fs::write(&dir, b"someone's notes").expect("write");
-        let Err(err) = create_topic(data.path(), &dir, "orders", 1, TopicSettings::default())
-        else {
-            panic!("created a topic over a file");
-        };
-        assert!(err.to_string().contains("in the way"), "{err}");
-        assert_eq!(std::fs::read(&dir).expect("read"), b"someone's notes");
-        let entries: Vec<_> = std::fs::read_dir(data.path())
-            .expect("list")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        assert_eq!(entries, ["orders"], "nothing renamed or added");
-    }
-
-    #[tokio::test]
-    async fn close_all_closes_every_log_cleanly() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let topics =
-            Topics::open(dir.path(), TopicSettings::default(), Limits::default()).expect("open");
-        let partitions = 3 * parallel::MAX_THREADS as i32 + 1;
-        topics
-            .create("many", partitions, &[], false)
-            .await
-            .expect("create");
-        topics.create("one", 1, &[], false).await.expect("create");
-        topics.close_all().expect("close");
-        drop(topics);
-        let reopened =
-            Topics::open(dir.path(), TopicSettings::default(), Limits::default()).expect("reopen");
-        let all = reopened.all_partitions();
-        assert_eq!(all.len(), partitions as usize + 1);
-        for partition in all {
-            assert!(
-                partition.log().recovery_report().clean_shutdown,
-                "{}/{} was not closed cleanly",
-                partition.topic(),
-                partition.index()
-            );
-        }
-    }
-
-    #[test]
-    fn a_second_broker_on_the_same_data_dir_is_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let first = Topics::open(dir.path(), TopicSettings::default(), Limits::default())
-            .expect("first broker");
-        let Err(err) = Topics::open(dir.path(), TopicSettings::default(), Limits::default()) else {
-            panic!("a second broker opened a data dir in use");
-        };
-        assert!(
-            err.to_string().contains("in use by another running broker"),
-            "{err}"
-        );
-        drop(first);
-        Topics::open(dir.path(), TopicSettings::default(), Limits::default())
-            .expect("the lock is released with the first broker");
-    }
-
-    #[test]
-    fn a_topic_file_with_an_impossible_partition_count_or_setting_is_refused() {
-        let settings = toml::to_string(&TopicSettings::default()).expect("serialize");
-        let bad_settings = settings.replace("retention_ms = ", "retention_ms = -7 #");
-        for (partitions, settings, expected) in [
-            (2_000_000_000, settings.as_str(), "allowed 1 ..= 1000000"),
-            (0, settings.as_str(), "allowed 1 ..= 1000000"),
-            (2, bad_settings.as_str(), "retention_ms"),
-        ] {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let topic = dir.path().join("orders");
-            std::fs::create_dir(&topic).expect("topic dir");
-            let text = format!("partitions = {partitions}\n[settings]\n{settings}");
-            std::fs::write(topic.join(TOPIC_FILE), text).expect("write");
-            let Err(err) = Topics::open(dir.path(), TopicSettings::default(), Limits::default())
-            else {
-                panic!("opened a topic with {partitions} partitions");
-            };
-            assert!(err.to_string().contains(expected), "{err}");
-            let entries = std::fs::read_dir(&topic).expect("list").count();
-            assert_eq!(entries, 1, "no partition directory was made");
-        }
-    }
-}
+mod tests;

@@ -110,6 +110,7 @@ impl Error {
             Error::Broker { code, .. } => matches!(
                 code,
                 ErrorCode::UnknownTopicOrPartition
+                    | ErrorCode::LeaderNotAvailable
                     | ErrorCode::StorageError
                     | ErrorCode::CoordinatorNotAvailable
             ),

@@ -19,6 +19,9 @@ pub enum ErrorCode {
     CorruptMessage,
     /// 3: the topic or partition does not exist.
     UnknownTopicOrPartition,
+    /// 5: the partition exists but is not being served yet (its log is still being
+    /// recovered after an unclean shutdown); retry after a short backoff.
+    LeaderNotAvailable,
     /// 10: a batch or request is larger than the broker accepts.
     MessageTooLarge,
     /// 15: the group coordinator is not available (reserved; Rill does not return it yet).
@@ -62,12 +65,13 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every named code (without `Other`).
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::None,
         ErrorCode::Unknown,
         ErrorCode::OffsetOutOfRange,
         ErrorCode::CorruptMessage,
         ErrorCode::UnknownTopicOrPartition,
+        ErrorCode::LeaderNotAvailable,
         ErrorCode::MessageTooLarge,
         ErrorCode::CoordinatorNotAvailable,
         ErrorCode::InvalidTopic,
@@ -96,6 +100,7 @@ impl ErrorCode {
             ErrorCode::OffsetOutOfRange => 1,
             ErrorCode::CorruptMessage => 2,
             ErrorCode::UnknownTopicOrPartition => 3,
+            ErrorCode::LeaderNotAvailable => 5,
             ErrorCode::MessageTooLarge => 10,
             ErrorCode::CoordinatorNotAvailable => 15,
             ErrorCode::InvalidTopic => 17,
@@ -140,6 +145,7 @@ impl std::fmt::Display for ErrorCode {
             ErrorCode::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
             ErrorCode::CorruptMessage => "CORRUPT_MESSAGE",
             ErrorCode::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
+            ErrorCode::LeaderNotAvailable => "LEADER_NOT_AVAILABLE",
             ErrorCode::MessageTooLarge => "MESSAGE_TOO_LARGE",
             ErrorCode::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             ErrorCode::InvalidTopic => "INVALID_TOPIC_EXCEPTION",

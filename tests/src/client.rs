@@ -254,6 +254,36 @@ impl TestClient {
         }
     }
 
+    /// Waits (at most 30 s) until Metadata reports every partition of every topic
+    /// served (error code 0): after a restart the broker opens partition logs in
+    /// the background and answers LEADER_NOT_AVAILABLE for those not open yet.
+    pub async fn wait_until_served(&mut self) -> io::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = self.metadata(&[]).await?;
+            let waiting: Vec<String> = m
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .filter(|p| !p.error_code.is_ok())
+                        .map(move |p| format!("{}/{} ({})", t.name, p.partition, p.error_code))
+                })
+                .collect();
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("partitions not served after 30 s: {}", waiting.join(", ")),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Creates topic `name` with `partitions` partitions and default settings.
     pub async fn create_topic(&mut self, name: &str, partitions: i32) -> io::Result<TopicResult> {
         self.create_topic_with(name, partitions, &[]).await

@@ -308,6 +308,10 @@ async fn topics_records_and_offsets_survive_a_restart() {
 
     broker.restart().await.expect("restart");
     let mut client = TestClient::connect(broker.addr()).await.expect("reconnect");
+    client
+        .wait_until_served()
+        .await
+        .expect("served after the restart");
     let m = client
         .metadata(&[TOPIC])
         .await

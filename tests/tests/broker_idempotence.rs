@@ -175,6 +175,9 @@ async fn a_first_batch_has_sequence_zero_and_epochs_are_the_issued_one() {
     // stands, so that id continues where it was; a new id still starts at 0.
     broker.restart().await.expect("restart");
     let mut c = TestClient::connect(broker.addr()).await.expect("connect");
+    c.wait_until_served()
+        .await
+        .expect("served after the restart");
     let resumed = produce(&mut c, 0, &idempotent_batch(pid, 2, "resumed")).await;
     assert_eq!(
         (resumed.error_code, resumed.base_offset),

@@ -94,6 +94,10 @@ async fn the_longest_name_with_the_most_partitions_survives_delete_and_restart()
     broker.restart().await.expect("restart");
     let mut client = TestClient::connect(broker.addr()).await.expect("connect");
     client.set_timeout(std::time::Duration::from_secs(120));
+    client
+        .wait_until_served()
+        .await
+        .expect("served after the restart");
     assert_eq!(
         log_end(&mut client, &name, last).await,
         Ok(1),
@@ -105,6 +109,10 @@ async fn the_longest_name_with_the_most_partitions_survives_delete_and_restart()
     broker.restart().await.expect("restart");
     let mut client = TestClient::connect(broker.addr()).await.expect("connect");
     client.set_timeout(std::time::Duration::from_secs(120));
+    client
+        .wait_until_served()
+        .await
+        .expect("served after the restart");
     assert_eq!(
         log_end(&mut client, &name, last).await,
         Err(ErrorCode::UnknownTopicOrPartition),

@@ -111,6 +111,10 @@ fn acknowledged_records_survive_sigkill() {
         let addr = broker.addr();
         runtime.block_on(async {
             let mut client = TestClient::connect(addr).await.expect("connect");
+            client
+                .wait_until_served()
+                .await
+                .expect("served after the restart");
             if round == 0 {
                 let created = client
                     .create_topic(TOPIC, PARTITIONS)

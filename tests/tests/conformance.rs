@@ -31,6 +31,8 @@ mod cases_groups;
 mod cases_headers;
 #[path = "conformance/cases_produce.rs"]
 mod cases_produce;
+#[path = "conformance/cases_recovery.rs"]
+mod cases_recovery;
 #[path = "conformance/conn.rs"]
 mod conn;
 #[path = "conformance/coverage.rs"]
@@ -111,6 +113,7 @@ async fn the_broker_answers_as_protocol_md_says() {
     broker.stop().await.expect("the broker stops cleanly");
 
     cases_faults::fault_cases(&mut cov).await;
+    cases_recovery::recovery_cases(&mut cov).await;
 
     let problems = cov.compare(&spec);
     assert!(
@@ -126,7 +129,7 @@ fn the_comparison_catches_a_code_the_spec_adds() {
     let cov = Coverage::as_listed_by(&spec);
     assert_eq!(cov.compare(&spec), Vec::<String>::new());
 
-    let fetch_line = "error_code       int16           0, 1, 3, 42";
+    let fetch_line = "error_code       int16           0, 1, 3, 5, 42, 56";
     let more = PROTOCOL_MD.replacen(fetch_line, &format!("{fetch_line}, 10"), 1);
     assert_ne!(more, PROTOCOL_MD, "test bug: Fetch's error_code line moved");
     let problems = cov.compare(&parse(&more));
@@ -144,7 +147,7 @@ fn the_comparison_catches_a_code_the_spec_adds() {
         ["§4's 111 NEW_ERROR is neither provoked nor excepted"]
     );
 
-    let fewer = PROTOCOL_MD.replacen(fetch_line, "error_code int16 0, 1, 3", 1);
+    let fewer = PROTOCOL_MD.replacen(fetch_line, "error_code int16 0, 1, 3, 5, 56", 1);
     let problems = cov.compare(&parse(&fewer));
     assert_eq!(
         problems,

@@ -53,9 +53,11 @@ fn describe(topic: &Topic, node_id: i32) -> MetadataTopic {
         partitions: topic
             .partitions
             .iter()
-            .map(|p| MetadataPartition {
-                partition: p.index(),
-                error_code: ErrorCode::None,
+            .map(|slot| MetadataPartition {
+                partition: slot.index(),
+                error_code: slot
+                    .serving(&topic.name)
+                    .map_or_else(|e| e.code, |_| ErrorCode::None),
                 leader_id: node_id,
             })
             .collect(),

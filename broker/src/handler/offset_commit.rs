@@ -55,8 +55,9 @@ async fn commit(broker: &Broker, request: &OffsetCommitRequest) -> Result<(), Ap
     let mut commits = Vec::new();
     for topic in &request.topics {
         for p in &topic.partitions {
-            // The partition must exist; an offset must be a position in a log.
-            broker.topics.partition(&topic.name, p.partition)?;
+            // The partition must exist (it may still be recovering); an offset
+            // must be a position in a log.
+            broker.topics.check_exists(&topic.name, p.partition)?;
             if p.offset < 0 {
                 return Err(ApiError::new(
                     ErrorCode::InvalidRequest,

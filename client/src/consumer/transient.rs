@@ -13,7 +13,9 @@ pub(super) fn transient(error: &Error) -> bool {
         Error::Broker { code, .. } => {
             matches!(
                 code,
-                ErrorCode::StorageError | ErrorCode::CoordinatorNotAvailable
+                ErrorCode::StorageError
+                    | ErrorCode::CoordinatorNotAvailable
+                    | ErrorCode::LeaderNotAvailable
             )
         }
         _ => false,

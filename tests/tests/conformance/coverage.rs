@@ -47,6 +47,13 @@ impl Coverage {
         self.entries.insert((api, want));
     }
 
+    /// Checks and records code `got` of an `api` response entry whose layout has no
+    /// `error_message` (Metadata's partitions).
+    pub fn code_entry(&mut self, api: i16, case: &str, got: i16, want: i16) {
+        assert_eq!(got, want, "api {api}, {case}: error_code");
+        self.entries.insert((api, want));
+    }
+
     /// Checks a whole-request refusal (§3): code `want` and a message.
     pub fn refused(&mut self, case: &str, header: &ResponseHeader, want: i16) {
         assert_eq!(
