@@ -49,6 +49,8 @@ pub struct ReadyReport {
     pub first_answer_ms: f64,
     /// Partitions served without an error in that first answer.
     pub served_at_first_answer: usize,
+    /// From `since` to the answer in which the first partition was served.
+    pub first_served_ms: f64,
     /// From `since` to the answer in which the last partition was served.
     pub all_served_ms: f64,
     /// From `since` to each partition's first error-free answer, by partition.
@@ -94,6 +96,7 @@ pub async fn wait_until_served(plan: &ReadyPlan) -> Result<ReadyReport> {
         partitions: plan.partitions,
         first_answer_ms,
         served_at_first_answer,
+        first_served_ms: served_ms.iter().copied().fold(f64::INFINITY, f64::min),
         all_served_ms: served_ms.iter().copied().fold(0.0, f64::max),
         served_ms,
         records: progress.records,

@@ -103,6 +103,7 @@ async fn a_restarting_broker_is_seen_serving_every_partition() {
     assert_eq!(report.served_ms.len(), 3);
     assert!(report.first_answer_ms >= 200.0, "{report:?}");
     assert!(report.first_answer_ms <= report.all_served_ms, "{report:?}");
+    assert!(report.first_served_ms <= report.all_served_ms, "{report:?}");
     assert!(report.served_at_first_answer <= 3, "{report:?}");
 
     let missing = ReadyPlan {

@@ -43,8 +43,9 @@ pub struct BrokerConfig {
     /// Default 300000 (5 minutes).
     pub retention_check_interval_ms: u64,
     /// How many partition logs are opened (and, after an unclean shutdown,
-    /// recovered) at once in the background after the broker starts listening.
-    /// Default 16; allowed 1 ..= 256.
+    /// recovered) at once in the background after the broker starts listening;
+    /// 0 means one per CPU core ([`BrokerConfig::recovery_threads()`]). Default 0;
+    /// allowed 0 ..= 256.
     pub recovery_threads: usize,
     /// Called before each partition log the background recovery opens; not a
     /// file setting (see [`RecoveryHook`]).
@@ -69,7 +70,7 @@ impl Default for BrokerConfig {
             metrics_listen: None,
             shutdown_timeout_ms: 10_000,
             retention_check_interval_ms: 300_000,
-            recovery_threads: 16,
+            recovery_threads: 0,
             recovery_hook: RecoveryHook::default(),
             limits: Limits::default(),
             groups: GroupSettings::default(),
@@ -443,9 +444,9 @@ impl BrokerConfig {
                 "retention_check_interval_ms = 0: must be at least 1".to_string(),
             ));
         }
-        if !(1..=256).contains(&self.recovery_threads) {
+        if self.recovery_threads > 256 {
             return Err(fail(format!(
-                "recovery_threads = {}: allowed 1 ..= 256",
+                "recovery_threads = {}: allowed 0 (one per CPU core) ..= 256",
                 self.recovery_threads
             )));
         }
@@ -456,6 +457,20 @@ impl BrokerConfig {
             )));
         }
         self.log.validate().map_err(|e| fail(format!("log: {e}")))
+    }
+}
+
+impl BrokerConfig {
+    /// The number of partition logs to open at once after start-up:
+    /// `recovery_threads`, or one per CPU core when it is 0. A scan after a crash
+    /// is CPU-bound once the log is in the page cache, so more threads than cores
+    /// only make every partition finish later; with one per core, partitions are
+    /// served in waves as they finish.
+    pub fn recovery_threads(&self) -> usize {
+        match self.recovery_threads {
+            0 => std::thread::available_parallelism().map_or(4, std::num::NonZero::get),
+            n => n,
+        }
     }
 }
 
@@ -535,6 +550,21 @@ mod tests {
         };
         let err = c.validate().expect_err("no port").to_string();
         assert!(err.contains("expected host:port"), "{err}");
+        let c = BrokerConfig {
+            recovery_threads: 257,
+            ..BrokerConfig::default()
+        };
+        let err = c.validate().expect_err("too many").to_string();
+        assert!(err.contains("recovery_threads = 257: allowed 0"), "{err}");
+        let c = BrokerConfig {
+            recovery_threads: 3,
+            ..BrokerConfig::default()
+        };
+        assert_eq!(c.recovery_threads(), 3);
+        assert!(
+            BrokerConfig::default().recovery_threads() >= 1,
+            "0 is one per core"
+        );
         let mut t = TopicSettings::default();
         t.set("segment_ms", "18446744073709551615")
             .expect("parses as u64");

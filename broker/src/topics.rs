@@ -114,7 +114,8 @@ pub struct Topics {
 impl Topics {
     /// Opens every topic under `config.data_dir` (creating the directory if
     /// needed): internal topics' logs before returning, every other partition's
-    /// log in the background, `config.recovery_threads` at a time. Blocking.
+    /// log in the background, [`BrokerConfig::recovery_threads()`] at a time.
+    /// Blocking.
     pub fn open(config: &BrokerConfig) -> Result<Topics> {
         let data_dir = config.data_dir.as_path();
         io(
@@ -177,7 +178,7 @@ impl Topics {
         }
         tracing::info!(
             partitions = pending.len(),
-            threads = config.recovery_threads,
+            threads = config.recovery_threads(),
             "opening partition logs in the background"
         );
         Ok(Topics {
@@ -188,7 +189,7 @@ impl Topics {
             changes: tokio::sync::Mutex::new(()),
             recovery: Recovery::start(
                 pending,
-                config.recovery_threads,
+                config.recovery_threads(),
                 config.recovery_hook.clone(),
             ),
             _lock: lock,
