@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod batch;
+pub mod cluster;
 mod error;
 pub mod error_code;
 pub mod frame;
