@@ -35,6 +35,7 @@ mod retention;
 mod segment;
 mod segments;
 mod slice;
+mod truncation;
 
 pub use checkpoint::CHECKPOINT_FILE;
 pub use compaction::CompactionReport;

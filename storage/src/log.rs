@@ -27,7 +27,6 @@ use rill_protocol::{BatchHeader, CheckedBatch, RecordBatch};
 use crate::checkpoint::{self, Checkpoint};
 use crate::clock::now_ms;
 use crate::dir_lock::DirLock;
-use crate::durable::sync_dir;
 use crate::error::{Error, IoContext, Result};
 use crate::group_commit::GroupCommit;
 use crate::locks::{lock, read_lock, try_lock, write_lock};
@@ -36,7 +35,7 @@ use crate::options::{FsyncPolicy, LogOptions};
 use crate::read_mode::ReadMode;
 use crate::recovery::{recover, Recovered, RecoveryReport};
 use crate::segment::Segment;
-use crate::segments::{create_segment, delete_segment_files, should_roll, start_next_segment};
+use crate::segments::{should_roll, start_next_segment};
 use crate::slice::{ReadSlice, StoredBatches};
 
 /// Where an appended batch landed.
@@ -76,7 +75,7 @@ pub struct Log {
     /// Serializes retention, compaction and truncation.
     pub(crate) maintenance: Mutex<()>,
     pub(crate) counters: Counters,
-    high_watermark: AtomicI64,
+    pub(crate) high_watermark: AtomicI64,
     pub(crate) log_start: AtomicI64,
     recovery: RecoveryReport,
     /// The directory lock, `None` once closed. Last, so that on drop every index
@@ -282,7 +281,7 @@ impl Log {
         Ok(())
     }
 
-    fn check_writable(&self, w: &Writer) -> Result<()> {
+    pub(crate) fn check_writable(&self, w: &Writer) -> Result<()> {
         self.check_open(w)?;
         match self.commit.failure() {
             Some(reason) => Err(Error::Failed {
@@ -479,54 +478,6 @@ impl Log {
     /// fsync is pending under `fsync = "always"`).
     pub fn log_end_offset(&self) -> i64 {
         lock(&self.writer).next_offset
-    }
-
-    /// Removes every record at or after `offset` (whole batches: a batch that
-    /// straddles `offset` goes too) and returns the new log end. If `offset` is at or
-    /// before the first segment, the log is emptied and restarts at `offset`.
-    pub fn truncate_to(&self, offset: i64) -> Result<i64> {
-        let _maintenance = lock(&self.maintenance);
-        let mut w = lock(&self.writer);
-        self.check_writable(&w)?;
-        if offset >= w.next_offset {
-            return Ok(w.next_offset);
-        }
-        let doomed: Vec<Arc<Segment>> = read_lock(&self.segments)
-            .range(offset..)
-            .map(|(_, s)| Arc::clone(s))
-            .filter(|s| s.base_offset >= offset)
-            .collect();
-        let mut segments = write_lock(&self.segments);
-        for s in &doomed {
-            segments.remove(&s.base_offset);
-            delete_segment_files(&self.dir, s.base_offset)?;
-        }
-        let active = match segments.values().next_back() {
-            Some(s) => Arc::clone(s),
-            None => {
-                let s = Arc::new(create_segment(&self.dir, offset, &self.opts, now_ms())?);
-                segments.insert(offset, Arc::clone(&s));
-                self.log_start.store(offset, Ordering::Release);
-                s
-            }
-        };
-        drop(segments);
-        let next = active.truncate_to(offset, &self.counters)?;
-        write_lock(&active.index).grow(self.opts.index_max_bytes)?;
-        write_lock(&active.time_index).grow(self.opts.index_max_bytes)?;
-        sync_dir(&self.dir)?;
-        w.active = active;
-        w.next_offset = next;
-        self.high_watermark.store(next, Ordering::Release);
-        self.commit.reset_to(next);
-        checkpoint::write(
-            &self.dir,
-            Checkpoint {
-                recovery_point: w.active.base_offset,
-                clean: false,
-            },
-        )?;
-        Ok(next)
     }
 
     /// Flushes everything, seals the indexes and writes the clean-shutdown

@@ -375,6 +375,43 @@ fn truncate_to_removes_the_tail_and_appends_continue() {
 }
 
 #[test]
+fn reset_to_restarts_the_log_past_its_end_and_survives_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), small_segments()).expect("open");
+    for i in 0..300 {
+        log.append(&mut batch(3, i, 200, NOW)).expect("append");
+    }
+    assert!(
+        log.segment_bases().len() > 1,
+        "the test needs several segments"
+    );
+    let past_end = log.log_end_offset() + 1_000;
+    assert_eq!(log.reset_to(past_end).expect("reset"), past_end);
+    assert!(records(&log).is_empty());
+    assert_eq!(log.log_start_offset(), past_end);
+    assert_eq!(log.high_watermark(), past_end);
+    assert_eq!(log.segment_bases(), vec![past_end]);
+    let appended = log.append(&mut batch(2, 0, 5, NOW)).expect("append");
+    assert_eq!(appended.base_offset, past_end);
+
+    drop(log);
+    let log = Log::open(dir.path(), small_segments()).expect("reopen after crash");
+    assert_eq!(log.log_start_offset(), past_end);
+    assert_eq!(log.log_end_offset(), past_end + 2);
+    let offsets: Vec<i64> = records(&log).iter().map(|r| r.0).collect();
+    assert_eq!(offsets, vec![past_end, past_end + 1]);
+
+    // Back below where it was, too.
+    assert_eq!(log.reset_to(7).expect("reset down"), 7);
+    assert_eq!(
+        log.append(&mut batch(1, 0, 5, NOW))
+            .expect("append")
+            .base_offset,
+        7
+    );
+}
+
+#[test]
 fn invalid_options_and_batches_are_rejected_and_change_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let err = Log::open(dir.path(), LogOptions::default().segment_bytes(10)).err();
