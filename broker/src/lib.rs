@@ -22,14 +22,17 @@
 //! 3. `group`: `assignor` (a group's target assignment), `coordinator`
 //!    (membership, fencing and the incremental hand-over of partitions), `offsets`
 //!    (committed offsets in the compacted `__consumer_offsets` topic).
-//! 4. `metrics` (the registry), then `state` (`Broker`: the state every connection
+//! 4. `cluster`: the Raft groups that make several brokers one cluster, on
+//!    openraft (their types, the Raft log kept in a `rill_storage::Log`, the
+//!    metadata group's commands and state machine).
+//! 5. `metrics` (the registry), then `state` (`Broker`: the state every connection
 //!    shares, and the shutdown signal).
-//! 5. `handler` (one file per API; `handler::handle` pre-checks a request, runs
+//! 6. `handler` (one file per API; `handler::handle` pre-checks a request, runs
 //!    its handler and decides whether it gets a response), `sendfile` (a Fetch
 //!    answer's stored batches from their segment files to the socket), `connection` (frames
 //!    in, responses out in request order, the in-flight budget), `maintenance`
 //!    (interval fsyncs, retention, compaction), `metrics_http` (`GET /metrics`).
-//! 6. `server` ([`serve`]: opens the state, accepts under the connection limit,
+//! 7. `server` ([`serve`]: opens the state, accepts under the connection limit,
 //!    drains and closes every log on shutdown).
 //!
 //! Appends to a partition are serialized by its log; reads run concurrently; a
@@ -38,6 +41,7 @@
 //! (fsync and clean-shutdown checkpoint).
 
 mod api_error;
+pub mod cluster;
 mod config;
 mod config_env;
 mod config_keys;

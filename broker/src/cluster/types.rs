@@ -1,0 +1,65 @@
+//! The type configuration every Raft group of a Rill cluster shares.
+//!
+//! One configuration serves the metadata group and (later) every partition group:
+//! an entry's application data is opaque bytes ([`Payload`]) whose meaning belongs
+//! to the group (a metadata command, a record batch), so the network and the log
+//! store are written once. Leader ids are openraft's "standard" ones: at most one
+//! leader per term, so a log id is `(term, index)` and the term alone names the
+//! leader that wrote an entry; it fits the batch header's leader-epoch field.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use super::metadata::MetaReply;
+
+/// Where a broker is reached: its cluster listener (Raft traffic between brokers)
+/// and the address it advertises to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeAddr {
+    /// `host:port` of the broker's cluster listener.
+    pub cluster: String,
+    /// `host:port` clients connect to.
+    pub client: String,
+}
+
+impl fmt::Display for NodeAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cluster {}, clients {}", self.cluster, self.client)
+    }
+}
+
+/// The application data of one Raft entry: bytes whose meaning is the group's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload(pub Bytes);
+
+impl fmt::Display for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bytes", self.0.len())
+    }
+}
+
+/// What applying one entry produced, handed back to whoever proposed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The entry had nothing to answer (a blank or membership entry).
+    Nothing,
+    /// The metadata group's answer to a command.
+    Metadata(MetaReply),
+}
+
+openraft::declare_raft_types!(
+    /// The Raft types of every group in a Rill cluster.
+    pub RaftTypes:
+        D = Payload,
+        R = Applied,
+        NodeId = u64,
+        Node = NodeAddr,
+        Term = u64,
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>,
+);
+
+/// A Raft node of a Rill group.
+pub type Raft<SM> = openraft::Raft<RaftTypes, SM>;
+/// A log id: term and index.
+pub type LogId = openraft::type_config::alias::LogIdOf<RaftTypes>;
