@@ -117,7 +117,8 @@ fn id(r: &mut Reader<'_>, field: &'static str) -> Result<u64> {
     })
 }
 
-fn flag(r: &mut Reader<'_>, field: &'static str) -> Result<bool> {
+/// A boolean: 0 or 1, anything else refused naming `field`.
+pub(crate) fn flag(r: &mut Reader<'_>, field: &'static str) -> Result<bool> {
     match r.i8(field)? {
         0 => Ok(false),
         1 => Ok(true),

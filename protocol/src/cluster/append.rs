@@ -1,0 +1,126 @@
+//! RaftAppend (cluster key 1001): a group's leader sends entries, or none as a
+//! heartbeat, with what it knows is committed.
+//!
+//! ```text
+//! RaftAppendRequest v0
+//!   group          GroupId
+//!   vote           Vote            the leader's
+//!   prev_log_id    OptionalLogId   the entry the new ones follow
+//!   leader_commit  OptionalLogId   the last entry committed on a majority
+//!   entries        array<Entry>
+//!
+//! RaftAppendResponse v0
+//!   error_code, error_message      (outcome.rs)
+//!   result         int8            0 success, 1 partial success, 2 conflict,
+//!                                  3 higher vote
+//!   then for 1     OptionalLogId   the last entry taken
+//!        for 3     Vote            the follower's, higher than the leader's
+//! ```
+
+use bytes::BytesMut;
+
+use super::outcome::Answer;
+use super::raft_types::{Entry, GroupId, LogId, Vote};
+use crate::wire::{Reader, Writer};
+use crate::{Error, Result};
+
+/// Entries or a heartbeat from a leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaftAppendRequest {
+    /// The group.
+    pub group: GroupId,
+    /// The leader's vote.
+    pub vote: Vote,
+    /// The entry the new ones follow, `None` for the log's start.
+    pub prev_log_id: Option<LogId>,
+    /// The last entry committed on a majority.
+    pub leader_commit: Option<LogId>,
+    /// The entries, in index order.
+    pub entries: Vec<Entry>,
+}
+
+/// What the follower did with the entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendResult {
+    /// Took every entry.
+    Success,
+    /// Took the entries up to this one.
+    PartialSuccess(Option<LogId>),
+    /// `prev_log_id` is not in the follower's log.
+    Conflict,
+    /// The follower has seen a higher vote: the sender no longer leads.
+    HigherVote(Vote),
+}
+
+impl RaftAppendRequest {
+    /// Appends the body.
+    pub fn encode(&self, buf: &mut BytesMut) {
+        let mut w = Writer::new(buf);
+        self.group.encode(&mut w);
+        self.vote.encode(&mut w);
+        LogId::encode_optional(self.prev_log_id.as_ref(), &mut w);
+        LogId::encode_optional(self.leader_commit.as_ref(), &mut w);
+        w.array_of(&self.entries, |w, e| e.encode(w));
+    }
+
+    /// Decodes a body, copying entry data out of it.
+    pub fn decode(body: &[u8]) -> Result<Self> {
+        Self::decode_from(Reader::new(body, "RaftAppend request"))
+    }
+
+    /// As [`RaftAppendRequest::decode`], without copying entry data out of `frame`,
+    /// of which `body` is a part.
+    pub fn decode_shared(frame: &bytes::Bytes, body: &[u8]) -> Result<Self> {
+        Self::decode_from(Reader::within(frame, body, "RaftAppend request"))
+    }
+
+    fn decode_from(mut r: Reader<'_>) -> Result<Self> {
+        let request = RaftAppendRequest {
+            group: GroupId::decode(&mut r)?,
+            vote: Vote::decode(&mut r)?,
+            prev_log_id: LogId::decode_optional(&mut r)?,
+            leader_commit: LogId::decode_optional(&mut r)?,
+            entries: Entry::decode_all(&mut r)?,
+        };
+        r.finish()?;
+        Ok(request)
+    }
+}
+
+impl Answer for AppendResult {
+    const NAME: &'static str = "RaftAppend response";
+
+    fn encode(&self, w: &mut Writer<'_>) {
+        match self {
+            AppendResult::Success => {
+                w.i8(0);
+            }
+            AppendResult::PartialSuccess(id) => {
+                w.i8(1);
+                LogId::encode_optional(id.as_ref(), w);
+            }
+            AppendResult::Conflict => {
+                w.i8(2);
+            }
+            AppendResult::HigherVote(vote) => {
+                w.i8(3);
+                vote.encode(w);
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        match r.i8("result")? {
+            0 => Ok(AppendResult::Success),
+            1 => Ok(AppendResult::PartialSuccess(LogId::decode_optional(r)?)),
+            2 => Ok(AppendResult::Conflict),
+            3 => Ok(AppendResult::HigherVote(Vote::decode(r)?)),
+            other => Err(Error::Invalid {
+                what: "result",
+                detail: format!(
+                    "{other} is not 0 (success), 1 (partial success), 2 (conflict) or 3 (higher vote)"
+                ),
+            }),
+        }
+    }
+}
