@@ -70,6 +70,13 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The cluster layer (a Raft group, the cluster listener) could not start or
+    /// had to stop.
+    #[error("cluster: {reason}")]
+    Cluster {
+        /// What went wrong.
+        reason: String,
+    },
     /// A blocking task of the broker panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(String),

@@ -165,22 +165,20 @@ pub fn decode_payload(bytes: &[u8]) -> rill_protocol::Result<EntryPayloadOf<Raft
     payload_from_wire(payload)
 }
 
-/// Appends a snapshot's metadata: its last log id, then its membership.
-pub fn encode_snapshot_meta(meta: &SnapshotMetaOf<RaftTypes>, w: &mut Writer<'_>) {
-    wire::LogId::encode_optional(meta.last_log_id.as_ref().map(log_id_to_wire).as_ref(), w);
-    stored_membership_to_wire(&meta.last_membership).encode(w);
+/// A snapshot's metadata on the wire (and at the head of a snapshot file).
+pub fn snapshot_meta_to_wire(meta: &SnapshotMetaOf<RaftTypes>) -> wire::SnapshotMeta {
+    wire::SnapshotMeta {
+        last_log_id: meta.last_log_id.as_ref().map(log_id_to_wire),
+        last_membership: stored_membership_to_wire(&meta.last_membership),
+    }
 }
 
-/// Reads what [`encode_snapshot_meta`] wrote.
-pub fn decode_snapshot_meta(
-    r: &mut Reader<'_>,
+/// A snapshot's metadata from the wire.
+pub fn snapshot_meta_from_wire(
+    meta: &wire::SnapshotMeta,
 ) -> rill_protocol::Result<SnapshotMetaOf<RaftTypes>> {
-    let last_log_id = wire::LogId::decode_optional(r)?
-        .as_ref()
-        .map(log_id_from_wire);
-    let last_membership = stored_membership_from_wire(&wire::StoredMembership::decode(r)?)?;
     Ok(SnapshotMetaOf::<RaftTypes> {
-        last_log_id,
-        last_membership,
+        last_log_id: meta.last_log_id.as_ref().map(log_id_from_wire),
+        last_membership: stored_membership_from_wire(&meta.last_membership)?,
     })
 }

@@ -18,6 +18,7 @@ use openraft::type_config::alias::{
     EntryPayloadOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf,
 };
 use openraft::EntryPayload;
+use rill_protocol::cluster::SnapshotMeta;
 use rill_protocol::wire::{Reader, Writer};
 use tokio::sync::{watch, Mutex};
 
@@ -232,7 +233,7 @@ impl Stored {
         let mut buf = BytesMut::new();
         let mut w = Writer::new(&mut buf);
         w.i8(1);
-        entry_codec::encode_snapshot_meta(&self.meta, &mut w);
+        entry_codec::snapshot_meta_to_wire(&self.meta).encode(&mut w);
         w.bytes(&self.data);
         buf.to_vec()
     }
@@ -246,7 +247,7 @@ impl Stored {
                 detail: format!("{version} is not 1"),
             });
         }
-        let meta = entry_codec::decode_snapshot_meta(&mut r)?;
+        let meta = entry_codec::snapshot_meta_from_wire(&SnapshotMeta::decode(&mut r)?)?;
         let data = r.bytes("state")?.to_vec();
         r.finish()?;
         Ok(Stored { meta, data })

@@ -6,10 +6,21 @@
 //! (`entry_codec`). The metadata group's state machine (`meta_store`) applies
 //! the commands of `metadata`: topics, their replica sets, producer-id blocks.
 //!
-//! Reading order: `metadata`, `types`, `entry_codec`, `entry_log`, `meta_store`.
+//! Brokers talk on their own cluster listener (`listener`); a broker's
+//! connections to its peers (`peer`) are shared by every group through one
+//! router (`network`). `meta_group` starts this broker's member of the metadata
+//! group; `runtime` starts and stops the whole of a broker's cluster part.
+//!
+//! Reading order: `metadata`, `types`, `entry_codec`, `entry_log`, `meta_store`,
+//! `peer`, `network`, `listener`, `meta_group`, `runtime`.
 
 pub mod entry_codec;
 pub mod entry_log;
+pub mod listener;
+pub mod meta_group;
 pub mod meta_store;
 pub mod metadata;
+pub mod network;
+pub mod peer;
+pub mod runtime;
 pub mod types;

@@ -1,0 +1,177 @@
+//! The metadata group on this broker: its openraft node, started over the
+//! group's log store and state machine in `<data>/__cluster/`.
+//!
+//! Every broker of a cluster runs one member of this group. On first start the
+//! log is empty and each broker initializes the group with the same membership
+//! (every peer a voter): the identical first entry on every broker, so it does not
+//! matter which ones do it or in what order. Later starts find the log and rejoin.
+//! Commands are proposed on the leader; elsewhere a proposal answers which broker
+//! leads, so the caller can forward it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft_multi::GroupNetworkFactory;
+use rill_protocol::cluster::GroupId;
+use tokio::sync::watch;
+
+use super::entry_log::EntryLog;
+use super::meta_store::{MetaStore, MetaView};
+use super::metadata::{MetaCommand, MetaReply};
+use super::network::Router;
+use super::types::{Applied, NodeAddr, Payload, Raft};
+use crate::error::{Error, Result};
+
+/// The metadata group's name on the wire.
+pub const METADATA_TOPIC: &str = "__cluster";
+
+/// How fast a group notices a dead leader and elects another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftTiming {
+    /// How often a leader sends heartbeats, in ms.
+    pub heartbeat_ms: u64,
+    /// A follower that hears no leader for a random time in
+    /// `election_min_ms..election_max_ms` starts an election.
+    pub election_min_ms: u64,
+    /// See `election_min_ms`.
+    pub election_max_ms: u64,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        RaftTiming {
+            heartbeat_ms: 100,
+            election_min_ms: 300,
+            election_max_ms: 600,
+        }
+    }
+}
+
+/// Why a proposal was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProposeFailure {
+    /// This broker does not lead the group; `leader` does, if one is known.
+    NotLeader {
+        /// The leader's id and addresses.
+        leader: Option<(u64, NodeAddr)>,
+    },
+    /// The group cannot take proposals now (shutting down, no quorum).
+    Unavailable {
+        /// What openraft reported.
+        reason: String,
+    },
+}
+
+/// This broker's member of the metadata group.
+pub struct MetaGroup {
+    raft: Raft<MetaStore>,
+    store: MetaStore,
+}
+
+impl MetaGroup {
+    /// Starts the member `node_id` of a group whose voters are `members`, with
+    /// its log and state in `dir`, talking to peers through `router`.
+    pub async fn start(
+        node_id: u64,
+        members: BTreeMap<u64, NodeAddr>,
+        dir: &Path,
+        router: Router,
+        timing: RaftTiming,
+    ) -> Result<MetaGroup> {
+        let fail = |reason: String| Error::Cluster { reason };
+        let log = EntryLog::open(&dir.join("log")).map_err(|e| {
+            fail(format!(
+                "opening the metadata log in {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let store = MetaStore::open(&dir.join("state")).map_err(|e| {
+            fail(format!(
+                "opening the metadata state in {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let config = openraft::Config {
+            cluster_name: "rill".to_string(),
+            heartbeat_interval: timing.heartbeat_ms,
+            election_timeout_min: timing.election_min_ms,
+            election_timeout_max: timing.election_max_ms,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| fail(format!("raft timing: {e}")))?;
+        let network = GroupNetworkFactory::new(
+            router,
+            GroupId {
+                topic: METADATA_TOPIC.to_string(),
+                partition: 0,
+            },
+        );
+        let raft = openraft::Raft::new(node_id, Arc::new(config), network, log, store.clone())
+            .await
+            .map_err(|e| fail(format!("starting the metadata group: {e}")))?;
+        match raft.initialize(members).await {
+            Ok(()) => {}
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+            Err(e) => return Err(fail(format!("initializing the metadata group: {e}"))),
+        }
+        Ok(MetaGroup { raft, store })
+    }
+
+    /// Proposes `command` and waits until it is committed and applied.
+    pub async fn propose(&self, command: &MetaCommand) -> Result<MetaReply, ProposeFailure> {
+        match self
+            .raft
+            .client_write(Payload(command.encode().into()))
+            .await
+        {
+            Ok(written) => match written.data {
+                Applied::Metadata(reply) => Ok(reply),
+                Applied::Nothing => Err(ProposeFailure::Unavailable {
+                    reason: "the command was applied without an answer".to_string(),
+                }),
+            },
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(ProposeFailure::NotLeader {
+                    leader: forward.leader_id.zip(forward.leader_node),
+                })
+            }
+            Err(e) => Err(ProposeFailure::Unavailable {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// The group's openraft handle, for the cluster listener.
+    pub(crate) fn raft(&self) -> Raft<MetaStore> {
+        self.raft.clone()
+    }
+
+    /// The metadata as applied on this broker, updated after every change.
+    pub fn view(&self) -> watch::Receiver<Arc<MetaView>> {
+        self.store.subscribe()
+    }
+
+    /// The current leader's id, if this broker knows one.
+    pub async fn leader(&self) -> Option<u64> {
+        self.raft.current_leader().await
+    }
+
+    /// Waits up to `timeout` until some broker leads the group.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Option<u64> {
+        self.raft
+            .wait(Some(timeout))
+            .metrics(|m| m.current_leader.is_some(), "a leader")
+            .await
+            .ok()
+            .and_then(|m| m.current_leader)
+    }
+
+    /// Stops the group member; its log and state stay on disk.
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+}
