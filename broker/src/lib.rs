@@ -43,6 +43,7 @@
 mod api_error;
 pub mod cluster;
 mod config;
+mod config_cluster;
 mod config_env;
 mod config_keys;
 mod connection;
@@ -67,7 +68,8 @@ mod state;
 mod topics;
 
 pub use config::{
-    BrokerConfig, Cleanup, FsyncSetting, GroupSettings, Limits, RecoveryHook, TopicSettings,
+    BrokerConfig, Cleanup, ClusterConfig, FsyncSetting, GroupSettings, Limits, Peer, Peers,
+    RecoveryHook, TopicSettings,
 };
 pub use config_env::{env_keys, EnvKey, EnvOverlay, EnvSetting, ENV_PREFIX};
 pub use error::{Error, Result};

@@ -103,7 +103,6 @@ async fn three_members_agree_survive_a_stop_and_catch_up() {
                 *id,
                 NodeAddr {
                     cluster: addr.to_string(),
-                    client: format!("127.0.0.1:{}", 9400 + id),
                 },
             )
         })
@@ -204,7 +203,6 @@ async fn bad_cluster_requests_are_refused_and_the_group_carries_on() {
         1,
         NodeAddr {
             cluster: addr.to_string(),
-            client: "127.0.0.1:9401".into(),
         },
     )]);
     let node = start(1, addr, &members, data.path()).await;

@@ -9,9 +9,10 @@
 //! The flags' variables (`RILL_FSYNC`, `RILL_SEGMENT_BYTES`, `RILL_RETENTION_MS`,
 //! `RILL_MAX_CONNECTIONS`, `RILL_MAX_FRAME_BYTES`; `--help` lists them all) are read
 //! with their flags: they take the flag's syntax (`RILL_FSYNC=100` is an interval)
-//! and rank as flags, above `RILL_LOG_FSYNC` and the like. Five of them are also
+//! and rank as flags, above `RILL_LOG_FSYNC` and the like. Seven of them are also
 //! keys' variables by the rule: `RILL_LISTEN`, `RILL_DATA_DIR`, `RILL_NODE_ID`,
-//! `RILL_ADVERTISED_ADDR`, `RILL_METRICS_LISTEN`. Any other `RILL_*` variable
+//! `RILL_ADVERTISED_ADDR`, `RILL_METRICS_LISTEN`; so are `RILL_CLUSTER_LISTEN` and
+//! `RILL_CLUSTER_PEERS` (`--cluster-listen`, `--peers`). Any other `RILL_*` variable
 //! stops the start, as an unknown key in the file does, unless it belongs to
 //! another Rill program ([`OTHER_PROGRAMS`]).
 //!
@@ -27,7 +28,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use rill_broker::{BrokerConfig, EnvOverlay, Error, FsyncSetting, Result, ENV_PREFIX};
+use rill_broker::{BrokerConfig, EnvOverlay, Error, FsyncSetting, Peer, Peers, Result, ENV_PREFIX};
 
 use crate::logging;
 
@@ -88,6 +89,21 @@ pub struct Args {
     /// Largest request frame, in bytes.
     #[arg(long, env = "RILL_MAX_FRAME_BYTES")]
     pub max_frame_bytes: Option<usize>,
+    /// Address of the inter-broker listener, for a broker in a cluster.
+    #[arg(long, env = "RILL_CLUSTER_LISTEN")]
+    pub cluster_listen: Option<SocketAddr>,
+    /// Every broker's cluster listener, this one included:
+    /// 1@HOST:PORT,2@HOST:PORT,3@HOST:PORT.
+    #[arg(long, env = "RILL_CLUSTER_PEERS", value_parser = parse_peers)]
+    pub peers: Option<Peers>,
+}
+
+/// Parses `--peers`: comma-separated `ID@HOST:PORT`.
+fn parse_peers(text: &str) -> Result<Peers, String> {
+    text.split(',')
+        .map(Peer::parse)
+        .collect::<Result<_, _>>()
+        .map(Peers)
 }
 
 impl Args {
@@ -132,6 +148,12 @@ impl Args {
         }
         if self.advertised_addr.is_some() {
             config.advertised_addr = self.advertised_addr;
+        }
+        if self.cluster_listen.is_some() {
+            config.cluster.listen = self.cluster_listen;
+        }
+        if let Some(peers) = self.peers {
+            config.cluster.peers = peers;
         }
         overlay.validate(&config)?;
         Ok(config)
@@ -289,6 +311,69 @@ mod tests {
             .to_string();
         assert!(
             err.contains("RILL_GROUPS_SESSION_TIMEOUT_MS = \"soon\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cluster_settings_come_from_flags_the_environment_and_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("rill.toml");
+        std::fs::write(
+            &file,
+            "node_id = 2\n[cluster]\nlisten = \"127.0.0.1:9502\"\npeers = [\"1@a:9501\", \"2@b:9502\"]\n",
+        )
+        .expect("write config");
+        let path = file.to_str().expect("utf-8 path");
+        let config = Args::try_parse_from(["rill-broker", "--config", path])
+            .expect("parse")
+            .into_config(&BTreeMap::new())
+            .expect("valid");
+        assert_eq!(config.cluster.peers.0.len(), 2);
+
+        let flags = Args::try_parse_from([
+            "rill-broker",
+            "--node-id",
+            "3",
+            "--cluster-listen",
+            "127.0.0.1:9503",
+            "--peers",
+            "1@a:9501,2@b:9502,3@c:9503",
+        ])
+        .expect("parse");
+        let config = flags.into_config(&BTreeMap::new()).expect("valid");
+        assert_eq!(
+            config.cluster.listen,
+            Some("127.0.0.1:9503".parse().expect("addr"))
+        );
+        assert_eq!(config.cluster.peers.0[2].addr, "c:9503");
+
+        let env = vars(&[("RILL_CLUSTER_HEARTBEAT_MS", "50")]);
+        let config = Args::try_parse_from(["rill-broker", "--config", path])
+            .expect("parse")
+            .into_config(&env)
+            .expect("valid");
+        assert_eq!(config.cluster.heartbeat_ms, 50);
+
+        let err = Args::try_parse_from(["rill-broker", "--peers", "1@a:1,2b:2"])
+            .expect_err("malformed peer")
+            .to_string();
+        assert!(err.contains("peer \"2b:2\": no '@'"), "{err}");
+        let err = Args::try_parse_from([
+            "rill-broker",
+            "--node-id",
+            "9",
+            "--cluster-listen",
+            "127.0.0.1:1",
+            "--peers",
+            "1@a:1",
+        ])
+        .expect("parse")
+        .into_config(&BTreeMap::new())
+        .expect_err("node 9 not a peer")
+        .to_string();
+        assert!(
+            err.contains("node_id = 9 is not in cluster.peers (1@a:1)"),
             "{err}"
         );
     }

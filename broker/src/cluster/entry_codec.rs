@@ -66,7 +66,6 @@ pub fn membership_to_wire(m: &MembershipOf) -> wire::Membership {
             .map(|(id, node)| wire::ClusterNode {
                 id: *id,
                 cluster_addr: node.cluster.clone(),
-                client_addr: node.client.clone(),
             })
             .collect(),
     }
@@ -87,7 +86,6 @@ pub fn membership_from_wire(m: &wire::Membership) -> rill_protocol::Result<Membe
                 n.id,
                 NodeAddr {
                     cluster: n.cluster_addr.clone(),
-                    client: n.client_addr.clone(),
                 },
             )
         })

@@ -19,10 +19,12 @@
 //!                          settings), replicas array<array<int64 node id>>
 //!   2 DeleteTopic          name string
 //!   3 AllocateProducerIds  count int32 (1 ..= 1,000,000)
+//!   4 RegisterBroker       id int64, addr string (host:port for clients)
 //!
 //! MetaState    next_producer_id int64,
 //!              topics array< name string, settings string,
-//!                            replicas array<array<int64>> >
+//!                            replicas array<array<int64>> >,
+//!              brokers array< id int64, addr string >
 //! ```
 
 use std::collections::BTreeMap;
@@ -61,6 +63,14 @@ pub enum MetaCommand {
         /// How many ids (1 ..= [`MAX_PRODUCER_ID_BLOCK`]).
         count: i32,
     },
+    /// Record the address a broker advertises to clients (each broker registers
+    /// itself whenever it starts; the last registration wins).
+    RegisterBroker {
+        /// The broker's node id.
+        id: u64,
+        /// `host:port` clients connect to.
+        addr: String,
+    },
 }
 
 /// What applying a [`MetaCommand`] answered.
@@ -82,10 +92,12 @@ pub enum MetaReply {
     },
 }
 
-/// The metadata every broker holds: topics and the next unreserved producer id.
+/// The metadata every broker holds: topics, the brokers' client addresses and
+/// the next unreserved producer id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetaState {
     topics: BTreeMap<String, TopicAssignment>,
+    brokers: BTreeMap<u64, String>,
     next_producer_id: i64,
 }
 
@@ -120,7 +132,16 @@ impl MetaState {
                     None => refused("the cluster has handed out every producer id".to_string()),
                 }
             }
+            MetaCommand::RegisterBroker { id, addr } => {
+                self.brokers.insert(*id, addr.clone());
+                MetaReply::Done
+            }
         }
+    }
+
+    /// The registered brokers: node id and client address, by id.
+    pub fn brokers(&self) -> &BTreeMap<u64, String> {
+        &self.brokers
     }
 
     /// The topic of this name, if the cluster has it.
@@ -142,9 +163,13 @@ impl MetaState {
     pub fn encode(&self) -> Vec<u8> {
         let mut buf = BytesMut::new();
         let topics: Vec<&TopicAssignment> = self.topics.values().collect();
+        let brokers: Vec<(&u64, &String)> = self.brokers.iter().collect();
         Writer::new(&mut buf)
             .i64(self.next_producer_id)
-            .array_of(&topics, |w, t| encode_topic(w, t));
+            .array_of(&topics, |w, t| encode_topic(w, t))
+            .array_of(&brokers, |w, (id, addr)| {
+                w.i64(**id as i64).string(addr);
+            });
         buf.to_vec()
     }
 
@@ -153,9 +178,11 @@ impl MetaState {
         let mut r = Reader::new(bytes, "metadata snapshot");
         let next_producer_id = r.i64("next_producer_id")?;
         let topics = r.array_of("topics", 10, decode_topic)?;
+        let brokers = r.array_of("brokers", 10, |r| Ok((node_id(r)?, r.string("addr")?)))?;
         r.finish()?;
         Ok(MetaState {
             topics: topics.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            brokers: brokers.into_iter().collect(),
             next_producer_id,
         })
     }
@@ -177,6 +204,9 @@ impl MetaCommand {
             MetaCommand::AllocateProducerIds { count } => {
                 w.i8(3).i32(*count);
             }
+            MetaCommand::RegisterBroker { id, addr } => {
+                w.i8(4).i64(*id as i64).string(addr);
+            }
         }
         buf.to_vec()
     }
@@ -192,16 +222,29 @@ impl MetaCommand {
             3 => MetaCommand::AllocateProducerIds {
                 count: r.i32("count")?,
             },
+            4 => MetaCommand::RegisterBroker {
+                id: node_id(&mut r)?,
+                addr: r.string("addr")?,
+            },
             other => {
                 return Err(rill_protocol::Error::Invalid {
                     what: "metadata command kind",
-                    detail: format!("{other} is not 1 (create topic), 2 (delete topic) or 3 (allocate producer ids)"),
+                    detail: format!("{other} is not 1 (create topic), 2 (delete topic), 3 (allocate producer ids) or 4 (register broker)"),
                 })
             }
         };
         r.finish()?;
         Ok(command)
     }
+}
+
+/// A node id: an int64 that must not be negative.
+fn node_id(r: &mut Reader<'_>) -> rill_protocol::Result<u64> {
+    let id = r.i64("node id")?;
+    u64::try_from(id).map_err(|_| rill_protocol::Error::Invalid {
+        what: "node id",
+        detail: format!("node id {id} is negative"),
+    })
 }
 
 fn refused(reason: String) -> MetaReply {
@@ -221,15 +264,7 @@ fn encode_topic(w: &mut Writer<'_>, topic: &TopicAssignment) {
 fn decode_topic(r: &mut Reader<'_>) -> rill_protocol::Result<TopicAssignment> {
     let name = r.string("topic name")?;
     let settings = r.string("topic settings")?;
-    let replicas = r.array_of("partitions", 4, |r| {
-        r.array_of("replicas", 8, |r| {
-            let id = r.i64("replica")?;
-            u64::try_from(id).map_err(|_| rill_protocol::Error::Invalid {
-                what: "replica",
-                detail: format!("node id {id} is negative"),
-            })
-        })
-    })?;
+    let replicas = r.array_of("partitions", 4, |r| r.array_of("replicas", 8, node_id))?;
     Ok(TopicAssignment {
         name,
         settings,
@@ -303,6 +338,20 @@ mod tests {
     }
 
     #[test]
+    fn a_broker_registering_again_replaces_its_address() {
+        let mut state = MetaState::default();
+        for addr in ["a:1", "b:2"] {
+            let command = MetaCommand::RegisterBroker {
+                id: 3,
+                addr: addr.into(),
+            };
+            assert_eq!(state.apply(&command), MetaReply::Done);
+        }
+        assert_eq!(state.brokers().get(&3).map(String::as_str), Some("b:2"));
+        assert_eq!(state.brokers().len(), 1);
+    }
+
+    #[test]
     fn commands_and_state_round_trip_and_every_prefix_fails() {
         let commands = [
             MetaCommand::CreateTopic(topic("orders")),
@@ -310,6 +359,10 @@ mod tests {
                 name: "orders".into(),
             },
             MetaCommand::AllocateProducerIds { count: 7 },
+            MetaCommand::RegisterBroker {
+                id: 2,
+                addr: "rill-2:9400".into(),
+            },
         ];
         let mut state = MetaState::default();
         for command in &commands {

@@ -13,19 +13,18 @@ use bytes::Bytes;
 
 use super::metadata::MetaReply;
 
-/// Where a broker is reached: its cluster listener (Raft traffic between brokers)
-/// and the address it advertises to clients.
+/// Where a group member is reached: its broker's cluster listener. (The address
+/// a broker advertises to clients is registered in the metadata instead, so the
+/// membership every broker writes at start is the same everywhere.)
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeAddr {
     /// `host:port` of the broker's cluster listener.
     pub cluster: String,
-    /// `host:port` clients connect to.
-    pub client: String,
 }
 
 impl fmt::Display for NodeAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cluster {}, clients {}", self.cluster, self.client)
+        write!(f, "cluster listener {}", self.cluster)
     }
 }
 

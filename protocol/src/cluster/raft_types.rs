@@ -9,7 +9,7 @@
 //! LogId             term int64 (>= 0), index int64 (>= 0)
 //! OptionalLogId     present int8 (0 or 1), then LogId when 1
 //! Vote              term int64 (>= 0), node_id int64 (>= 0), committed int8 (0 or 1)
-//! ClusterNode       id int64 (>= 0), cluster_addr string, client_addr string
+//! ClusterNode       id int64 (>= 0), cluster_addr string
 //! Membership        configs array<array<int64 node id>>, nodes array<ClusterNode>
 //! StoredMembership  log_id OptionalLogId, membership Membership
 //! EntryPayload      kind int8, then
@@ -54,15 +54,13 @@ pub struct Vote {
     pub committed: bool,
 }
 
-/// One broker in a membership: its id and addresses.
+/// One broker in a membership: its id and cluster listener.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClusterNode {
     /// The broker's node id.
     pub id: u64,
     /// `host:port` of its cluster listener.
     pub cluster_addr: String,
-    /// `host:port` it advertises to clients.
-    pub client_addr: String,
 }
 
 /// A group's membership: its voter configurations (two while a change is joint)
@@ -106,7 +104,7 @@ pub struct Entry {
 
 /// Smallest encodings, to bound array counts before allocating.
 pub(crate) const MIN_LOG_ID: usize = 16;
-const MIN_NODE: usize = 8 + 2 + 2;
+const MIN_NODE: usize = 8 + 2;
 const MIN_ENTRY: usize = MIN_LOG_ID + 1;
 
 fn id(r: &mut Reader<'_>, field: &'static str) -> Result<u64> {
@@ -213,7 +211,7 @@ impl Membership {
         })
         .array_of(&self.nodes, |w, node| {
             put_id(w, node.id);
-            w.string(&node.cluster_addr).string(&node.client_addr);
+            w.string(&node.cluster_addr);
         });
     }
 
@@ -226,7 +224,6 @@ impl Membership {
             Ok(ClusterNode {
                 id: id(r, "node id")?,
                 cluster_addr: r.string("cluster_addr")?,
-                client_addr: r.string("client_addr")?,
             })
         })?;
         Ok(Membership { configs, nodes })
@@ -315,7 +312,6 @@ mod tests {
                 .map(|id| ClusterNode {
                     id,
                     cluster_addr: format!("10.0.0.{id}:9500"),
-                    client_addr: format!("10.0.0.{id}:9400"),
                 })
                 .collect(),
         }

@@ -34,7 +34,6 @@ fn membership() -> StoredMembership {
                 .map(|id| ClusterNode {
                     id,
                     cluster_addr: format!("b{id}:9500"),
-                    client_addr: format!("b{id}:9400"),
                 })
                 .collect(),
         },
