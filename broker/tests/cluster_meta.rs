@@ -122,7 +122,6 @@ async fn three_members_agree_survive_a_stop_and_catch_up() {
         MetaReply::Refused { .. }
     ));
 
-    // Stop the leader: the other two elect one and carry on.
     let leader = nodes[0]
         .as_ref()
         .expect("running")
@@ -130,6 +129,30 @@ async fn three_members_agree_survive_a_stop_and_catch_up() {
         .wait_for_leader(Duration::from_secs(10))
         .await
         .expect("a leader is known");
+    // A follower forwards a command to the leader over the cluster listener.
+    let follower = nodes
+        .iter()
+        .flatten()
+        .find(|n| n.meta().node_id() != leader)
+        .expect("a follower");
+    let forwarded = follower
+        .meta()
+        .propose_anywhere(&create("forwarded"), Duration::from_secs(10))
+        .await;
+    assert_eq!(forwarded, Ok(MetaReply::Done));
+    let refused = follower
+        .meta()
+        .propose_anywhere(&create("forwarded"), Duration::from_secs(10))
+        .await;
+    assert!(
+        matches!(refused, Ok(MetaReply::Refused { .. })),
+        "{refused:?}"
+    );
+    for node in nodes.iter().flatten() {
+        sees(node, "forwarded").await;
+    }
+
+    // Stop the leader: the other two elect one and carry on.
     let stopped = usize::try_from(leader - 1).expect("index");
     nodes[stopped].take().expect("running").shutdown().await;
     assert_eq!(propose(&nodes, &create("payments")).await, MetaReply::Done);

@@ -26,7 +26,8 @@ use tokio_util::codec::FramedRead;
 
 use super::entry_codec as codec;
 use super::meta_store::MetaStore;
-use super::types::{Raft, RaftTypes};
+use super::metadata::MetaCommand;
+use super::types::{metadata_group, Applied, Payload, Raft, RaftTypes};
 use crate::locks::{read, write};
 
 /// The Raft groups this broker runs, by id, as the listener finds them.
@@ -139,6 +140,10 @@ async fn answer(frame: &Bytes, groups: &Groups) -> Result<BytesMut, (ErrorCode, 
             let request = wire::RaftSnapshotRequest::decode(body).map_err(invalid)?;
             encode_response(&snapshot(request, groups).await, &mut out);
         }
+        ClusterApiKey::MetaPropose => {
+            let request = wire::MetaProposeRequest::decode(body).map_err(invalid)?;
+            encode_response(&propose(request, groups).await, &mut out);
+        }
     }
     Ok(out)
 }
@@ -244,6 +249,32 @@ async fn snapshot(
         Ok(r) => Ok(wire::SnapshotAnswer {
             vote: codec::vote_to_wire(&r.vote),
         }),
+        Err(e) => Err(refusal(ErrorCode::LeaderNotAvailable, e)),
+    }
+}
+
+/// Proposes a forwarded metadata command if this broker leads the group.
+async fn propose(
+    request: wire::MetaProposeRequest,
+    groups: &Groups,
+) -> Result<wire::ProposeAnswer, Refusal> {
+    let group = metadata_group();
+    let Some(raft) = groups.get(&group) else {
+        return Err(no_group(&group));
+    };
+    if let Err(e) = MetaCommand::decode(&request.command) {
+        return Err(refusal(ErrorCode::CorruptMessage, e));
+    }
+    match raft.client_write(Payload(request.command)).await {
+        Ok(written) => match written.data {
+            Applied::Metadata(reply) => Ok(wire::ProposeAnswer {
+                reply: reply.encode().into(),
+            }),
+            Applied::Nothing => Err(refusal(
+                ErrorCode::LeaderNotAvailable,
+                "the command was applied without an answer",
+            )),
+        },
         Err(e) => Err(refusal(ErrorCode::LeaderNotAvailable, e)),
     }
 }

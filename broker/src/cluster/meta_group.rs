@@ -15,18 +15,14 @@ use std::time::Duration;
 
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft_multi::GroupNetworkFactory;
-use rill_protocol::cluster::GroupId;
 use tokio::sync::watch;
 
 use super::entry_log::EntryLog;
 use super::meta_store::{MetaStore, MetaView};
 use super::metadata::{MetaCommand, MetaReply};
 use super::network::Router;
-use super::types::{Applied, NodeAddr, Payload, Raft};
+use super::types::{metadata_group, Applied, NodeAddr, Payload, Raft};
 use crate::error::{Error, Result};
-
-/// The metadata group's name on the wire.
-pub const METADATA_TOPIC: &str = "__cluster";
 
 /// How fast a group notices a dead leader and elects another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +63,10 @@ pub enum ProposeFailure {
 
 /// This broker's member of the metadata group.
 pub struct MetaGroup {
+    node_id: u64,
     raft: Raft<MetaStore>,
     store: MetaStore,
+    router: Router,
 }
 
 impl MetaGroup {
@@ -103,13 +101,7 @@ impl MetaGroup {
         }
         .validate()
         .map_err(|e| fail(format!("raft timing: {e}")))?;
-        let network = GroupNetworkFactory::new(
-            router,
-            GroupId {
-                topic: METADATA_TOPIC.to_string(),
-                partition: 0,
-            },
-        );
+        let network = GroupNetworkFactory::new(router.clone(), metadata_group());
         let raft = openraft::Raft::new(node_id, Arc::new(config), network, log, store.clone())
             .await
             .map_err(|e| fail(format!("starting the metadata group: {e}")))?;
@@ -118,7 +110,12 @@ impl MetaGroup {
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
             Err(e) => return Err(fail(format!("initializing the metadata group: {e}"))),
         }
-        Ok(MetaGroup { raft, store })
+        Ok(MetaGroup {
+            node_id,
+            raft,
+            store,
+            router,
+        })
     }
 
     /// Proposes `command` and waits until it is committed and applied.
@@ -143,6 +140,48 @@ impl MetaGroup {
                 reason: e.to_string(),
             }),
         }
+    }
+
+    /// Proposes `command` on whichever broker leads the group: here, or forwarded
+    /// to the leader's cluster listener. While no leader is known or the leader
+    /// changes under it, tries again every 100 ms until `timeout` has passed.
+    pub async fn propose_anywhere(
+        &self,
+        command: &MetaCommand,
+        timeout: Duration,
+    ) -> Result<MetaReply, ProposeFailure> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let encoded = bytes::Bytes::from(command.encode());
+        loop {
+            let failure = match self.propose(command).await {
+                Ok(reply) => return Ok(reply),
+                Err(ProposeFailure::NotLeader {
+                    leader: Some((id, node)),
+                }) => {
+                    let forwarded = self
+                        .router
+                        .forward(id, &node.cluster, encoded.clone(), timeout)
+                        .await
+                        .and_then(|reply| MetaReply::decode(&reply).map_err(std::io::Error::other));
+                    match forwarded {
+                        Ok(reply) => return Ok(reply),
+                        Err(e) => ProposeFailure::Unavailable {
+                            reason: format!("forwarding to broker {id}: {e}"),
+                        },
+                    }
+                }
+                Err(other) => other,
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(failure);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// This broker's node id.
+    pub fn node_id(&self) -> u64 {
+        self.node_id
     }
 
     /// The group's openraft handle, for the cluster listener.

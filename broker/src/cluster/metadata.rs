@@ -21,6 +21,11 @@
 //!   3 AllocateProducerIds  count int32 (1 ..= 1,000,000)
 //!   4 RegisterBroker       id int64, addr string (host:port for clients)
 //!
+//! MetaReply    kind int8, then
+//!   0 Done
+//!   1 Refused              reason string
+//!   2 ProducerIds          first int64, count int32
+//!
 //! MetaState    next_producer_id int64,
 //!              topics array< name string, settings string,
 //!                            replicas array<array<int64>> >,
@@ -247,6 +252,49 @@ fn node_id(r: &mut Reader<'_>) -> rill_protocol::Result<u64> {
     })
 }
 
+impl MetaReply {
+    /// The reply as bytes (the answer to a forwarded proposal).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        let mut w = Writer::new(&mut buf);
+        match self {
+            MetaReply::Done => {
+                w.i8(0);
+            }
+            MetaReply::Refused { reason } => {
+                w.i8(1).string(reason);
+            }
+            MetaReply::ProducerIds { first, count } => {
+                w.i8(2).i64(*first).i32(*count);
+            }
+        }
+        buf.to_vec()
+    }
+
+    /// Reads a reply written by [`MetaReply::encode`].
+    pub fn decode(bytes: &[u8]) -> rill_protocol::Result<MetaReply> {
+        let mut r = Reader::new(bytes, "metadata reply");
+        let reply = match r.i8("kind")? {
+            0 => MetaReply::Done,
+            1 => MetaReply::Refused {
+                reason: r.string("reason")?,
+            },
+            2 => MetaReply::ProducerIds {
+                first: r.i64("first")?,
+                count: r.i32("count")?,
+            },
+            other => {
+                return Err(rill_protocol::Error::Invalid {
+                    what: "metadata reply kind",
+                    detail: format!("{other} is not 0 (done), 1 (refused) or 2 (producer ids)"),
+                })
+            }
+        };
+        r.finish()?;
+        Ok(reply)
+    }
+}
+
 fn refused(reason: String) -> MetaReply {
     MetaReply::Refused { reason }
 }
@@ -375,6 +423,20 @@ mod tests {
                 );
             }
             state.apply(command);
+        }
+        for reply in [
+            MetaReply::Done,
+            refused("no".into()),
+            MetaReply::ProducerIds { first: 9, count: 3 },
+        ] {
+            let bytes = reply.encode();
+            assert_eq!(MetaReply::decode(&bytes).expect("decodes"), reply);
+            for cut in 0..bytes.len() {
+                assert!(
+                    MetaReply::decode(&bytes[..cut]).is_err(),
+                    "{reply:?} cut at {cut}"
+                );
+            }
         }
         state.apply(&MetaCommand::CreateTopic(topic("payments")));
         let bytes = state.encode();

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
@@ -76,6 +77,29 @@ impl Router {
             .get(&target)
             .cloned()
             .ok_or_else(|| io::Error::other(format!("no address is known for broker {target}")))
+    }
+
+    /// Hands an encoded metadata command to `target` (which leads the metadata
+    /// group, at cluster listener `addr`) and returns the encoded reply once it is
+    /// applied there.
+    pub async fn forward(
+        &self,
+        target: u64,
+        addr: &str,
+        command: Bytes,
+        timeout: Duration,
+    ) -> io::Result<Bytes> {
+        self.peer(target, addr);
+        let request = wire::MetaProposeRequest { command };
+        let answer: wire::ProposeAnswer = self
+            .exchange(
+                target,
+                ClusterApiKey::MetaPropose,
+                |b| request.encode(b),
+                RPCOption::new(timeout),
+            )
+            .await?;
+        Ok(answer.reply)
     }
 
     /// Sends one request to `target` and reads its answer; a refusal is an error.

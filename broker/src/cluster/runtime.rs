@@ -10,15 +10,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rill_protocol::cluster::GroupId;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::listener::{self, Groups};
-use super::meta_group::{MetaGroup, RaftTiming, METADATA_TOPIC};
+use super::meta_group::{MetaGroup, RaftTiming};
 use super::network::Router;
-use super::types::NodeAddr;
+use super::types::{metadata_group, NodeAddr};
 use crate::error::Result;
 
 /// What a broker needs to join its cluster.
@@ -92,12 +91,5 @@ impl Cluster {
         self.meta.shutdown().await;
         self.stop_listener.cancel();
         let _ = self.listener.await;
-    }
-}
-
-fn metadata_group() -> GroupId {
-    GroupId {
-        topic: METADATA_TOPIC.to_string(),
-        partition: 0,
     }
 }

@@ -10,8 +10,20 @@
 use std::fmt;
 
 use bytes::Bytes;
+use rill_protocol::cluster::GroupId;
 
 use super::metadata::MetaReply;
+
+/// The metadata group's name on the wire: topic `__cluster`, partition 0.
+pub const METADATA_TOPIC: &str = "__cluster";
+
+/// The metadata group's id.
+pub fn metadata_group() -> GroupId {
+    GroupId {
+        topic: METADATA_TOPIC.to_string(),
+        partition: 0,
+    }
+}
 
 /// Where a group member is reached: its broker's cluster listener. (The address
 /// a broker advertises to clients is registered in the metadata instead, so the

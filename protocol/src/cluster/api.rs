@@ -13,14 +13,17 @@ pub enum ClusterApiKey {
     RaftAppend,
     /// A whole snapshot from a group's leader to a follower too far behind.
     RaftSnapshot,
+    /// A metadata command for the metadata group's leader to propose.
+    MetaPropose,
 }
 
 impl ClusterApiKey {
     /// Every inter-broker API.
-    pub const ALL: [ClusterApiKey; 3] = [
+    pub const ALL: [ClusterApiKey; 4] = [
         ClusterApiKey::RaftVote,
         ClusterApiKey::RaftAppend,
         ClusterApiKey::RaftSnapshot,
+        ClusterApiKey::MetaPropose,
     ];
 
     /// The number in request headers.
@@ -29,6 +32,7 @@ impl ClusterApiKey {
             ClusterApiKey::RaftVote => 1000,
             ClusterApiKey::RaftAppend => 1001,
             ClusterApiKey::RaftSnapshot => 1002,
+            ClusterApiKey::MetaPropose => 1003,
         }
     }
 

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod append;
 pub mod outcome;
+pub mod propose;
 pub mod raft_types;
 pub mod snapshot;
 pub mod vote;
@@ -21,6 +22,7 @@ mod tests;
 pub use api::ClusterApiKey;
 pub use append::{AppendResult, RaftAppendRequest};
 pub use outcome::{decode_response, encode_response, Answer, Refusal};
+pub use propose::{MetaProposeRequest, ProposeAnswer};
 pub use raft_types::{
     ClusterNode, Entry, EntryPayload, GroupId, LogId, Membership, StoredMembership, Vote,
 };

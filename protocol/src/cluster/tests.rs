@@ -96,6 +96,13 @@ fn requests_round_trip_and_every_prefix_fails() {
         RaftAppendRequest::decode,
     );
     check(
+        &MetaProposeRequest {
+            command: Bytes::from_static(b"\x02\x00\x06orders"),
+        },
+        MetaProposeRequest::encode,
+        MetaProposeRequest::decode,
+    );
+    check(
         &RaftSnapshotRequest {
             group: group(),
             vote: vote(),
@@ -134,6 +141,13 @@ fn responses_round_trip_and_every_prefix_fails() {
         }),
         encode_response,
         decode_response::<VoteAnswer>,
+    );
+    check(
+        &Ok(ProposeAnswer {
+            reply: Bytes::from_static(b"\x00"),
+        }),
+        encode_response,
+        decode_response::<ProposeAnswer>,
     );
     check(
         &Ok(SnapshotAnswer { vote: vote() }),
