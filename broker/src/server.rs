@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::cluster::metadata::{MetaCommand, MetaReply};
 use crate::config::BrokerConfig;
 use crate::error::{Error, Result};
 use crate::state::Broker;
@@ -46,6 +47,7 @@ pub async fn serve_with_metrics(
     let broker = Arc::new(Broker::open(config, local, stop_rx).await?);
     tracing::info!(addr = %local, data_dir = %broker.config.data_dir.display(), "broker serving");
     let maintenance = tokio::spawn(maintenance::run(Arc::clone(&broker)));
+    let registration = tokio::spawn(register(Arc::clone(&broker)));
     let metrics_endpoint = metrics_listener
         .map(|listener| tokio::spawn(metrics_http::serve(listener, Arc::clone(&broker))));
     let connections = accept_until(&listener, &broker, shutdown).await;
@@ -67,12 +69,54 @@ pub async fn serve_with_metrics(
             tracing::error!(error = %e, "metrics endpoint failed");
         }
     }
+    let _ = registration.await;
     let closing = Arc::clone(&broker);
     let closed = tokio::task::spawn_blocking(move || closing.topics.close_all())
         .await
         .map_err(|e| Error::Task(e.to_string()))?;
+    if let Some(cluster) = &broker.cluster {
+        cluster.shutdown().await;
+    }
     tracing::info!("broker stopped");
     closed
+}
+
+/// In a cluster, records the address this broker advertises to clients in the
+/// metadata, so every broker's Metadata answer lists it; tries until it is
+/// applied or the broker shuts down.
+async fn register(broker: Arc<Broker>) {
+    let Some(cluster) = &broker.cluster else {
+        return;
+    };
+    let (host, port) = &broker.advertised;
+    let addr = match host.contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
+    };
+    let command = MetaCommand::RegisterBroker {
+        id: cluster.meta().node_id(),
+        addr,
+    };
+    let mut shutdown = broker.shutdown_signal();
+    loop {
+        let attempt = cluster
+            .meta()
+            .propose_anywhere(&command, Duration::from_secs(10));
+        tokio::select! {
+            result = attempt => match result {
+                Ok(MetaReply::Done) => {
+                    tracing::info!("registered with the cluster's metadata");
+                    return;
+                }
+                Ok(other) => {
+                    tracing::error!(reply = ?other, "the cluster refused this broker's registration");
+                    return;
+                }
+                Err(failure) => tracing::warn!(?failure, "not registered with the cluster yet"),
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Accepts connections until `shutdown` completes; returns the live ones.

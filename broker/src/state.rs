@@ -1,5 +1,6 @@
 //! The state every connection shares: configuration, topics, consumer groups,
-//! committed offsets, producer ids and metrics.
+//! committed offsets, producer ids, metrics and, in a cluster, this broker's
+//! part of it.
 //!
 //! [`Broker`] is built once by the server and handed to every connection, handler
 //! and background task behind an `Arc`. Each part guards itself (the topics map,
@@ -12,15 +13,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::cluster::meta_group::RaftTiming;
+use crate::cluster::runtime::{Cluster, ClusterStart};
+use crate::cluster::types::NodeAddr;
 use crate::config::{parse_advertised, BrokerConfig};
 use crate::error::{Error, Result};
 use crate::group::coordinator::{Coordinator, GroupTiming};
 use crate::group::offsets::OffsetStore;
 use crate::metrics::Metrics;
 use crate::producer_ids::ProducerIds;
-use crate::topics::Topics;
+use crate::topics::{Topics, CLUSTER_DIR};
 
 /// The state every connection shares.
 pub struct Broker {
@@ -38,6 +43,8 @@ pub struct Broker {
     pub metrics: Metrics,
     /// Host and port that Metadata reports for this broker.
     pub advertised: (String, i32),
+    /// This broker's part of the cluster, when `[cluster]` is set.
+    pub cluster: Option<Cluster>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -63,6 +70,10 @@ impl Broker {
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
         let offsets = OffsetStore::open(&topics).await?;
+        let cluster = match config.cluster.is_clustered() {
+            true => Some(join_cluster(&config).await?),
+            false => None,
+        };
         let coordinator = Coordinator::new(GroupTiming {
             heartbeat_interval: Duration::from_millis(config.groups.heartbeat_interval_ms),
             session_timeout: Duration::from_millis(config.groups.session_timeout_ms),
@@ -75,6 +86,7 @@ impl Broker {
             producer_ids: Arc::new(producer_ids),
             metrics: Metrics::new(),
             advertised,
+            cluster,
             shutdown,
         })
     }
@@ -88,6 +100,47 @@ impl Broker {
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }
+}
+
+/// Binds the cluster listener and starts this broker's member of the metadata
+/// group, whose voters are the configured peers.
+async fn join_cluster(config: &BrokerConfig) -> Result<Cluster> {
+    let c = &config.cluster;
+    let fail = |reason: String| Error::Cluster { reason };
+    let listen = c
+        .listen
+        .ok_or_else(|| fail("cluster.listen is not set".to_string()))?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| fail(format!("cannot listen on cluster.listen = {listen}: {e}")))?;
+    let node_id = u64::try_from(config.node_id)
+        .map_err(|_| fail(format!("node_id = {} is negative", config.node_id)))?;
+    let members = c
+        .peers
+        .0
+        .iter()
+        .map(|p| {
+            (
+                p.id,
+                NodeAddr {
+                    cluster: p.addr.clone(),
+                },
+            )
+        })
+        .collect();
+    Cluster::start(ClusterStart {
+        node_id,
+        listener,
+        members,
+        dir: config.data_dir.join(CLUSTER_DIR),
+        timing: RaftTiming {
+            heartbeat_ms: c.heartbeat_ms,
+            election_min_ms: c.election_min_ms,
+            election_max_ms: c.election_max_ms,
+        },
+        max_frame_bytes: config.limits.max_frame_bytes,
+    })
+    .await
 }
 
 /// The host and port Metadata advertises.

@@ -40,6 +40,10 @@ use crate::recovery::{Pending, Recovery, Slot};
 
 /// Name of the lock file that keeps two brokers off one data directory.
 pub const LOCK_FILE: &str = "rill.lock";
+/// The directory under the data directory that holds the cluster's metadata
+/// group (`[cluster]`); never a topic, and no topic may take its name.
+pub const CLUSTER_DIR: &str = "__cluster";
+
 /// Name of a topic's metadata file.
 pub const TOPIC_FILE: &str = "topic.toml";
 /// Starts the name of a topic directory that is being deleted (older brokers put
@@ -134,7 +138,7 @@ impl Topics {
         for entry in entries {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !path.is_dir() {
+            if !path.is_dir() || name == CLUSTER_DIR {
                 continue;
             }
             if name.contains(DELETED_MARK) {
@@ -247,6 +251,12 @@ impl Topics {
         let valid_chars = name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if name == CLUSTER_DIR {
+            return Err(ApiError::new(
+                ErrorCode::InvalidTopic,
+                format!("invalid topic name {name:?}: it is reserved for the cluster's metadata"),
+            ));
+        }
         if name.is_empty() || name.len() > max || !valid_chars || name == "." || name == ".." {
             return Err(ApiError::new(
                 ErrorCode::InvalidTopic,

@@ -75,7 +75,20 @@ fn another_value(key: &str, documented: &toml::Value, default: Option<&toml::Val
             "log.cleanup" => "compact".to_string(),
             other => panic!("add a valid non-default value for {other} to this test"),
         },
+        (toml::Value::Array(_), Some(_)) if key == "cluster.peers" => {
+            "[\"0@127.0.0.1:9500\"]".to_string()
+        }
         other => panic!("{key}: no rule for a value like {other:?}"),
+    }
+}
+
+/// The variables a key needs beside it to make a valid configuration: a broker
+/// in a cluster needs both its listener and its peers.
+fn companions(key: &str) -> &'static [(&'static str, &'static str)] {
+    match key {
+        "cluster.listen" => &[("RILL_CLUSTER_PEERS", "0@127.0.0.1:9500")],
+        "cluster.peers" => &[("RILL_CLUSTER_LISTEN", "127.0.0.1:9500")],
+        _ => &[],
     }
 }
 
@@ -99,11 +112,16 @@ fn every_key_of_deploy_rill_toml_has_a_variable_that_sets_exactly_it() {
         let key = path.join(".");
         let variable = format!("RILL_{}", path.join("_").to_uppercase());
         let text = another_value(&key, value, defaults.get(path));
-        let config = configure(&[(&variable, &text)])
-            .unwrap_or_else(|e| panic!("{variable}={text} refused: {e}"));
+        let base = EnvOverlay::from_env(&env(companions(&key)), &[])
+            .and_then(|o| o.apply(&BrokerConfig::default()))
+            .expect("companions parse");
+        let base = config_leaves(&base);
+        let mut vars = companions(&key).to_vec();
+        vars.push((&variable, &text));
+        let config = configure(&vars).unwrap_or_else(|e| panic!("{variable}={text} refused: {e}"));
         let changed: Vec<(Vec<String>, Option<toml::Value>)> = config_leaves(&config)
             .into_iter()
-            .filter(|(p, v)| defaults.get(p) != Some(v))
+            .filter(|(p, v)| base.get(p) != Some(v))
             .map(|(p, v)| (p, Some(v)))
             .collect();
         assert_eq!(changed.len(), 1, "{variable}={text} changed {changed:?}");

@@ -116,6 +116,7 @@ async fn invalid_topic_names_get_17_and_create_nothing() {
         "tópico",
         "😀",
         too_long.as_str(),
+        "__cluster",
     ];
     for name in &names {
         let case = format!("CreateTopics {name:?}");

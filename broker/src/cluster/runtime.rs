@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -19,6 +19,7 @@ use super::meta_group::{MetaGroup, RaftTiming};
 use super::network::Router;
 use super::types::{metadata_group, NodeAddr};
 use crate::error::Result;
+use crate::locks::lock;
 
 /// What a broker needs to join its cluster.
 pub struct ClusterStart {
@@ -41,7 +42,7 @@ pub struct Cluster {
     meta: MetaGroup,
     groups: Arc<Groups>,
     stop_listener: CancellationToken,
-    listener: JoinHandle<()>,
+    listener: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Cluster {
@@ -76,7 +77,7 @@ impl Cluster {
             meta,
             groups,
             stop_listener,
-            listener,
+            listener: Mutex::new(Some(listener)),
         })
     }
 
@@ -85,11 +86,14 @@ impl Cluster {
         &self.meta
     }
 
-    /// Stops the metadata group member and the listener.
-    pub async fn shutdown(self) {
+    /// Stops the metadata group member and the listener; later calls do nothing.
+    pub async fn shutdown(&self) {
         self.groups.remove(&metadata_group());
         self.meta.shutdown().await;
         self.stop_listener.cancel();
-        let _ = self.listener.await;
+        let listener = lock(&self.listener).take();
+        if let Some(listener) = listener {
+            let _ = listener.await;
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Metadata: this broker's address and the requested (or all) topics.
+//! Metadata: the brokers (this one, and in a cluster every registered one) and
+//! the requested (or all) topics.
 
 use rill_protocol::api::metadata::{
     MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
@@ -35,14 +36,43 @@ pub fn handle(broker: &Broker, request: MetadataRequest) -> MetadataResponse {
             })
             .collect()
     };
+    let me = MetadataBroker {
+        node_id,
+        host,
+        port,
+    };
     MetadataResponse {
-        brokers: vec![MetadataBroker {
-            node_id,
-            host,
-            port,
-        }],
+        brokers: brokers(broker, me),
         topics,
     }
+}
+
+/// This broker, and in a cluster every broker registered in the metadata.
+fn brokers(broker: &Broker, me: MetadataBroker) -> Vec<MetadataBroker> {
+    let Some(cluster) = &broker.cluster else {
+        return vec![me];
+    };
+    let view = cluster.meta().view().borrow().clone();
+    let mut list: Vec<MetadataBroker> = view
+        .state
+        .brokers()
+        .iter()
+        .filter(|(id, _)| **id != me.node_id as u64)
+        .filter_map(|(id, addr)| {
+            let (host, port) = addr.rsplit_once(':')?;
+            Some(MetadataBroker {
+                node_id: i32::try_from(*id).ok()?,
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: port.parse().ok()?,
+            })
+        })
+        .collect();
+    list.push(me);
+    list.sort_by_key(|b| b.node_id);
+    list
 }
 
 fn describe(topic: &Topic, node_id: i32) -> MetadataTopic {
