@@ -11,10 +11,16 @@
 //! router (`network`). `meta_group` starts this broker's member of the metadata
 //! group; `runtime` starts and stops the whole of a broker's cluster part.
 //!
-//! Reading order: `metadata`, `types`, `entry_codec`, `entry_log`, `meta_store`,
-//! `peer`, `network`, `listener`, `meta_group`, `runtime`.
+//! `entry_index` maps Raft entries to the offsets of their batches, for the
+//! partition groups to come, whose batches hold many records each (the metadata
+//! group's entries are one record each, so its index is the offset).
+//!
+//! Reading order: `metadata`, `types`, `entry_codec`, `entry_index`,
+//! `entry_log`, `meta_store`, `peer`, `network`, `listener`, `meta_group`,
+//! `runtime`.
 
 pub mod entry_codec;
+pub mod entry_index;
 pub mod entry_log;
 pub mod listener;
 pub mod meta_group;
