@@ -206,7 +206,8 @@ impl BenchArgs {
              broker (an embedded one unless --broker is given)."
 )]
 pub struct BenchCli {
-    /// Broker address, host:port [default: an embedded broker in this process].
+    /// Broker address, host:port, or a comma-separated list of them tried in
+    /// order [default: an embedded broker in this process].
     #[arg(long, env = "RILL_BROKER", value_name = "ADDR")]
     pub broker: Option<String>,
     /// The benchmark's flags.

@@ -31,8 +31,9 @@ use crate::logging;
     about = "Command-line client for the Rill broker: topics, produce, consume, groups."
 )]
 struct Cli {
-    /// Broker address, host:port [default: 127.0.0.1:9400; `demo` and `bench`
-    /// start their own broker unless this is given].
+    /// Broker address, host:port, or a comma-separated list of them tried in
+    /// order [default: 127.0.0.1:9400; `demo` and `bench` start their own broker
+    /// unless this is given].
     #[arg(long, global = true, env = "RILL_BROKER", value_name = "ADDR")]
     broker: Option<String>,
     #[command(subcommand)]

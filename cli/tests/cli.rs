@@ -278,6 +278,10 @@ async fn errors_are_one_clear_line() {
 
     let out = rill(&["--broker", "127.0.0.1:1", "topic", "list"], "", None).await;
     assert_one_line_error(&out, 1, "127.0.0.1:1");
+    // A bootstrap list skips the dead entry and finds the broker.
+    let list = format!("127.0.0.1:1,{addr}");
+    let out = ok(&list, &["topic", "list"], "").await;
+    assert!(out.contains("shop"), "{out}");
     let out = rill(
         &["--broker", "127.0.0.1:1", "consume", "shop", "--max", "1"],
         "",

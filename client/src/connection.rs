@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::bootstrap;
 use crate::error::{Error, Result};
 use crate::locks;
 
@@ -118,16 +119,39 @@ struct Waiter {
 }
 
 impl Connection {
-    /// Connects to `addr` (`host:port`) with default options.
+    /// Connects to `addr` (`host:port`, or a comma-separated list of them tried
+    /// in order) with default options.
     pub async fn connect(addr: impl Display) -> Result<Connection> {
         Connection::connect_with(addr, ConnectionOptions::default()).await
     }
 
-    /// Connects to `addr` (`host:port`) with `options`.
+    /// Connects with `options` to the first broker of `addr` that answers: one
+    /// `host:port`, or a comma-separated bootstrap list tried in order. When none
+    /// answers, the error names every address tried and why each failed.
     pub async fn connect_with(
         addr: impl Display,
         options: ConnectionOptions,
     ) -> Result<Connection> {
+        let list = addr.to_string();
+        let entries = bootstrap::parse(&list)?;
+        let mut failures = Vec::new();
+        for entry in &entries {
+            match Connection::dial(entry, options.clone()).await {
+                Ok(conn) => return Ok(conn),
+                Err(Error::Connect { addr, reason }) if entries.len() > 1 => {
+                    failures.push(format!("{addr}: {reason}"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Connect {
+            addr: list,
+            reason: format!("no broker of the list answered ({})", failures.join("; ")),
+        })
+    }
+
+    /// Connects to the one broker at `addr`.
+    async fn dial(addr: &str, options: ConnectionOptions) -> Result<Connection> {
         let addr = addr.to_string();
         let connect_error = |reason: String| Error::Connect {
             addr: addr.clone(),

@@ -17,6 +17,7 @@
 //! the error code and the topic/partition involved.
 
 pub mod admin;
+mod bootstrap;
 mod clock;
 pub mod connection;
 pub mod consumer;
