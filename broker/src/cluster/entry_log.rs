@@ -111,9 +111,16 @@ impl EntryLog {
 }
 
 impl Inner {
-    fn save(&self, state: &Persisted) -> io::Result<()> {
-        rill_storage::write_file_atomically(&self.dir, STATE_FILE, &state.encode())
-            .map_err(io::Error::other)
+    /// Applies `change` to the vote and purged mark, on disk first: the change
+    /// is in memory only once it is durable.
+    fn update(&self, change: impl FnOnce(&mut Persisted)) -> io::Result<()> {
+        let mut state = lock(&self.state);
+        let mut next = state.clone();
+        change(&mut next);
+        rill_storage::write_file_atomically(&self.dir, STATE_FILE, &next.encode())
+            .map_err(io::Error::other)?;
+        *state = next;
+        Ok(())
     }
 
     /// The entries with indexes in `start..end` that the log holds and has not
@@ -254,17 +261,8 @@ impl RaftLogStorage<RaftTypes> for EntryLog {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         let vote = *vote;
-        self.blocking(move |inner| {
-            let mut state = lock(&inner.state);
-            let next = Persisted {
-                vote: Some(vote),
-                ..state.clone()
-            };
-            inner.save(&next)?;
-            *state = next;
-            Ok(())
-        })
-        .await
+        self.blocking(move |inner| inner.update(|state| state.vote = Some(vote)))
+            .await
     }
 
     async fn append<I>(
@@ -292,17 +290,8 @@ impl RaftLogStorage<RaftTypes> for EntryLog {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        self.blocking(move |inner| {
-            let mut state = lock(&inner.state);
-            let next = Persisted {
-                purged: Some(log_id),
-                ..state.clone()
-            };
-            inner.save(&next)?;
-            *state = next;
-            Ok(())
-        })
-        .await
+        self.blocking(move |inner| inner.update(|state| state.purged = Some(log_id)))
+            .await
     }
 }
 
