@@ -138,6 +138,13 @@ fn corrupt_cases() -> Vec<(&'static str, Vec<u8>)> {
     b[ATTRIBUTES_AT + 1] |= 0x01;
     fix_crc(&mut b);
     cases.push(("compression attribute set", b));
+    let mut b = base();
+    b[ATTRIBUTES_AT + 1] |= 0x20;
+    fix_crc(&mut b);
+    cases.push((
+        "the control attribute set (only the broker writes those)",
+        b,
+    ));
     cases.push((
         "no records at all",
         BatchBuilder::new(ProducerInfo::NONE).finish(),

@@ -197,6 +197,12 @@ fn check(records: Bytes, max_batch_bytes: usize) -> Result<CheckedBatch, ApiErro
             ),
         ));
     }
+    if batch.header().is_control() {
+        return Err(corrupt(
+            "the batch has the control attribute (bit 5): only the broker writes control batches"
+                .to_string(),
+        ));
+    }
     if !rest.is_empty() {
         return Err(corrupt(format!(
             "{} bytes follow the record batch: a produced partition carries exactly one batch",

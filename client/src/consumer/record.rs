@@ -110,6 +110,10 @@ pub(crate) fn decode(
         if batch.next_offset() <= fetch_offset {
             continue;
         }
+        if batch.header().is_control() {
+            next_offset = next_offset.max(batch.next_offset());
+            continue;
+        }
         // A compressed batch's records come from their own buffer.
         let decompressed = batch
             .decompressed_records(config.max_decompressed_bytes)
@@ -183,6 +187,24 @@ mod tests {
         assert_eq!(d.next_offset, 5);
         assert_eq!(d.records[3].key.as_deref(), Some(&b"k"[..]));
         assert!(whole < data.len());
+    }
+
+    #[test]
+    fn control_batches_are_skipped() {
+        let mut builder =
+            BatchBuilder::new(ProducerInfo::NONE).attributes(rill_protocol::batch::CONTROL_BIT);
+        builder.push(1_000, None, Some(b"raft"), &[]);
+        let mut control = builder.finish();
+        rill_protocol::batch::stamp_base_offset(&mut control, 2).expect("stamp");
+        let mut data = batch(0, &["a", "b"]);
+        data.extend(control);
+        data.extend(batch(3, &["c"]));
+        let topic: Arc<str> = Arc::from("t");
+        let d =
+            decode(&topic, 0, 0, &Bytes::from(data), &ConsumerConfig::default()).expect("decode");
+        let offsets: Vec<i64> = d.records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [0, 1, 3]);
+        assert_eq!(d.next_offset, 4);
     }
 
     #[test]

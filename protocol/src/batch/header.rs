@@ -1,9 +1,9 @@
 //! The fixed 61-byte batch header, decoded into fields.
 
 use super::layout::{
-    read_i16, read_i32, read_i64, ATTRIBUTES_AT, BASE_SEQUENCE_AT, BATCH_HEADER_LEN, CRC_AT,
-    FIRST_TIMESTAMP_AT, LAST_OFFSET_DELTA_AT, LEADER_EPOCH_AT, LENGTH_AT, LOG_OVERHEAD, MAGIC_AT,
-    MAX_TIMESTAMP_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORD_COUNT_AT,
+    read_i16, read_i32, read_i64, ATTRIBUTES_AT, BASE_SEQUENCE_AT, BATCH_HEADER_LEN, CONTROL_BIT,
+    CRC_AT, FIRST_TIMESTAMP_AT, LAST_OFFSET_DELTA_AT, LEADER_EPOCH_AT, LENGTH_AT, LOG_OVERHEAD,
+    MAGIC_AT, MAX_TIMESTAMP_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORD_COUNT_AT,
 };
 use crate::error::{Error, Result};
 
@@ -61,6 +61,12 @@ pub struct BatchHeader {
 }
 
 impl BatchHeader {
+    /// Whether this is a control batch ([`CONTROL_BIT`]): the broker's own,
+    /// skipped by consumers.
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
+    }
+
     /// Decodes the fixed header from the front of `bytes` (which may be longer).
     ///
     /// This reads fields only; it checks nothing beyond there being enough bytes.

@@ -27,6 +27,10 @@ pub(crate) const RECORD_COUNT_AT: usize = 57;
 pub const COMPRESSION_MASK: u16 = 0x07;
 /// Attribute bit 3: timestamps are log-append time rather than create time.
 pub const TIMESTAMP_TYPE_BIT: u16 = 0x08;
+/// Attribute bit 5: a control batch, written by the broker itself (a replicated
+/// partition's Raft entries that carry no records of the producers); consumers
+/// skip it and producers may not send one.
+pub const CONTROL_BIT: u16 = 0x20;
 /// Attribute bits that the format defines (0..=6).
 pub const DEFINED_ATTRIBUTES: u16 = 0x7f;
 

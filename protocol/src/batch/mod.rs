@@ -63,8 +63,8 @@ pub use checked::CheckedBatch;
 pub use compression::Compression;
 pub use header::{BatchHeader, ProducerInfo};
 pub use layout::{
-    stamp_base_offset, stamp_leader_epoch, BATCH_HEADER_LEN, COMPRESSION_MASK, DEFINED_ATTRIBUTES,
-    LOG_OVERHEAD, MAGIC, TIMESTAMP_TYPE_BIT,
+    stamp_base_offset, stamp_leader_epoch, BATCH_HEADER_LEN, COMPRESSION_MASK, CONTROL_BIT,
+    DEFINED_ATTRIBUTES, LOG_OVERHEAD, MAGIC, TIMESTAMP_TYPE_BIT,
 };
 pub use record::{Header, Headers, Record, Records};
 pub use view::{RecordBatch, MAX_DECOMPRESSED_BYTES};
