@@ -10,7 +10,7 @@ use openraft::type_config::alias::VoteOf;
 use openraft::{EntryPayload, StorageError};
 use rill_broker::cluster::entry_log::EntryLog;
 use rill_broker::cluster::meta_store::MetaStore;
-use rill_broker::cluster::metadata::{MetaCommand, TopicAssignment};
+use rill_broker::cluster::metadata::{MetaCommand, MetaState, TopicAssignment};
 use rill_broker::cluster::types::{Payload, RaftTypes};
 use tempfile::TempDir;
 
@@ -22,7 +22,8 @@ impl StoreBuilder<RaftTypes, EntryLog, MetaStore, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, EntryLog, MetaStore), StorageError<RaftTypes>> {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = EntryLog::open(&dir.path().join("log")).expect("open log");
-        let sm = MetaStore::open(&dir.path().join("sm")).expect("open state machine");
+        let sm = MetaStore::open(&dir.path().join("sm"), MetaState::default())
+            .expect("open state machine");
         Ok((dir, log, sm))
     }
 }
@@ -121,7 +122,7 @@ async fn a_snapshot_rebuilds_the_state_after_a_restart() {
         replicas: vec![vec![1], vec![2]],
     };
     {
-        let mut sm = MetaStore::open(dir.path()).expect("open");
+        let mut sm = MetaStore::open(dir.path(), MetaState::default()).expect("open");
         let mut log = EntryLog::open(&dir.path().join("log")).expect("open log");
         let entries = vec![entry(
             1,
@@ -138,7 +139,7 @@ async fn a_snapshot_rebuilds_the_state_after_a_restart() {
         let mut builder = sm.get_snapshot_builder().await;
         builder.build_snapshot().await.expect("snapshot");
     }
-    let mut sm = MetaStore::open(dir.path()).expect("reopen");
+    let mut sm = MetaStore::open(dir.path(), MetaState::default()).expect("reopen");
     let (applied, _) = sm.applied_state().await.expect("applied");
     assert_eq!(applied, Some(openraft::LogId::new_term_index(1, 0)));
     assert_eq!(
@@ -146,7 +147,7 @@ async fn a_snapshot_rebuilds_the_state_after_a_restart() {
         Some(&topic)
     );
     std::fs::write(dir.path().join("snapshot"), b"\x01garbage").expect("corrupt");
-    let err = MetaStore::open(dir.path())
+    let err = MetaStore::open(dir.path(), MetaState::default())
         .err()
         .expect("a corrupt snapshot is refused");
     assert!(err.to_string().contains("snapshot"), "{err}");

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use super::entry_log::EntryLog;
 use super::meta_store::{MetaStore, MetaView};
-use super::metadata::{MetaCommand, MetaReply};
+use super::metadata::{MetaCommand, MetaReply, MetaState};
 use super::network::Router;
 use super::types::{metadata_group, Applied, NodeAddr, Payload, Raft};
 use crate::error::{Error, Result};
@@ -86,7 +86,7 @@ impl MetaGroup {
                 dir.display()
             ))
         })?;
-        let store = MetaStore::open(&dir.join("state")).map_err(|e| {
+        let store = MetaStore::open(&dir.join("state"), MetaState::default()).map_err(|e| {
             fail(format!(
                 "opening the metadata state in {}: {e}",
                 dir.display()
@@ -127,7 +127,7 @@ impl MetaGroup {
         {
             Ok(written) => match written.data {
                 Applied::Metadata(reply) => Ok(reply),
-                Applied::Nothing => Err(ProposeFailure::Unavailable {
+                Applied::Nothing | Applied::Appended { .. } => Err(ProposeFailure::Unavailable {
                     reason: "the command was applied without an answer".to_string(),
                 }),
             },
