@@ -270,7 +270,7 @@ async fn propose(
             Applied::Metadata(reply) => Ok(wire::ProposeAnswer {
                 reply: reply.encode().into(),
             }),
-            Applied::Nothing => Err(refusal(
+            Applied::Nothing | Applied::Appended { .. } => Err(refusal(
                 ErrorCode::LeaderNotAvailable,
                 "the command was applied without an answer",
             )),

@@ -57,6 +57,12 @@ pub enum Applied {
     Nothing,
     /// The metadata group's answer to a command.
     Metadata(MetaReply),
+    /// A partition group's answer to a produced batch: the offset of its first
+    /// record.
+    Appended {
+        /// The batch's base offset in the partition.
+        base_offset: i64,
+    },
 }
 
 openraft::declare_raft_types!(

@@ -1,0 +1,422 @@
+//! A partition group's Raft log: the partition's own segmented log, so a
+//! produced batch is written once per replica.
+//!
+//! Each Raft entry is one record batch of the partition, in index order with no
+//! gaps; the entry's term is the batch's leader epoch. A normal entry's payload
+//! is a producer's batch, stored as it came (the log stamps its base offset).
+//! Raft's own entries (blank, membership) are control batches ([`CONTROL_BIT`])
+//! of one record whose value is the entry's payload in the inter-broker layout
+//! (`entry_codec`); consumers skip them. A batch holds many records, so entry
+//! `i` is not at offset `i`: `raft-entries` (`entry_index`) maps each entry to
+//! its batch's base offset, and `raft-state` (`raft_state`) holds the vote and
+//! the purged mark, both in the partition's directory beside its segments.
+//!
+//! An append is as durable as the topic's fsync policy makes it before openraft
+//! is told it is flushed: a commit counts each replica under its own policy. The
+//! entry map is not synced: after a crash it may lag or overrun the log, and
+//! opening reconciles it (drops slots past the log's end, maps the batches it
+//! lacks). The latest entries also stay in memory (at most [`RECENT_BYTES`]), so
+//! replication reads the tail without the disk.
+
+use std::collections::VecDeque;
+use std::fmt::Debug;
+use std::io;
+use std::ops::RangeBounds;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::type_config::alias::VoteOf;
+use openraft::EntryPayload;
+use rill_protocol::batch::CONTROL_BIT;
+use rill_protocol::RecordBatch;
+use rill_storage::Log;
+
+use super::entry_batch::{
+    index_range, invalid, last_log_id, payload_batch, payload_of, report_flushed, stamp_term,
+    term_of, Entry,
+};
+use super::entry_index::EntryIndex;
+use super::raft_state::RaftState;
+use super::types::{LogId, Payload, RaftTypes};
+use crate::locks::lock;
+
+/// The file mapping entries to batch offsets, in the partition's directory.
+pub const ENTRIES_FILE: &str = "raft-entries";
+
+/// How many bytes of the latest entries stay in memory.
+pub const RECENT_BYTES: usize = 4 << 20;
+
+/// The most bytes one read for replication returns (at least one entry).
+const READ_BYTES: usize = 4 << 20;
+
+type Vote = VoteOf<RaftTypes>;
+
+/// A partition's Raft log; cheap to clone (clones share it).
+#[derive(Clone)]
+pub struct PartitionLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    log: Arc<Log>,
+    state: RaftState,
+    index: Mutex<EntryIndex>,
+    recent: Mutex<Recent>,
+}
+
+/// The latest entries appended, in index order, and their payload bytes.
+#[derive(Default)]
+struct Recent {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+}
+
+impl Recent {
+    fn push(&mut self, entry: Entry) {
+        self.bytes += payload_len(&entry);
+        self.entries.push_back(entry);
+        while self.bytes > RECENT_BYTES && self.entries.len() > 1 {
+            if let Some(old) = self.entries.pop_front() {
+                self.bytes -= payload_len(&old);
+            }
+        }
+    }
+
+    fn retain_below(&mut self, index: u64) {
+        while self.entries.back().is_some_and(|e| e.log_id.index >= index) {
+            if let Some(gone) = self.entries.pop_back() {
+                self.bytes -= payload_len(&gone);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+}
+
+fn payload_len(entry: &Entry) -> usize {
+    match &entry.payload {
+        EntryPayload::Normal(p) => p.0.len(),
+        _ => 64,
+    }
+}
+
+impl PartitionLog {
+    /// The Raft log over `log`, with its vote and entry map in the log's
+    /// directory; reconciles the map with the log first.
+    pub fn open(log: Arc<Log>) -> io::Result<PartitionLog> {
+        let dir = log.dir().to_path_buf();
+        let state = RaftState::open(&dir)?;
+        let mut index = EntryIndex::open(&dir.join(ENTRIES_FILE))?;
+        reconcile(&log, &mut index)?;
+        Ok(PartitionLog {
+            inner: Arc::new(Inner {
+                log,
+                state,
+                index: Mutex::new(index),
+                recent: Mutex::new(Recent::default()),
+            }),
+        })
+    }
+
+    /// The partition's log.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.inner.log
+    }
+
+    /// Where entry `index` starts and where the next batch starts: the offsets
+    /// its batch covers are `start..end`. `None` if the log does not hold it.
+    pub fn offsets_of(&self, index: u64) -> io::Result<Option<(i64, i64)>> {
+        let idx = lock(&self.inner.index);
+        let Some(start) = idx.offset_of(index)? else {
+            return Ok(None);
+        };
+        let end = match idx.offset_of(index + 1)? {
+            Some(next) => next,
+            None => self.inner.log.log_end_offset(),
+        };
+        Ok(Some((start, end)))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Inner) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || job(&inner))
+            .await
+            .map_err(|e| io::Error::other(format!("log task failed: {e}")))?
+    }
+}
+
+/// Makes `index` map exactly the batches of `log`: drops slots at or past the
+/// log's end, checks that the last slot left starts a batch (else maps the
+/// whole log again), and maps the batches after it.
+fn reconcile(log: &Log, index: &mut EntryIndex) -> io::Result<()> {
+    let end = log.log_end_offset();
+    match index.last_before(end)? {
+        Some(last) => index.truncate_from(last + 1)?,
+        None => index.truncate_from(index.first())?,
+    }
+    let mut next = log.log_start_offset();
+    if let Some(last) = index.end().checked_sub(1).filter(|i| *i >= index.first()) {
+        let offset = index.offset_of(last)?.unwrap_or(-1);
+        match batch_at(log, offset)? {
+            Some(next_offset) => next = next_offset,
+            None => {
+                tracing::warn!(dir = %log.dir().display(), "entry map damaged; mapping the log again");
+                index.reset_to(index.first())?;
+            }
+        }
+    }
+    while next < end {
+        let read = log.read(next, READ_BYTES).map_err(io::Error::other)?;
+        let mut rest = read.bytes.as_slice();
+        if rest.is_empty() {
+            return Err(io::Error::other(format!(
+                "{}: offset {next} is below the log end {end} but could not be read",
+                log.dir().display()
+            )));
+        }
+        while !rest.is_empty() {
+            let (batch, after) = RecordBatch::split_first(rest).map_err(invalid)?;
+            index.push(index.end(), batch.base_offset())?;
+            next = batch.next_offset();
+            rest = after;
+        }
+    }
+    Ok(())
+}
+
+/// The offset after the batch that starts exactly at `offset`, or `None` if no
+/// batch starts there.
+fn batch_at(log: &Log, offset: i64) -> io::Result<Option<i64>> {
+    if offset < log.log_start_offset() || offset >= log.log_end_offset() {
+        return Ok(None);
+    }
+    let read = log.read(offset, 1).map_err(io::Error::other)?;
+    match RecordBatch::split_first(&read.bytes) {
+        Ok((batch, _)) if batch.base_offset() == offset => Ok(Some(batch.next_offset())),
+        _ => Ok(None),
+    }
+}
+
+impl Inner {
+    /// The entries with indexes in `start..end` that the log holds and has not
+    /// purged, at most about `max_bytes` of them (at least one): from the recent
+    /// tail when it covers `start`, else from disk.
+    fn entries(&self, start: u64, end: u64, max_bytes: usize) -> io::Result<Vec<Entry>> {
+        let (start, end, offset) = {
+            let idx = lock(&self.index);
+            let end = end.min(idx.end());
+            let start = start.max(idx.first()).max(self.state.purged_to());
+            if start >= end {
+                return Ok(Vec::new());
+            }
+            (start, end, idx.offset_of(start)?)
+        };
+        {
+            let recent = lock(&self.recent);
+            if recent
+                .entries
+                .front()
+                .is_some_and(|e| e.log_id.index <= start)
+            {
+                let mut bytes = 0;
+                return Ok(recent
+                    .entries
+                    .iter()
+                    .filter(|e| (start..end).contains(&e.log_id.index))
+                    .take_while(|e| {
+                        let first = bytes == 0;
+                        bytes += payload_len(e);
+                        first || bytes <= max_bytes
+                    })
+                    .cloned()
+                    .collect());
+            }
+        }
+        let Some(mut offset) = offset else {
+            return Err(io::Error::other(format!("entry {start} is not mapped")));
+        };
+        let mut entries = Vec::new();
+        let mut next = start;
+        let mut bytes = 0;
+        while next < end && (bytes == 0 || bytes < max_bytes) {
+            let read = self
+                .log
+                .read(offset, READ_BYTES.min(max_bytes))
+                .map_err(io::Error::other)?;
+            let mut rest = read.bytes.as_slice();
+            if rest.is_empty() {
+                return Err(io::Error::other(format!(
+                    "entry {next} at offset {offset} could not be read"
+                )));
+            }
+            while !rest.is_empty() && next < end {
+                let (batch, after) = RecordBatch::split_first(rest).map_err(invalid)?;
+                if batch.base_offset() != offset {
+                    return Err(invalid(format!(
+                        "entry {next} should start at offset {offset}, the batch there starts at {}",
+                        batch.base_offset()
+                    )));
+                }
+                bytes += batch.as_bytes().len();
+                entries.push(decode_batch(&batch, next)?);
+                offset = batch.next_offset();
+                next += 1;
+                rest = after;
+            }
+        }
+        Ok(entries)
+    }
+
+    fn append(&self, entries: Vec<Entry>) -> io::Result<()> {
+        let mut idx = lock(&self.index);
+        for entry in entries {
+            let index = entry.log_id.index;
+            if index != idx.end() {
+                let empty = idx.end() == idx.first() || self.state.purged_to() >= idx.end();
+                if !empty {
+                    return Err(io::Error::other(format!(
+                        "entry {index} does not follow the log's last entry {}",
+                        idx.end().saturating_sub(1)
+                    )));
+                }
+                idx.reset_to(index)?;
+                lock(&self.recent).clear();
+            }
+            let mut batch = encode_batch(&entry)?;
+            let appended = self.log.append(&mut batch).map_err(io::Error::other)?;
+            idx.push(index, appended.base_offset)?;
+            lock(&self.recent).push(entry);
+        }
+        Ok(())
+    }
+
+    /// Drops every entry at or after `index`, on disk and in memory.
+    fn truncate(&self, index: u64) -> io::Result<()> {
+        let mut idx = lock(&self.index);
+        let index = index.max(idx.first());
+        if let Some(offset) = idx.offset_of(index)? {
+            self.log.truncate_to(offset).map_err(io::Error::other)?;
+        }
+        idx.truncate_from(index)?;
+        lock(&self.recent).retain_below(index);
+        Ok(())
+    }
+
+    fn last_log_id(&self) -> io::Result<Option<LogId>> {
+        let end = lock(&self.index).end();
+        let Some(last) = end.checked_sub(1) else {
+            return Ok(None);
+        };
+        Ok(self.entries(last, end, 1)?.pop().map(|e| e.log_id))
+    }
+}
+
+impl RaftLogReader<RaftTypes> for PartitionLog {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let (start, end) = index_range(&range);
+        self.blocking(move |inner| inner.entries(start, end, usize::MAX))
+            .await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        Ok(self.inner.state.vote())
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, io::Error> {
+        self.blocking(move |inner| inner.entries(start, end, READ_BYTES))
+            .await
+    }
+}
+
+impl RaftLogStorage<RaftTypes> for PartitionLog {
+    type LogReader = PartitionLog;
+
+    async fn get_log_state(&mut self) -> Result<LogState<RaftTypes>, io::Error> {
+        let purged = self.inner.state.purged();
+        let last = self.blocking(|inner| inner.last_log_id()).await?;
+        let last = last_log_id(last, purged);
+        Ok(LogState {
+            last_purged_log_id: purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> PartitionLog {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        let vote = *vote;
+        self.blocking(move |inner| inner.state.save_vote(vote))
+            .await
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<RaftTypes>,
+    ) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let result = self.blocking(move |inner| inner.append(entries)).await;
+        report_flushed(callback, result)
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        let keep_below = last_log_id.map_or(0, |id| id.index + 1);
+        self.blocking(move |inner| inner.truncate(keep_below)).await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        self.blocking(move |inner| inner.state.save_purged(log_id))
+            .await
+    }
+}
+
+/// `entry` as the batch the partition's log stores: a normal entry's own batch,
+/// or a control batch for Raft's entries; its term in the leader epoch.
+fn encode_batch(entry: &Entry) -> io::Result<Vec<u8>> {
+    let EntryPayload::Normal(Payload(bytes)) = &entry.payload else {
+        return payload_batch(entry, CONTROL_BIT);
+    };
+    let (batch, rest) = RecordBatch::split_first(bytes).map_err(invalid)?;
+    if !rest.is_empty() || batch.header().is_control() {
+        return Err(invalid(format!(
+            "entry {} is not exactly one producer batch",
+            entry.log_id.index
+        )));
+    }
+    let mut batch = bytes.to_vec();
+    stamp_term(&mut batch, &entry.log_id)?;
+    Ok(batch)
+}
+
+/// The entry `index` that `batch` holds (written by [`encode_batch`]).
+fn decode_batch(batch: &RecordBatch<'_>, index: u64) -> io::Result<Entry> {
+    let payload = if batch.header().is_control() {
+        payload_of(batch)?
+    } else {
+        EntryPayload::Normal(Payload(Bytes::copy_from_slice(batch.as_bytes())))
+    };
+    Ok(Entry {
+        log_id: openraft::LogId::new_term_index(term_of(batch)?, index),
+        payload,
+    })
+}
