@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::cluster::meta_group::RaftTiming;
+use crate::cluster::raft_node::RaftTiming;
 use crate::cluster::runtime::{Cluster, ClusterStart};
 use crate::cluster::types::NodeAddr;
 use crate::config::{parse_advertised, BrokerConfig};

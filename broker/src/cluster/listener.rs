@@ -27,18 +27,39 @@ use tokio_util::codec::FramedRead;
 use super::entry_codec as codec;
 use super::meta_store::MetaStore;
 use super::metadata::MetaCommand;
+use super::partition_state::PartitionStore;
 use super::types::{metadata_group, Applied, Payload, Raft, RaftTypes};
 use crate::locks::{read, write};
+
+/// One group's openraft node, of whichever kind.
+#[derive(Clone)]
+pub enum GroupRaft {
+    /// The metadata group.
+    Meta(Raft<MetaStore>),
+    /// A partition group.
+    Partition(Raft<PartitionStore>),
+}
+
+/// Runs `$body` with `$raft` bound to the node inside a [`GroupRaft`]; every
+/// kind has the same RPC methods, of the same types.
+macro_rules! on_raft {
+    ($group:expr, $raft:ident => $body:expr) => {
+        match $group {
+            GroupRaft::Meta($raft) => $body,
+            GroupRaft::Partition($raft) => $body,
+        }
+    };
+}
 
 /// The Raft groups this broker runs, by id, as the listener finds them.
 #[derive(Default)]
 pub struct Groups {
-    groups: RwLock<HashMap<GroupId, Raft<MetaStore>>>,
+    groups: RwLock<HashMap<GroupId, GroupRaft>>,
 }
 
 impl Groups {
     /// Makes `raft` answer the RPCs for `group`.
-    pub fn insert(&self, group: GroupId, raft: Raft<MetaStore>) {
+    pub fn insert(&self, group: GroupId, raft: GroupRaft) {
         write(&self.groups).insert(group, raft);
     }
 
@@ -47,7 +68,7 @@ impl Groups {
         write(&self.groups).remove(group);
     }
 
-    fn get(&self, group: &GroupId) -> Option<Raft<MetaStore>> {
+    fn get(&self, group: &GroupId) -> Option<GroupRaft> {
         read(&self.groups).get(group).cloned()
     }
 }
@@ -178,9 +199,9 @@ async fn vote(
         leadership_transfer: request.leadership_transfer,
     };
     let result = if request.pre_vote {
-        raft.pre_vote(rpc).await
+        on_raft!(raft, r => r.pre_vote(rpc).await)
     } else {
-        raft.vote(rpc).await
+        on_raft!(raft, r => r.vote(rpc).await)
     };
     match result {
         Ok(r) => Ok(wire::VoteAnswer {
@@ -214,7 +235,7 @@ async fn append(
         entries,
         leader_commit: request.leader_commit.as_ref().map(codec::log_id_from_wire),
     };
-    match raft.append_entries(rpc).await {
+    match on_raft!(raft, r => r.append_entries(rpc).await) {
         Ok(AppendEntriesResponse::Success) => Ok(wire::AppendResult::Success),
         Ok(AppendEntriesResponse::PartialSuccess(id)) => Ok(wire::AppendResult::PartialSuccess(
             id.as_ref().map(codec::log_id_to_wire),
@@ -242,10 +263,8 @@ async fn snapshot(
         meta,
         snapshot: request.data.to_vec(),
     };
-    match raft
-        .install_full_snapshot(codec::vote_from_wire(&request.vote), snapshot)
-        .await
-    {
+    let vote = codec::vote_from_wire(&request.vote);
+    match on_raft!(raft, r => r.install_full_snapshot(vote, snapshot).await) {
         Ok(r) => Ok(wire::SnapshotAnswer {
             vote: codec::vote_to_wire(&r.vote),
         }),
@@ -259,7 +278,7 @@ async fn propose(
     groups: &Groups,
 ) -> Result<wire::ProposeAnswer, Refusal> {
     let group = metadata_group();
-    let Some(raft) = groups.get(&group) else {
+    let Some(GroupRaft::Meta(raft)) = groups.get(&group) else {
         return Err(no_group(&group));
     };
     if let Err(e) = MetaCommand::decode(&request.command) {

@@ -13,38 +13,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
-use openraft_multi::GroupNetworkFactory;
+use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::watch;
 
 use super::entry_log::EntryLog;
 use super::meta_store::{MetaStore, MetaView};
 use super::metadata::{MetaCommand, MetaReply, MetaState};
 use super::network::Router;
+use super::raft_node::{self, NodeStart, RaftTiming};
 use super::types::{metadata_group, Applied, NodeAddr, Payload, Raft};
 use crate::error::{Error, Result};
-
-/// How fast a group notices a dead leader and elects another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RaftTiming {
-    /// How often a leader sends heartbeats, in ms.
-    pub heartbeat_ms: u64,
-    /// A follower that hears no leader for a random time in
-    /// `election_min_ms..election_max_ms` starts an election.
-    pub election_min_ms: u64,
-    /// See `election_min_ms`.
-    pub election_max_ms: u64,
-}
-
-impl Default for RaftTiming {
-    fn default() -> Self {
-        RaftTiming {
-            heartbeat_ms: 100,
-            election_min_ms: 300,
-            election_max_ms: 600,
-        }
-    }
-}
 
 /// Why a proposal was not applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,24 +70,17 @@ impl MetaGroup {
                 dir.display()
             ))
         })?;
-        let config = openraft::Config {
-            cluster_name: "rill".to_string(),
-            heartbeat_interval: timing.heartbeat_ms,
-            election_timeout_min: timing.election_min_ms,
-            election_timeout_max: timing.election_max_ms,
-            ..Default::default()
-        }
-        .validate()
-        .map_err(|e| fail(format!("raft timing: {e}")))?;
-        let network = GroupNetworkFactory::new(router.clone(), metadata_group());
-        let raft = openraft::Raft::new(node_id, Arc::new(config), network, log, store.clone())
-            .await
-            .map_err(|e| fail(format!("starting the metadata group: {e}")))?;
-        match raft.initialize(members).await {
-            Ok(()) => {}
-            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-            Err(e) => return Err(fail(format!("initializing the metadata group: {e}"))),
-        }
+        let raft = raft_node::start(NodeStart {
+            node_id,
+            group: metadata_group(),
+            members,
+            log,
+            state: store.clone(),
+            router: router.clone(),
+            timing,
+            tune: |_| {},
+        })
+        .await?;
         Ok(MetaGroup {
             node_id,
             raft,

@@ -1,24 +1,28 @@
 //! A broker's part of the cluster, started and stopped as one: the cluster
-//! listener, the router to the peers, and this broker's member of the metadata
-//! group.
+//! listener, the router to the peers, this broker's member of the metadata
+//! group, and its members of the partition groups it replicates.
 //!
 //! The listener is serving before the group starts, so a peer's first RPCs find
 //! it; until the group is registered they are answered UNKNOWN_TOPIC_OR_PARTITION
-//! and the peer retries. Shutting down stops the group first, then the listener.
+//! and the peer retries. Shutting down stops the groups first, then the listener.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use rill_protocol::cluster::GroupId;
+use rill_storage::Log;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::listener::{self, Groups};
-use super::meta_group::{MetaGroup, RaftTiming};
+use super::listener::{self, GroupRaft, Groups};
+use super::meta_group::MetaGroup;
 use super::network::Router;
+use super::partition_group::{PartitionGroup, PartitionStart};
+use super::raft_node::RaftTiming;
 use super::types::{metadata_group, NodeAddr};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::locks::lock;
 
 /// What a broker needs to join its cluster.
@@ -40,7 +44,11 @@ pub struct ClusterStart {
 /// This broker's running part of the cluster.
 pub struct Cluster {
     meta: MetaGroup,
+    members: BTreeMap<u64, NodeAddr>,
+    router: Router,
+    timing: RaftTiming,
     groups: Arc<Groups>,
+    partitions: Mutex<HashMap<GroupId, Arc<PartitionGroup>>>,
     stop_listener: CancellationToken,
     listener: Mutex<Option<JoinHandle<()>>>,
 }
@@ -59,9 +67,9 @@ impl Cluster {
         let router = Router::new(start.node_id, start.max_frame_bytes);
         let meta = MetaGroup::start(
             start.node_id,
-            start.members,
+            start.members.clone(),
             &start.dir,
-            router,
+            router.clone(),
             start.timing,
         )
         .await;
@@ -72,10 +80,14 @@ impl Cluster {
                 return Err(e);
             }
         };
-        groups.insert(metadata_group(), meta.raft());
+        groups.insert(metadata_group(), GroupRaft::Meta(meta.raft()));
         Ok(Cluster {
             meta,
+            members: start.members,
+            router,
+            timing: start.timing,
             groups,
+            partitions: Mutex::new(HashMap::new()),
             stop_listener,
             listener: Mutex::new(Some(listener)),
         })
@@ -86,8 +98,60 @@ impl Cluster {
         &self.meta
     }
 
-    /// Stops the metadata group member and the listener; later calls do nothing.
+    /// Starts this broker's member of partition `group` over `log`, whose
+    /// replicas (if the group is new) are the brokers `replicas`, and makes the
+    /// cluster listener hand it the group's RPCs.
+    pub async fn start_partition(
+        &self,
+        group: GroupId,
+        replicas: &[u64],
+        log: Arc<Log>,
+    ) -> Result<Arc<PartitionGroup>> {
+        let mut members = BTreeMap::new();
+        for id in replicas {
+            let Some(addr) = self.members.get(id) else {
+                return Err(Error::Cluster {
+                    reason: format!(
+                        "partition {}/{} has replica {id}, which is not a broker of the cluster",
+                        group.topic, group.partition
+                    ),
+                });
+            };
+            members.insert(*id, addr.clone());
+        }
+        let member = Arc::new(
+            PartitionGroup::start(PartitionStart {
+                node_id: self.meta.node_id(),
+                group: group.clone(),
+                replicas: members,
+                log,
+                router: self.router.clone(),
+                timing: self.timing,
+            })
+            .await?,
+        );
+        self.groups
+            .insert(group.clone(), GroupRaft::Partition(member.raft()));
+        lock(&self.partitions).insert(group, Arc::clone(&member));
+        Ok(member)
+    }
+
+    /// Stops this broker's member of partition `group`, if it runs one; its log
+    /// stays.
+    pub async fn stop_partition(&self, group: &GroupId) {
+        self.groups.remove(group);
+        let member = lock(&self.partitions).remove(group);
+        if let Some(member) = member {
+            member.shutdown().await;
+        }
+    }
+
+    /// Stops every group member and the listener; later calls do nothing.
     pub async fn shutdown(&self) {
+        let partitions: Vec<GroupId> = lock(&self.partitions).keys().cloned().collect();
+        for group in partitions {
+            self.stop_partition(&group).await;
+        }
         self.groups.remove(&metadata_group());
         self.meta.shutdown().await;
         self.stop_listener.cancel();

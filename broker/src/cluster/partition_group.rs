@@ -1,0 +1,161 @@
+//! This broker's member of one partition's Raft group: the partition's log as
+//! the group's log (`partition_log`), its committed offset as the group's state
+//! (`partition_state`).
+//!
+//! A producer batch proposed on the leader is answered with its base offset once
+//! a majority of the replicas has it (each under its own fsync policy) and it is
+//! applied: that is `acks=all`. Readers see records below the committed offset
+//! only. Snapshots hold just that offset (the records are in the log), and the
+//! log is never purged for them, so a replica that was down or lost its disk
+//! catches up by replication from the leader's log.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::SnapshotPolicy;
+use rill_protocol::cluster::GroupId;
+use rill_storage::Log;
+use tokio::sync::watch;
+
+use super::meta_group::ProposeFailure;
+use super::network::Router;
+use super::partition_log::PartitionLog;
+use super::partition_state::{PartitionState, PartitionStore, PartitionView};
+use super::raft_node::{self, NodeStart, RaftTiming};
+use super::types::{Applied, NodeAddr, Payload, Raft};
+use crate::error::{Error, Result};
+
+/// The directory, inside the partition's, that holds the group's snapshot.
+pub const STATE_DIR: &str = "raft-sm";
+
+/// Entries applied between two snapshots of the committed offset.
+const SNAPSHOT_EVERY: u64 = 4096;
+
+/// What starting a partition group member takes.
+pub struct PartitionStart {
+    /// This broker's node id.
+    pub node_id: u64,
+    /// The partition.
+    pub group: GroupId,
+    /// The partition's replicas and their cluster listeners, if the group is new.
+    pub replicas: BTreeMap<u64, NodeAddr>,
+    /// The partition's log on this broker.
+    pub log: Arc<Log>,
+    /// The broker's connections to its peers.
+    pub router: Router,
+    /// Heartbeat and election timing.
+    pub timing: RaftTiming,
+}
+
+/// This broker's member of a partition group.
+pub struct PartitionGroup {
+    group: GroupId,
+    raft: Raft<PartitionStore>,
+    log: PartitionLog,
+    view: watch::Receiver<PartitionView>,
+}
+
+impl PartitionGroup {
+    /// Starts the member over the partition's log.
+    pub async fn start(start: PartitionStart) -> Result<PartitionGroup> {
+        let name = format!("{}/{}", start.group.topic, start.group.partition);
+        let fail = |what: &str, e: std::io::Error| Error::Cluster {
+            reason: format!("{what} of partition {name}: {e}"),
+        };
+        let log = PartitionLog::open(Arc::clone(&start.log))
+            .map_err(|e| fail("opening the raft log", e))?;
+        let state = PartitionState::new(start.log.log_start_offset());
+        let store = PartitionStore::open(&start.log.dir().join(STATE_DIR), state)
+            .map_err(|e| fail("opening the raft state", e))?;
+        let view = store.subscribe();
+        let raft = raft_node::start(NodeStart {
+            node_id: start.node_id,
+            group: start.group.clone(),
+            members: start.replicas,
+            log: log.clone(),
+            state: store,
+            router: start.router,
+            timing: start.timing,
+            tune: |config| {
+                config.snapshot_policy = SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY);
+                config.max_in_snapshot_log_to_keep = u64::MAX;
+            },
+        })
+        .await?;
+        Ok(PartitionGroup {
+            group: start.group,
+            raft,
+            log,
+            view,
+        })
+    }
+
+    /// Appends a validated producer batch through the group and returns its base
+    /// offset once it is committed and applied.
+    pub async fn append(&self, batch: Bytes) -> Result<i64, ProposeFailure> {
+        match self.raft.client_write(Payload(batch)).await {
+            Ok(written) => match written.data {
+                Applied::Appended { base_offset } => Ok(base_offset),
+                other => Err(ProposeFailure::Unavailable {
+                    reason: format!("the batch was applied with the answer {other:?}"),
+                }),
+            },
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(ProposeFailure::NotLeader {
+                    leader: forward.leader_id.zip(forward.leader_node),
+                })
+            }
+            Err(e) => Err(ProposeFailure::Unavailable {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// The partition.
+    pub fn group(&self) -> &GroupId {
+        &self.group
+    }
+
+    /// The partition's log on this broker.
+    pub fn log(&self) -> &Arc<Log> {
+        self.log.log()
+    }
+
+    /// The committed offset as applied here, updated after every change.
+    pub fn committed(&self) -> watch::Receiver<PartitionView> {
+        self.view.clone()
+    }
+
+    /// Every record below this offset is committed (as applied here).
+    pub fn committed_offset(&self) -> i64 {
+        self.view.borrow().committed_offset
+    }
+
+    /// The current leader's id, if this broker knows one.
+    pub async fn leader(&self) -> Option<u64> {
+        self.raft.current_leader().await
+    }
+
+    /// Waits up to `timeout` until some broker leads the group.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Option<u64> {
+        self.raft
+            .wait(Some(timeout))
+            .metrics(|m| m.current_leader.is_some(), "a leader")
+            .await
+            .ok()
+            .and_then(|m| m.current_leader)
+    }
+
+    /// The group's openraft handle, for the cluster listener.
+    pub(crate) fn raft(&self) -> Raft<PartitionStore> {
+        self.raft.clone()
+    }
+
+    /// Stops the member; the log and state stay on disk.
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+}

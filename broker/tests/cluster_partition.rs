@@ -1,0 +1,219 @@
+//! One partition replicated on three brokers' cluster members in one process,
+//! over their real cluster listeners: a batch appended on the leader is
+//! answered once committed, lands at the same offsets in every replica's log,
+//! a follower refuses appends and names the leader, the group carries on
+//! without a stopped leader, and the stopped replica catches up from its own
+//! log when it returns.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rill_broker::cluster::meta_group::ProposeFailure;
+use rill_broker::cluster::partition_group::PartitionGroup;
+use rill_broker::cluster::raft_node::RaftTiming;
+use rill_broker::cluster::runtime::{Cluster, ClusterStart};
+use rill_broker::cluster::types::NodeAddr;
+use rill_protocol::cluster::GroupId;
+use rill_protocol::{BatchBuilder, ProducerInfo, RecordBatch};
+use rill_storage::{Log, LogOptions};
+use tokio::net::TcpListener;
+
+const TIMING: RaftTiming = RaftTiming {
+    heartbeat_ms: 50,
+    election_min_ms: 200,
+    election_max_ms: 400,
+};
+
+struct Member {
+    cluster: Cluster,
+    group: Arc<PartitionGroup>,
+}
+
+fn group() -> GroupId {
+    GroupId {
+        topic: "orders".to_string(),
+        partition: 0,
+    }
+}
+
+async fn start(
+    id: u64,
+    addr: SocketAddr,
+    members: &BTreeMap<u64, NodeAddr>,
+    data: &Path,
+) -> Member {
+    let listener = TcpListener::bind(addr)
+        .await
+        .expect("bind cluster listener");
+    let dir = data.join(format!("node-{id}"));
+    let cluster = Cluster::start(ClusterStart {
+        node_id: id,
+        listener,
+        members: members.clone(),
+        dir: dir.join("__cluster"),
+        timing: TIMING,
+        max_frame_bytes: 8 << 20,
+    })
+    .await
+    .expect("start cluster member");
+    let log = Log::open(dir.join("orders").join("0"), LogOptions::default()).expect("open log");
+    let group = cluster
+        .start_partition(group(), &[1, 2, 3], Arc::new(log))
+        .await
+        .expect("start partition member");
+    Member { cluster, group }
+}
+
+fn batch(records: usize, tag: &str) -> Bytes {
+    let mut builder = BatchBuilder::new(ProducerInfo::NONE);
+    for i in 0..records {
+        builder.push(1_000, None, Some(format!("{tag}-{i}").as_bytes()), &[]);
+    }
+    Bytes::from(builder.finish())
+}
+
+/// Appends on whichever member leads; returns the base offset.
+async fn append(members: &[Option<Member>], records: usize, tag: &str) -> i64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        for member in members.iter().flatten() {
+            match member.group.append(batch(records, tag)).await {
+                Ok(offset) => return offset,
+                Err(ProposeFailure::NotLeader { .. }) => continue,
+                Err(ProposeFailure::Unavailable { reason }) => {
+                    eprintln!("append not taken yet: {reason}");
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no member took the append"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `member` has committed up to `offset`.
+async fn committed(member: &Member, offset: i64) {
+    let mut view = member.group.committed();
+    let reached = tokio::time::timeout(
+        Duration::from_secs(20),
+        view.wait_for(|v| v.committed_offset >= offset),
+    )
+    .await;
+    assert!(
+        matches!(reached, Ok(Ok(_))),
+        "committed offset {} never reached {offset}",
+        member.group.committed_offset()
+    );
+}
+
+/// Every record in `member`'s log below `end`: (offset, value, control batch?).
+fn records(member: &Member, end: i64) -> Vec<(i64, Vec<u8>, bool)> {
+    let log = member.group.log();
+    let mut out = Vec::new();
+    let mut next = 0;
+    while next < end {
+        let read = log.read(next, 1 << 20).expect("read");
+        let mut rest = read.bytes.as_slice();
+        assert!(!rest.is_empty(), "offset {next} is missing");
+        while !rest.is_empty() {
+            let (batch, after) = RecordBatch::split_first(rest).expect("batch");
+            for r in batch.records() {
+                let r = r.expect("record");
+                if r.offset < end {
+                    let value = r.value.expect("value").to_vec();
+                    out.push((r.offset, value, batch.header().is_control()));
+                }
+            }
+            next = batch.next_offset();
+            rest = after;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_replicates_fails_over_and_catches_up() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut addrs = BTreeMap::new();
+    for id in 1..=3u64 {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        addrs.insert(id, probe.local_addr().expect("addr"));
+    }
+    let peers: BTreeMap<u64, NodeAddr> = addrs
+        .iter()
+        .map(|(id, addr)| {
+            let cluster = addr.to_string();
+            (*id, NodeAddr { cluster })
+        })
+        .collect();
+    let mut members = Vec::new();
+    for (id, addr) in &addrs {
+        members.push(Some(start(*id, *addr, &peers, data.path()).await));
+    }
+
+    let first = append(&members, 3, "a").await;
+    let second = append(&members, 2, "b").await;
+    assert!(second >= first + 3, "batches overlap: {first}, {second}");
+    for member in members.iter().flatten() {
+        committed(member, second + 2).await;
+    }
+    let reference = records(members[0].as_ref().expect("running"), second + 2);
+    let produced: Vec<_> = reference.iter().filter(|r| !r.2).collect();
+    assert_eq!(produced.len(), 5, "{reference:?}");
+    for member in members.iter().flatten() {
+        assert_eq!(records(member, second + 2), reference, "replicas differ");
+    }
+
+    // A follower refuses and names the leader.
+    let leader = members[0]
+        .as_ref()
+        .expect("running")
+        .group
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .expect("a leader");
+    let follower = members
+        .iter()
+        .flatten()
+        .find(|m| m.cluster.meta().node_id() != leader)
+        .expect("a follower");
+    match follower.group.append(batch(1, "refused")).await {
+        Err(ProposeFailure::NotLeader {
+            leader: Some((id, _)),
+        }) => assert_eq!(id, leader),
+        other => panic!("a follower took an append: {other:?}"),
+    }
+
+    // Stop the leader: the other two elect one and go on appending.
+    let stopped = usize::try_from(leader - 1).expect("index");
+    let gone = members[stopped].take().expect("running");
+    gone.cluster.shutdown().await;
+    gone.group.log().close().expect("close log");
+    drop(gone);
+    let third = append(&members, 4, "c").await;
+    assert!(third >= second + 2);
+    for member in members.iter().flatten() {
+        committed(member, third + 4).await;
+    }
+
+    // The stopped replica restarts from its own log and catches up.
+    members[stopped] = Some(start(leader, addrs[&leader], &peers, data.path()).await);
+    let back = members[stopped].as_ref().expect("restarted");
+    committed(back, third + 4).await;
+    let survivor = members
+        .iter()
+        .flatten()
+        .find(|m| m.cluster.meta().node_id() != leader);
+    let survivor = survivor.expect("a survivor");
+    assert_eq!(records(back, third + 4), records(survivor, third + 4));
+
+    for member in members.into_iter().flatten() {
+        member.cluster.shutdown().await;
+    }
+}
