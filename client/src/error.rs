@@ -111,6 +111,7 @@ impl Error {
                 code,
                 ErrorCode::UnknownTopicOrPartition
                     | ErrorCode::LeaderNotAvailable
+                    | ErrorCode::NotLeaderOrFollower
                     | ErrorCode::StorageError
                     | ErrorCode::CoordinatorNotAvailable
             ),

@@ -22,6 +22,9 @@ pub enum ErrorCode {
     /// 5: the partition exists but is not being served yet (its log is still being
     /// recovered after an unclean shutdown); retry after a short backoff.
     LeaderNotAvailable,
+    /// 6: this broker is not the partition's leader (a replica or no replica at
+    /// all): refresh metadata and send to the leader it names.
+    NotLeaderOrFollower,
     /// 10: a batch or request is larger than the broker accepts.
     MessageTooLarge,
     /// 15: the group coordinator is not available (reserved; Rill does not return it yet).
@@ -65,13 +68,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every named code (without `Other`).
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::None,
         ErrorCode::Unknown,
         ErrorCode::OffsetOutOfRange,
         ErrorCode::CorruptMessage,
         ErrorCode::UnknownTopicOrPartition,
         ErrorCode::LeaderNotAvailable,
+        ErrorCode::NotLeaderOrFollower,
         ErrorCode::MessageTooLarge,
         ErrorCode::CoordinatorNotAvailable,
         ErrorCode::InvalidTopic,
@@ -101,6 +105,7 @@ impl ErrorCode {
             ErrorCode::CorruptMessage => 2,
             ErrorCode::UnknownTopicOrPartition => 3,
             ErrorCode::LeaderNotAvailable => 5,
+            ErrorCode::NotLeaderOrFollower => 6,
             ErrorCode::MessageTooLarge => 10,
             ErrorCode::CoordinatorNotAvailable => 15,
             ErrorCode::InvalidTopic => 17,
@@ -146,6 +151,7 @@ impl std::fmt::Display for ErrorCode {
             ErrorCode::CorruptMessage => "CORRUPT_MESSAGE",
             ErrorCode::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
             ErrorCode::LeaderNotAvailable => "LEADER_NOT_AVAILABLE",
+            ErrorCode::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
             ErrorCode::MessageTooLarge => "MESSAGE_TOO_LARGE",
             ErrorCode::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             ErrorCode::InvalidTopic => "INVALID_TOPIC_EXCEPTION",

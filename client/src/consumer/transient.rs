@@ -16,6 +16,7 @@ pub(super) fn transient(error: &Error) -> bool {
                 ErrorCode::StorageError
                     | ErrorCode::CoordinatorNotAvailable
                     | ErrorCode::LeaderNotAvailable
+                    | ErrorCode::NotLeaderOrFollower
             )
         }
         _ => false,
