@@ -132,6 +132,7 @@ async fn join_cluster(config: &BrokerConfig) -> Result<Cluster> {
         node_id,
         listener,
         members,
+        routes: Default::default(),
         dir: config.data_dir.join(CLUSTER_DIR),
         timing: RaftTiming {
             heartbeat_ms: c.heartbeat_ms,

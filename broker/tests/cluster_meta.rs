@@ -40,6 +40,7 @@ async fn start(
         node_id: id,
         listener,
         members: members.clone(),
+        routes: Default::default(),
         dir: data.join(format!("node-{id}")),
         timing: TIMING,
         max_frame_bytes: 8 << 20,

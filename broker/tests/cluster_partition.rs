@@ -5,7 +5,7 @@
 //! without a stopped leader, and the stopped replica catches up from its own
 //! log when it returns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use rill_broker::cluster::types::NodeAddr;
 use rill_protocol::cluster::GroupId;
 use rill_protocol::{BatchBuilder, ProducerInfo, RecordBatch};
 use rill_storage::{Log, LogOptions};
+use rill_tests::proxy::FaultProxy;
 use tokio::net::TcpListener;
 
 const TIMING: RaftTiming = RaftTiming {
@@ -46,6 +47,17 @@ async fn start(
     members: &BTreeMap<u64, NodeAddr>,
     data: &Path,
 ) -> Member {
+    start_routed(id, addr, members, HashMap::new(), data).await
+}
+
+/// Starts member `id`, which reaches the peers in `routes` there instead.
+async fn start_routed(
+    id: u64,
+    addr: SocketAddr,
+    members: &BTreeMap<u64, NodeAddr>,
+    routes: HashMap<u64, String>,
+    data: &Path,
+) -> Member {
     let listener = TcpListener::bind(addr)
         .await
         .expect("bind cluster listener");
@@ -54,6 +66,7 @@ async fn start(
         node_id: id,
         listener,
         members: members.clone(),
+        routes,
         dir: dir.join("__cluster"),
         timing: TIMING,
         max_frame_bytes: 8 << 20,
@@ -76,11 +89,16 @@ fn batch(records: usize, tag: &str) -> Bytes {
     Bytes::from(builder.finish())
 }
 
-/// Appends on whichever member leads; returns the base offset.
-async fn append(members: &[Option<Member>], records: usize, tag: &str) -> i64 {
+/// The running members.
+fn running(members: &[Option<Member>]) -> Vec<&Member> {
+    members.iter().flatten().collect()
+}
+
+/// Appends on whichever of `members` leads; returns the base offset.
+async fn append(members: &[&Member], records: usize, tag: &str) -> i64 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        for member in members.iter().flatten() {
+        for member in members {
             match member.group.append(batch(records, tag)).await {
                 Ok(offset) => return offset,
                 Err(ProposeFailure::NotLeader { .. }) => continue,
@@ -110,6 +128,11 @@ async fn committed(member: &Member, offset: i64) {
         "committed offset {} never reached {offset}",
         member.group.committed_offset()
     );
+}
+
+/// Every record value in `member`'s log below `end`.
+fn values(member: &Member, end: i64) -> Vec<Vec<u8>> {
+    records(member, end).into_iter().map(|r| r.1).collect()
 }
 
 /// Every record in `member`'s log below `end`: (offset, value, control batch?).
@@ -157,8 +180,8 @@ async fn a_partition_replicates_fails_over_and_catches_up() {
         members.push(Some(start(*id, *addr, &peers, data.path()).await));
     }
 
-    let first = append(&members, 3, "a").await;
-    let second = append(&members, 2, "b").await;
+    let first = append(&running(&members), 3, "a").await;
+    let second = append(&running(&members), 2, "b").await;
     assert!(second >= first + 3, "batches overlap: {first}, {second}");
     for member in members.iter().flatten() {
         committed(member, second + 2).await;
@@ -196,7 +219,7 @@ async fn a_partition_replicates_fails_over_and_catches_up() {
     gone.cluster.shutdown().await;
     gone.group.log().close().expect("close log");
     drop(gone);
-    let third = append(&members, 4, "c").await;
+    let third = append(&running(&members), 4, "c").await;
     assert!(third >= second + 2);
     for member in members.iter().flatten() {
         committed(member, third + 4).await;
@@ -213,6 +236,103 @@ async fn a_partition_replicates_fails_over_and_catches_up() {
     let survivor = survivor.expect("a survivor");
     assert_eq!(records(back, third + 4), records(survivor, third + 4));
 
+    for member in members.into_iter().flatten() {
+        member.cluster.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_majority_loses_its_uncommitted_tail() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut listeners = BTreeMap::new();
+    for id in 1..=3u64 {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listeners.insert(id, probe.local_addr().expect("addr"));
+    }
+    // Every link i -> j runs through its own proxy in front of j's listener.
+    let mut links = BTreeMap::new();
+    for from in 1..=3u64 {
+        for to in (1..=3u64).filter(|to| *to != from) {
+            let proxy = FaultProxy::start(listeners[&to]).await.expect("proxy");
+            links.insert((from, to), proxy);
+        }
+    }
+    let peers: BTreeMap<u64, NodeAddr> = listeners
+        .iter()
+        .map(|(id, addr)| {
+            let cluster = addr.to_string();
+            (*id, NodeAddr { cluster })
+        })
+        .collect();
+    let mut members = Vec::new();
+    for (id, addr) in &listeners {
+        let routes = links
+            .iter()
+            .filter(|((from, _), _)| from == id)
+            .map(|((_, to), proxy)| (*to, proxy.addr().to_string()))
+            .collect();
+        members.push(Some(
+            start_routed(*id, *addr, &peers, routes, data.path()).await,
+        ));
+    }
+    let first = append(&running(&members), 2, "before").await;
+    let all = running(&members);
+    let old = all[0]
+        .group
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .expect("a leader");
+    let old_leader = *all
+        .iter()
+        .find(|m| m.cluster.meta().node_id() == old)
+        .expect("the leader is a member");
+    let majority: Vec<&Member> = all
+        .iter()
+        .copied()
+        .filter(|m| m.cluster.meta().node_id() != old)
+        .collect();
+
+    // Cut the leader off both ways; it still takes an append it cannot commit.
+    for ((from, to), proxy) in &links {
+        if *from == old || *to == old {
+            proxy.partition(true);
+        }
+    }
+    // Once no frame can still be in flight, the batch can reach no one else.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stranded = old_leader.group.append(batch(3, "stranded"));
+    let stranded = tokio::time::timeout(Duration::from_secs(3), stranded);
+    // The majority elects a new leader and commits without it.
+    let (stranded, after) = tokio::join!(stranded, append(&majority, 2, "after"));
+    assert!(
+        !matches!(stranded, Ok(Ok(_))),
+        "a leader cut off from the majority acknowledged an append: {stranded:?}"
+    );
+    assert!(after >= first + 2);
+
+    // The old leader wrote the stranded batch to its own log.
+    let own = values(old_leader, old_leader.group.log().log_end_offset());
+    assert!(
+        own.iter().any(|v| v.starts_with(b"stranded")),
+        "the stranded batch never reached the old leader's log: {own:?}"
+    );
+
+    // Healed, the old leader drops its uncommitted tail and follows.
+    for proxy in links.values() {
+        proxy.partition(false);
+    }
+    let end = after + 2;
+    committed(old_leader, end).await;
+    let kept = values(majority[0], end);
+    assert_eq!(values(old_leader, end), kept, "the logs forked");
+    assert!(
+        !kept.iter().any(|v| v.starts_with(b"stranded")),
+        "an unacknowledged record was kept: {kept:?}"
+    );
+    let tail = old_leader.group.log().log_end_offset();
+    assert_eq!(tail, majority[0].group.log().log_end_offset());
+
+    drop(all);
     for member in members.into_iter().flatten() {
         member.cluster.shutdown().await;
     }

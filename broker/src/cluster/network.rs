@@ -38,24 +38,36 @@ pub struct Router {
 struct Inner {
     me: u64,
     max_frame_bytes: usize,
+    /// Where this broker reaches each peer, from its own configuration.
+    addresses: HashMap<u64, String>,
     peers: Mutex<HashMap<u64, Arc<Peer>>>,
 }
 
 impl Router {
-    /// A router for broker `me`; frames it reads are held to `max_frame_bytes`.
-    pub fn new(me: u64, max_frame_bytes: usize) -> Router {
+    /// A router for broker `me` that reaches the peers in `addresses` there;
+    /// frames it reads are held to `max_frame_bytes`.
+    pub fn new(me: u64, addresses: HashMap<u64, String>, max_frame_bytes: usize) -> Router {
         Router {
             inner: Arc::new(Inner {
                 me,
                 max_frame_bytes,
+                addresses,
                 peers: Mutex::new(HashMap::new()),
             }),
         }
     }
 
-    /// The connection to `target`, made (not yet dialled) on first use with the
-    /// address its membership entry gives, and replaced when that address changes.
+    /// The connection to `target`, made (not yet dialled) on first use, and
+    /// replaced when its address changes. The address is this broker's own
+    /// configured one for `target` if it has one (so each broker may reach a
+    /// peer its own way, through a proxy for instance), else `addr`, the one
+    /// the group's membership gives.
     fn peer(&self, target: u64, addr: &str) -> Arc<Peer> {
+        let addr = self
+            .inner
+            .addresses
+            .get(&target)
+            .map_or(addr, String::as_str);
         let mut peers = lock(&self.inner.peers);
         match peers.get(&target) {
             Some(peer) if peer.addr() == addr => Arc::clone(peer),

@@ -33,6 +33,9 @@ pub struct ClusterStart {
     pub listener: TcpListener,
     /// Every voter of the metadata group (this broker included) and its addresses.
     pub members: BTreeMap<u64, NodeAddr>,
+    /// Where this broker reaches a peer when not at its address in `members`
+    /// (through a proxy, say); usually empty.
+    pub routes: HashMap<u64, String>,
     /// Where the metadata group keeps its log and state.
     pub dir: PathBuf,
     /// Heartbeat and election timing.
@@ -64,7 +67,7 @@ impl Cluster {
             start.max_frame_bytes,
             stop_listener.clone().cancelled_owned(),
         ));
-        let router = Router::new(start.node_id, start.max_frame_bytes);
+        let router = Router::new(start.node_id, start.routes, start.max_frame_bytes);
         let meta = MetaGroup::start(
             start.node_id,
             start.members.clone(),
