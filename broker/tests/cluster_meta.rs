@@ -9,9 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use rill_broker::cluster::meta_group::ProposeFailure;
 use rill_broker::cluster::metadata::{MetaCommand, MetaReply, TopicAssignment};
-use rill_broker::cluster::raft_node::RaftTiming;
+use rill_broker::cluster::raft_node::{ProposeFailure, RaftTiming};
 use rill_broker::cluster::runtime::{Cluster, ClusterStart};
 use rill_broker::cluster::types::NodeAddr;
 use rill_protocol::cluster::{

@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rill_broker::cluster::meta_group::ProposeFailure;
 use rill_broker::cluster::partition_group::PartitionGroup;
-use rill_broker::cluster::raft_node::RaftTiming;
+use rill_broker::cluster::raft_node::{ProposeFailure, RaftTiming};
 use rill_broker::cluster::runtime::{Cluster, ClusterStart};
 use rill_broker::cluster::types::NodeAddr;
 use rill_protocol::cluster::GroupId;

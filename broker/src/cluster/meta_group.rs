@@ -13,31 +13,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::watch;
 
 use super::entry_log::EntryLog;
 use super::meta_store::{MetaStore, MetaView};
 use super::metadata::{MetaCommand, MetaReply, MetaState};
 use super::network::Router;
-use super::raft_node::{self, NodeStart, RaftTiming};
-use super::types::{metadata_group, Applied, NodeAddr, Payload, Raft};
+use super::raft_node::{self, NodeStart, ProposeFailure, RaftTiming};
+use super::types::{metadata_group, Applied, NodeAddr, Raft};
 use crate::error::{Error, Result};
-
-/// Why a proposal was not applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProposeFailure {
-    /// This broker does not lead the group; `leader` does, if one is known.
-    NotLeader {
-        /// The leader's id and addresses.
-        leader: Option<(u64, NodeAddr)>,
-    },
-    /// The group cannot take proposals now (shutting down, no quorum).
-    Unavailable {
-        /// What openraft reported.
-        reason: String,
-    },
-}
 
 /// This broker's member of the metadata group.
 pub struct MetaGroup {
@@ -91,24 +75,10 @@ impl MetaGroup {
 
     /// Proposes `command` and waits until it is committed and applied.
     pub async fn propose(&self, command: &MetaCommand) -> Result<MetaReply, ProposeFailure> {
-        match self
-            .raft
-            .client_write(Payload(command.encode().into()))
-            .await
-        {
-            Ok(written) => match written.data {
-                Applied::Metadata(reply) => Ok(reply),
-                Applied::Nothing | Applied::Appended { .. } => Err(ProposeFailure::Unavailable {
-                    reason: "the command was applied without an answer".to_string(),
-                }),
-            },
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                Err(ProposeFailure::NotLeader {
-                    leader: forward.leader_id.zip(forward.leader_node),
-                })
-            }
-            Err(e) => Err(ProposeFailure::Unavailable {
-                reason: e.to_string(),
+        match raft_node::write(&self.raft, command.encode().into()).await? {
+            Applied::Metadata(reply) => Ok(reply),
+            other => Err(ProposeFailure::Unavailable {
+                reason: format!("the command was applied with the answer {other:?}"),
             }),
         }
     }
@@ -172,12 +142,7 @@ impl MetaGroup {
 
     /// Waits up to `timeout` until some broker leads the group.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<u64> {
-        self.raft
-            .wait(Some(timeout))
-            .metrics(|m| m.current_leader.is_some(), "a leader")
-            .await
-            .ok()
-            .and_then(|m| m.current_leader)
+        raft_node::wait_for_leader(&self.raft, timeout).await
     }
 
     /// Stops the group member; its log and state stay on disk.

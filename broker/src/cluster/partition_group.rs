@@ -14,18 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use openraft::error::{ClientWriteError, RaftError};
 use openraft::SnapshotPolicy;
 use rill_protocol::cluster::GroupId;
 use rill_storage::Log;
 use tokio::sync::watch;
 
-use super::meta_group::ProposeFailure;
 use super::network::Router;
 use super::partition_log::PartitionLog;
 use super::partition_state::{PartitionState, PartitionStore, PartitionView};
-use super::raft_node::{self, NodeStart, RaftTiming};
-use super::types::{Applied, NodeAddr, Payload, Raft};
+use super::raft_node::{self, NodeStart, ProposeFailure, RaftTiming};
+use super::types::{Applied, NodeAddr, Raft};
 use crate::error::{Error, Result};
 
 /// The directory, inside the partition's, that holds the group's snapshot.
@@ -96,20 +94,10 @@ impl PartitionGroup {
     /// Appends a validated producer batch through the group and returns its base
     /// offset once it is committed and applied.
     pub async fn append(&self, batch: Bytes) -> Result<i64, ProposeFailure> {
-        match self.raft.client_write(Payload(batch)).await {
-            Ok(written) => match written.data {
-                Applied::Appended { base_offset } => Ok(base_offset),
-                other => Err(ProposeFailure::Unavailable {
-                    reason: format!("the batch was applied with the answer {other:?}"),
-                }),
-            },
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                Err(ProposeFailure::NotLeader {
-                    leader: forward.leader_id.zip(forward.leader_node),
-                })
-            }
-            Err(e) => Err(ProposeFailure::Unavailable {
-                reason: e.to_string(),
+        match raft_node::write(&self.raft, batch).await? {
+            Applied::Appended { base_offset } => Ok(base_offset),
+            other => Err(ProposeFailure::Unavailable {
+                reason: format!("the batch was applied with the answer {other:?}"),
             }),
         }
     }
@@ -141,12 +129,7 @@ impl PartitionGroup {
 
     /// Waits up to `timeout` until some broker leads the group.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<u64> {
-        self.raft
-            .wait(Some(timeout))
-            .metrics(|m| m.current_leader.is_some(), "a leader")
-            .await
-            .ok()
-            .and_then(|m| m.current_leader)
+        raft_node::wait_for_leader(&self.raft, timeout).await
     }
 
     /// The group's openraft handle, for the cluster listener.

@@ -9,14 +9,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use openraft::error::{InitializeError, RaftError};
+use bytes::Bytes;
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft_multi::GroupNetworkFactory;
 use rill_protocol::cluster::GroupId;
 
 use super::network::Router;
-use super::types::{NodeAddr, Raft, RaftTypes};
+use super::types::{Applied, NodeAddr, Payload, Raft, RaftTypes};
 use crate::error::{Error, Result};
 
 /// How fast a group notices a dead leader and elects another.
@@ -39,6 +41,21 @@ impl Default for RaftTiming {
             election_max_ms: 600,
         }
     }
+}
+
+/// Why a proposal was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProposeFailure {
+    /// This broker does not lead the group; `leader` does, if one is known.
+    NotLeader {
+        /// The leader's id and addresses.
+        leader: Option<(u64, NodeAddr)>,
+    },
+    /// The group cannot take proposals now (shutting down, no quorum).
+    Unavailable {
+        /// What openraft reported.
+        reason: String,
+    },
 }
 
 /// What starting a group member takes.
@@ -96,4 +113,35 @@ where
         Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(raft),
         Err(e) => Err(fail("initializing", &e)),
     }
+}
+
+/// Proposes `payload` to the group and returns what applying it answered, once
+/// it is committed and applied; refused where this member does not lead.
+pub async fn write<SM>(raft: &Raft<SM>, payload: Bytes) -> Result<Applied, ProposeFailure>
+where
+    SM: RaftStateMachine<RaftTypes, SnapshotData = Vec<u8>>,
+{
+    match raft.client_write(Payload(payload)).await {
+        Ok(written) => Ok(written.data),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+            Err(ProposeFailure::NotLeader {
+                leader: forward.leader_id.zip(forward.leader_node),
+            })
+        }
+        Err(e) => Err(ProposeFailure::Unavailable {
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Waits up to `timeout` until some broker leads the group; its id.
+pub async fn wait_for_leader<SM>(raft: &Raft<SM>, timeout: Duration) -> Option<u64>
+where
+    SM: RaftStateMachine<RaftTypes, SnapshotData = Vec<u8>>,
+{
+    raft.wait(Some(timeout))
+        .metrics(|m| m.current_leader.is_some(), "a leader")
+        .await
+        .ok()
+        .and_then(|m| m.current_leader)
 }
