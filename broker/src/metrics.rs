@@ -39,6 +39,37 @@ pub struct LagLabels {
     pub partition: i32,
 }
 
+/// Labels of a Raft group's gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupLabels {
+    /// The group: `__cluster/0` for the metadata group, else `topic/partition`.
+    pub group: String,
+}
+
+/// Labels of a Raft group's role gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabels {
+    /// The group, as in [`GroupLabels`].
+    pub group: String,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub role: String,
+}
+
+/// One Raft group member's state, as rendered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftGauges {
+    /// The group, as in [`GroupLabels`].
+    pub group: String,
+    /// Its role on this broker.
+    pub role: &'static str,
+    /// Its current term.
+    pub term: u64,
+    /// The leader this broker knows, if any.
+    pub leader: Option<u64>,
+    /// The last entry applied here, if any.
+    pub applied_index: Option<u64>,
+}
+
 fn latency_histogram() -> Histogram {
     // 50 µs .. ~1.6 s.
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
@@ -56,6 +87,10 @@ pub struct Metrics {
     connections: Gauge,
     lag: Family<LagLabels, Gauge>,
     recovering: Gauge,
+    raft_role: Family<RoleLabels, Gauge>,
+    raft_term: Family<GroupLabels, Gauge>,
+    raft_leader: Family<GroupLabels, Gauge>,
+    raft_applied: Family<GroupLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -78,6 +113,10 @@ impl Metrics {
             connections: Gauge::default(),
             lag: Family::default(),
             recovering: Gauge::default(),
+            raft_role: Family::default(),
+            raft_term: Family::default(),
+            raft_leader: Family::default(),
+            raft_applied: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -121,6 +160,26 @@ impl Metrics {
             "Partitions whose logs are still being opened after start-up (not served yet)",
             m.recovering.clone(),
         );
+        registry.register(
+            "raft_role",
+            "1 for each Raft group this broker is a member of, labelled with its role here",
+            m.raft_role.clone(),
+        );
+        registry.register(
+            "raft_term",
+            "The current Raft term of each group this broker is a member of",
+            m.raft_term.clone(),
+        );
+        registry.register(
+            "raft_leader",
+            "The broker id each group's member here knows as leader (-1: none)",
+            m.raft_leader.clone(),
+        );
+        registry.register(
+            "raft_applied_index",
+            "The index of the last Raft entry applied here, by group (-1: none)",
+            m.raft_applied.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -155,19 +214,49 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    fn set_raft(&self, raft: &[RaftGauges]) {
+        self.raft_role.clear();
+        self.raft_term.clear();
+        self.raft_leader.clear();
+        self.raft_applied.clear();
+        let signed = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
+        for g in raft {
+            let labels = GroupLabels {
+                group: g.group.clone(),
+            };
+            let role = RoleLabels {
+                group: g.group.clone(),
+                role: g.role.to_string(),
+            };
+            self.raft_role.get_or_create(&role).set(1);
+            self.raft_term
+                .get_or_create(&labels)
+                .set(signed(Some(g.term)));
+            self.raft_leader
+                .get_or_create(&labels)
+                .set(signed(g.leader));
+            self.raft_applied
+                .get_or_create(&labels)
+                .set(signed(g.applied_index));
+        }
+    }
+
     /// A connection opened (+1) or closed (-1).
     pub fn connection(&self, delta: i64) {
         self.connections.inc_by(delta);
     }
 
     /// The text exposition, with consumer-group lag set to `lag` (one entry per
-    /// group and partition; groups and partitions not listed are left out) and
-    /// the count of partitions still `recovering`.
+    /// group and partition; groups and partitions not listed are left out), the
+    /// count of partitions still `recovering`, and the state of each Raft group
+    /// member in `raft` (none for a broker outside a cluster).
     pub fn render(
         &self,
         lag: impl IntoIterator<Item = (LagLabels, i64)>,
         recovering: usize,
+        raft: &[RaftGauges],
     ) -> String {
+        self.set_raft(raft);
         self.recovering
             .set(i64::try_from(recovering).unwrap_or(i64::MAX));
         self.lag.clear();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::metrics::LagLabels;
+use crate::metrics::{LagLabels, RaftGauges};
 use crate::state::Broker;
 
 /// Serves `GET /metrics` on `listener` until the broker shuts down.
@@ -57,9 +57,11 @@ async fn answer(mut socket: TcpStream, broker: &Broker) -> std::io::Result<()> {
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
     let (status, content_type, body) = if head.starts_with(b"GET /metrics ") {
-        let text = broker
-            .metrics
-            .render(group_lag(broker), broker.topics.recovering());
+        let text = broker.metrics.render(
+            group_lag(broker),
+            broker.topics.recovering(),
+            &raft_gauges(broker),
+        );
         (
             "200 OK",
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -99,4 +101,22 @@ fn group_lag(broker: &Broker) -> Vec<(LagLabels, i64)> {
         }
     }
     lag
+}
+
+/// The state of every Raft group member on the broker (none outside a cluster).
+fn raft_gauges(broker: &Broker) -> Vec<RaftGauges> {
+    let Some(cluster) = &broker.cluster else {
+        return Vec::new();
+    };
+    cluster
+        .status()
+        .into_iter()
+        .map(|s| RaftGauges {
+            group: format!("{}/{}", s.group.topic, s.group.partition),
+            role: s.role,
+            term: s.term,
+            leader: s.leader,
+            applied_index: s.applied_index,
+        })
+        .collect()
 }

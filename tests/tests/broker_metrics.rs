@@ -129,3 +129,64 @@ async fn metrics_move_with_traffic() {
     drop(c);
     broker.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clustered_broker_reports_its_raft_groups() {
+    use rill_broker::{BrokerConfig, Peer, Peers};
+
+    // Outside a cluster there are no Raft series.
+    let mut plain = EmbeddedBroker::builder()
+        .metrics(true)
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
+        .await
+        .expect("start the broker");
+    let (_, text) = get(plain.metrics_addr().expect("metrics"), "/metrics").await;
+    assert!(!text.contains("rill_raft_role{"), "{text}");
+    plain.stop().await.expect("stop");
+
+    // A one-broker cluster: its metadata group elects it and says so.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut config = BrokerConfig {
+        node_id: 1,
+        ..BrokerConfig::default()
+    };
+    config.cluster.listen = Some(listen.parse().expect("address"));
+    config.cluster.peers = Peers(vec![Peer::parse(&format!("1@{listen}")).expect("peer")]);
+    let mut broker = EmbeddedBroker::builder()
+        .config(config)
+        .metrics(true)
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
+        .await
+        .expect("start the clustered broker");
+    let metrics = broker.metrics_addr().expect("metrics");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let (_, text) = get(metrics, "/metrics").await;
+        let leader = r#"rill_raft_role{group="__cluster/0",role="leader"}"#;
+        if sample(&text, leader) == Some(1.0) {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the metadata group never showed a leader: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        sample(&text, r#"rill_raft_leader{group="__cluster/0"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    let term = sample(&text, r#"rill_raft_term{group="__cluster/0"}"#).expect("a term");
+    assert!(term >= 1.0, "{text}");
+    let applied = sample(&text, r#"rill_raft_applied_index{group="__cluster/0"}"#);
+    assert!(applied.is_some_and(|a| a >= 0.0), "{text}");
+    broker.stop().await.expect("stop");
+}

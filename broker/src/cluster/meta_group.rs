@@ -19,7 +19,7 @@ use super::entry_log::EntryLog;
 use super::meta_store::{MetaStore, MetaView};
 use super::metadata::{MetaCommand, MetaReply, MetaState};
 use super::network::Router;
-use super::raft_node::{self, NodeStart, ProposeFailure, RaftTiming};
+use super::raft_node::{self, NodeStart, ProposeFailure, RaftStatus, RaftTiming};
 use super::types::{metadata_group, Applied, NodeAddr, Raft};
 use crate::error::{Error, Result};
 
@@ -143,6 +143,11 @@ impl MetaGroup {
     /// Waits up to `timeout` until some broker leads the group.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<u64> {
         raft_node::wait_for_leader(&self.raft, timeout).await
+    }
+
+    /// This member's Raft state now.
+    pub fn status(&self) -> RaftStatus {
+        raft_node::status(&metadata_group(), &self.raft)
     }
 
     /// Stops the group member; its log and state stay on disk.

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use super::network::Router;
 use super::partition_log::PartitionLog;
 use super::partition_state::{PartitionState, PartitionStore, PartitionView};
-use super::raft_node::{self, NodeStart, ProposeFailure, RaftTiming};
+use super::raft_node::{self, NodeStart, ProposeFailure, RaftStatus, RaftTiming};
 use super::types::{Applied, NodeAddr, Raft};
 use crate::error::{Error, Result};
 
@@ -130,6 +130,11 @@ impl PartitionGroup {
     /// Waits up to `timeout` until some broker leads the group.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<u64> {
         raft_node::wait_for_leader(&self.raft, timeout).await
+    }
+
+    /// This member's Raft state now.
+    pub fn status(&self) -> RaftStatus {
+        raft_node::status(&self.group, &self.raft)
     }
 
     /// The group's openraft handle, for the cluster listener.

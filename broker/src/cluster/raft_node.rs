@@ -145,3 +145,42 @@ where
         .ok()
         .and_then(|m| m.current_leader)
 }
+
+/// A group member's Raft state, for metrics and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// The group.
+    pub group: GroupId,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub role: &'static str,
+    /// The current term.
+    pub term: u64,
+    /// The leader this member knows, if any.
+    pub leader: Option<u64>,
+    /// The index of the last entry applied here, if any.
+    pub applied_index: Option<u64>,
+}
+
+/// `raft`'s state as its metrics stand now.
+pub fn status<SM>(group: &GroupId, raft: &Raft<SM>) -> RaftStatus
+where
+    SM: RaftStateMachine<RaftTypes, SnapshotData = Vec<u8>>,
+{
+    use openraft::async_runtime::watch::WatchReceiver;
+    use openraft::ServerState;
+    let metrics = raft.metrics();
+    let m = metrics.borrow_watched();
+    RaftStatus {
+        group: group.clone(),
+        role: match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        },
+        term: m.current_term,
+        leader: m.current_leader,
+        applied_index: m.last_applied.map(|id| id.index),
+    }
+}

@@ -20,7 +20,7 @@ use super::listener::{self, GroupRaft, Groups};
 use super::meta_group::MetaGroup;
 use super::network::Router;
 use super::partition_group::{PartitionGroup, PartitionStart};
-use super::raft_node::RaftTiming;
+use super::raft_node::{RaftStatus, RaftTiming};
 use super::types::{metadata_group, NodeAddr};
 use crate::error::{Error, Result};
 use crate::locks::lock;
@@ -147,6 +147,14 @@ impl Cluster {
         if let Some(member) = member {
             member.shutdown().await;
         }
+    }
+
+    /// The Raft state of every group member on this broker: the metadata
+    /// group's first, then the partitions' in no set order.
+    pub fn status(&self) -> Vec<RaftStatus> {
+        let mut all = vec![self.meta.status()];
+        all.extend(lock(&self.partitions).values().map(|p| p.status()));
+        all
     }
 
     /// Stops every group member and the listener; later calls do nothing.
