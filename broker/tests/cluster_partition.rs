@@ -159,21 +159,32 @@ fn records(member: &Member, end: i64) -> Vec<(i64, Vec<u8>, bool)> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partition_replicates_fails_over_and_catches_up() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let mut addrs = BTreeMap::new();
-    for id in 1..=3u64 {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        addrs.insert(id, probe.local_addr().expect("addr"));
-    }
-    let peers: BTreeMap<u64, NodeAddr> = addrs
+/// A free port on 127.0.0.1 for each of brokers 1, 2 and 3 (bound at start).
+fn reserve_listeners() -> BTreeMap<u64, SocketAddr> {
+    (1..=3u64)
+        .map(|id| {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            (id, probe.local_addr().expect("addr"))
+        })
+        .collect()
+}
+
+/// The membership: each broker at its cluster listener.
+fn peers(listeners: &BTreeMap<u64, SocketAddr>) -> BTreeMap<u64, NodeAddr> {
+    listeners
         .iter()
         .map(|(id, addr)| {
             let cluster = addr.to_string();
             (*id, NodeAddr { cluster })
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_replicates_fails_over_and_catches_up() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let addrs = reserve_listeners();
+    let peers = peers(&addrs);
     let mut members = Vec::new();
     for (id, addr) in &addrs {
         members.push(Some(start(*id, *addr, &peers, data.path()).await));
@@ -243,11 +254,7 @@ async fn a_partition_replicates_fails_over_and_catches_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_the_majority_loses_its_uncommitted_tail() {
     let data = tempfile::tempdir().expect("tempdir");
-    let mut listeners = BTreeMap::new();
-    for id in 1..=3u64 {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listeners.insert(id, probe.local_addr().expect("addr"));
-    }
+    let listeners = reserve_listeners();
     // Every link i -> j runs through its own proxy in front of j's listener.
     let mut links = BTreeMap::new();
     for from in 1..=3u64 {
@@ -256,13 +263,7 @@ async fn a_leader_cut_off_from_the_majority_loses_its_uncommitted_tail() {
             links.insert((from, to), proxy);
         }
     }
-    let peers: BTreeMap<u64, NodeAddr> = listeners
-        .iter()
-        .map(|(id, addr)| {
-            let cluster = addr.to_string();
-            (*id, NodeAddr { cluster })
-        })
-        .collect();
+    let peers = peers(&listeners);
     let mut members = Vec::new();
     for (id, addr) in &listeners {
         let routes = links
