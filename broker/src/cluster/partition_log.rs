@@ -250,7 +250,8 @@ impl Inner {
                 .log
                 .read(offset, READ_BYTES.min(max_bytes))
                 .map_err(io::Error::other)?;
-            let mut rest = read.bytes.as_slice();
+            let read = Bytes::from(read.bytes);
+            let mut rest = &read[..];
             if rest.is_empty() {
                 return Err(io::Error::other(format!(
                     "entry {next} at offset {offset} could not be read"
@@ -265,7 +266,7 @@ impl Inner {
                     )));
                 }
                 bytes += batch.as_bytes().len();
-                entries.push(decode_batch(&batch, next)?);
+                entries.push(decode_batch(&batch, &read, next)?);
                 offset = batch.next_offset();
                 next += 1;
                 rest = after;
@@ -408,12 +409,13 @@ fn encode_batch(entry: &Entry) -> io::Result<Vec<u8>> {
     Ok(batch)
 }
 
-/// The entry `index` that `batch` holds (written by [`encode_batch`]).
-fn decode_batch(batch: &RecordBatch<'_>, index: u64) -> io::Result<Entry> {
+/// The entry `index` that `batch`, a part of `read`, holds (written by
+/// [`encode_batch`]); a producer batch's payload shares `read`'s bytes.
+fn decode_batch(batch: &RecordBatch<'_>, read: &Bytes, index: u64) -> io::Result<Entry> {
     let payload = if batch.header().is_control() {
         payload_of(batch)?
     } else {
-        EntryPayload::Normal(Payload(Bytes::copy_from_slice(batch.as_bytes())))
+        EntryPayload::Normal(Payload(read.slice_ref(batch.as_bytes())))
     };
     Ok(Entry {
         log_id: openraft::LogId::new_term_index(term_of(batch)?, index),
