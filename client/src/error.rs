@@ -112,6 +112,7 @@ impl Error {
                 ErrorCode::UnknownTopicOrPartition
                     | ErrorCode::LeaderNotAvailable
                     | ErrorCode::NotLeaderOrFollower
+                    | ErrorCode::RequestTimedOut
                     | ErrorCode::StorageError
                     | ErrorCode::CoordinatorNotAvailable
             ),

@@ -25,6 +25,10 @@ pub enum ErrorCode {
     /// 6: this broker is not the partition's leader (a replica or no replica at
     /// all): refresh metadata and send to the leader it names.
     NotLeaderOrFollower,
+    /// 7: a replicated write was not confirmed as committed in time (quorum lost
+    /// or leader changed while it was in flight); it may or may not have been
+    /// committed, so retry it with an idempotent producer.
+    RequestTimedOut,
     /// 10: a batch or request is larger than the broker accepts.
     MessageTooLarge,
     /// 15: the group coordinator is not available (reserved; Rill does not return it yet).
@@ -68,7 +72,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every named code (without `Other`).
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::None,
         ErrorCode::Unknown,
         ErrorCode::OffsetOutOfRange,
@@ -76,6 +80,7 @@ impl ErrorCode {
         ErrorCode::UnknownTopicOrPartition,
         ErrorCode::LeaderNotAvailable,
         ErrorCode::NotLeaderOrFollower,
+        ErrorCode::RequestTimedOut,
         ErrorCode::MessageTooLarge,
         ErrorCode::CoordinatorNotAvailable,
         ErrorCode::InvalidTopic,
@@ -106,6 +111,7 @@ impl ErrorCode {
             ErrorCode::UnknownTopicOrPartition => 3,
             ErrorCode::LeaderNotAvailable => 5,
             ErrorCode::NotLeaderOrFollower => 6,
+            ErrorCode::RequestTimedOut => 7,
             ErrorCode::MessageTooLarge => 10,
             ErrorCode::CoordinatorNotAvailable => 15,
             ErrorCode::InvalidTopic => 17,
@@ -152,6 +158,7 @@ impl std::fmt::Display for ErrorCode {
             ErrorCode::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
             ErrorCode::LeaderNotAvailable => "LEADER_NOT_AVAILABLE",
             ErrorCode::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
+            ErrorCode::RequestTimedOut => "REQUEST_TIMED_OUT",
             ErrorCode::MessageTooLarge => "MESSAGE_TOO_LARGE",
             ErrorCode::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             ErrorCode::InvalidTopic => "INVALID_TOPIC_EXCEPTION",

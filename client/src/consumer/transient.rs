@@ -17,6 +17,7 @@ pub(super) fn transient(error: &Error) -> bool {
                     | ErrorCode::CoordinatorNotAvailable
                     | ErrorCode::LeaderNotAvailable
                     | ErrorCode::NotLeaderOrFollower
+                    | ErrorCode::RequestTimedOut
             )
         }
         _ => false,
