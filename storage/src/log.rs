@@ -394,7 +394,22 @@ impl Log {
         max_bytes: usize,
         mode: ReadMode,
     ) -> Result<ReadSlice> {
-        let high_watermark = self.high_watermark();
+        self.read_slice_below(offset, max_bytes, mode, i64::MAX)
+    }
+
+    /// [`Log::read_slice_in`] as if the high watermark were at most `end`: no
+    /// batch at or past `end` is returned, and the slice reports the lower of the
+    /// two as its high watermark. A replicated partition reads below its committed
+    /// offset this way. `end` must fall on a batch boundary (a batch's base offset
+    /// or the log end) for every returned batch to end below it.
+    pub fn read_slice_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        mode: ReadMode,
+        end: i64,
+    ) -> Result<ReadSlice> {
+        let high_watermark = self.high_watermark().min(end);
         let log_start_offset = self.log_start_offset();
         let mut result = ReadSlice {
             batches: None,

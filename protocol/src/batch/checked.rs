@@ -51,6 +51,12 @@ impl CheckedBatch {
         &self.bytes
     }
 
+    /// The batch's bytes, given up without a copy (to hand the batch on whole, as
+    /// a replicated partition does to its Raft group).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
     /// Writes `base_offset` into the batch and returns its bytes. The CRC does not
     /// cover the base offset, so the batch stays valid.
     pub fn stamp_base_offset(&mut self, base_offset: i64) -> &[u8] {
