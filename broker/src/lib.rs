@@ -62,9 +62,11 @@ mod partition;
 mod producer_ids;
 mod recovery;
 mod recovery_hook;
+mod replication;
 mod sendfile;
 mod server;
 mod state;
+mod topic_dir;
 mod topics;
 
 pub use config::{

@@ -66,7 +66,15 @@ fn flush_due(broker: &Broker) {
 }
 
 fn clean(broker: &Broker) {
-    for topic in broker.topics.list() {
+    // A replicated partition's log is its Raft group's log, which keeps every
+    // entry a lagging replica may still need: retention and compaction do not
+    // run on it (docs/REPLICATION.md).
+    for topic in broker
+        .topics
+        .list()
+        .iter()
+        .filter(|t| t.replicas.is_empty())
+    {
         for partition in topic.served_partitions() {
             if broker.is_shutting_down() {
                 return;

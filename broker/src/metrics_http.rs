@@ -91,7 +91,7 @@ fn group_lag(broker: &Broker) -> Vec<(LagLabels, i64)> {
             let Ok(p) = broker.topics.partition(&topic, partition) else {
                 continue;
             };
-            let behind = (p.log().high_watermark() - committed.offset).max(0);
+            let behind = (p.high_watermark() - committed.offset).max(0);
             let labels = LagLabels {
                 group: group.clone(),
                 topic,

@@ -9,17 +9,25 @@
 //! concurrent appends from different connections share one fsync (group commit).
 //! Reads take no lock that appends hold for long, so they run concurrently.
 //!
-//! This type is the one place a partition's role will live when replication comes
-//! (leader or follower); today every partition is a leader on this broker.
+//! In a cluster a partition this broker replicates is attached to its Raft group
+//! ([`Partition::attach`]): appends then go through the group and are answered
+//! once committed, reads stop at the committed offset, and only the group's
+//! serving leader answers clients (others refuse with NOT_LEADER_OR_FOLLOWER or,
+//! while a new leader settles, LEADER_NOT_AVAILABLE). A partition with no group
+//! is its own leader, as on a broker without cluster settings.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
+
+use bytes::Bytes;
 
 use rill_protocol::{CheckedBatch, ErrorCode, ProducerInfo};
 use rill_storage::{AppendInfo, Error as StorageError, Log, ReadBatches, ReadMode, ReadSlice};
 use tokio::sync::Notify;
 
 use crate::api_error::ApiError;
+use crate::cluster::partition_group::{Leadership, PartitionGroup};
+use crate::cluster::raft_node::ProposeFailure;
 use crate::idempotence::{ProducerStates, Verdict};
 use crate::producer_ids::History;
 
@@ -32,6 +40,8 @@ pub struct Partition {
     deleted: AtomicBool,
     /// Idempotent producers seen here; held across their check and append.
     producers: tokio::sync::Mutex<ProducerStates>,
+    /// The partition's Raft group, when it is replicated.
+    replica: OnceLock<Arc<PartitionGroup>>,
 }
 
 /// Why a partition operation failed.
@@ -43,6 +53,8 @@ pub enum PartitionError {
     Task(String),
     /// An idempotent batch was refused (sequence gap, stale epoch).
     Refused(ApiError),
+    /// The partition's Raft group did not commit the batch.
+    Replication(ProposeFailure),
     /// The topic was deleted while the request was using this partition.
     Deleted {
         /// The topic's name.
@@ -57,6 +69,21 @@ impl std::fmt::Display for PartitionError {
             PartitionError::Task(e) => write!(f, "broker task failed: {e}"),
             PartitionError::Deleted { topic } => write!(f, "topic {topic:?} was deleted"),
             PartitionError::Refused(e) => f.write_str(&e.message),
+            PartitionError::Replication(ProposeFailure::NotLeader { leader }) => match leader {
+                Some((id, _)) => write!(
+                    f,
+                    "this broker does not lead the partition: broker {id} does"
+                ),
+                None => {
+                    f.write_str("this broker does not lead the partition, and no leader is known")
+                }
+            },
+            PartitionError::Replication(ProposeFailure::Unavailable { reason }) => {
+                write!(
+                    f,
+                    "the partition's replicas did not commit the batch: {reason}"
+                )
+            }
         }
     }
 }
@@ -80,6 +107,13 @@ impl From<PartitionError> for ApiError {
             PartitionError::Task(_) => ErrorCode::Unknown,
             PartitionError::Deleted { .. } => ErrorCode::UnknownTopicOrPartition,
             PartitionError::Refused(e) => e.code,
+            PartitionError::Replication(ProposeFailure::NotLeader { .. }) => {
+                ErrorCode::NotLeaderOrFollower
+            }
+            // Not known to be committed: the client may retry (idempotently).
+            PartitionError::Replication(ProposeFailure::Unavailable { .. }) => {
+                ErrorCode::RequestTimedOut
+            }
         };
         if code == ErrorCode::StorageError {
             tracing::error!(error = %e, "storage failure");
@@ -98,6 +132,67 @@ impl Partition {
             appended: Notify::new(),
             deleted: AtomicBool::new(false),
             producers: tokio::sync::Mutex::new(ProducerStates::default()),
+            replica: OnceLock::new(),
+        }
+    }
+
+    /// Hands the partition to its Raft group: from now on appends go through
+    /// the group and reads stop at its committed offset. Fetches waiting here
+    /// wake whenever the committed offset moves. A partition is attached once;
+    /// later calls do nothing and return `false`.
+    pub fn attach(self: &Arc<Self>, group: Arc<PartitionGroup>) -> bool {
+        let mut committed = group.committed();
+        if self.replica.set(group).is_err() {
+            return false;
+        }
+        let partition: Weak<Partition> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while committed.changed().await.is_ok() {
+                let Some(partition) = partition.upgrade() else {
+                    return;
+                };
+                partition.appended.notify_waiters();
+            }
+        });
+        true
+    }
+
+    /// The partition's Raft group, when it is replicated.
+    pub fn replica(&self) -> Option<&Arc<PartitionGroup>> {
+        self.replica.get()
+    }
+
+    /// Fails unless this broker serves the partition to clients now: always
+    /// without a group; with one, only as its settled leader.
+    pub fn check_leader(&self) -> Result<(), ApiError> {
+        let Some(group) = self.replica.get() else {
+            return Ok(());
+        };
+        let name = format!("{}/{}", self.topic, self.index);
+        match group.leadership() {
+            Leadership::Serving => Ok(()),
+            Leadership::Settling => Err(ApiError::new(
+                ErrorCode::LeaderNotAvailable,
+                format!("partition {name}: this broker was just elected its leader and is catching up; retry shortly"),
+            )),
+            Leadership::Elsewhere(Some(leader)) => Err(ApiError::new(
+                ErrorCode::NotLeaderOrFollower,
+                format!("partition {name} is led by broker {leader}, not this one: refresh metadata"),
+            )),
+            Leadership::Elsewhere(None) => Err(ApiError::new(
+                ErrorCode::NotLeaderOrFollower,
+                format!("partition {name} is not led by this broker and its leader is not known yet: refresh metadata"),
+            )),
+        }
+    }
+
+    /// Readers see every record below this offset: the log's high watermark, or
+    /// for a replicated partition its committed offset (never above the log's).
+    pub fn high_watermark(&self) -> i64 {
+        let written = self.log.high_watermark();
+        match self.replica.get() {
+            Some(group) => group.committed_offset().min(written),
+            None => written,
         }
     }
 
@@ -138,6 +233,17 @@ impl Partition {
     /// fetch waiting on this partition.
     pub async fn append(&self, mut batch: CheckedBatch) -> Result<AppendInfo, PartitionError> {
         self.check_live()?;
+        if let Some(group) = self.replica.get() {
+            let last = i64::from(batch.header().last_offset_delta);
+            let base_offset = group
+                .append(Bytes::from(batch.into_bytes()))
+                .await
+                .map_err(PartitionError::Replication)?;
+            return Ok(AppendInfo {
+                base_offset,
+                last_offset: base_offset + last,
+            });
+        }
         let result = match self.log.try_append_checked(&mut batch) {
             Some(result) => result.map_err(PartitionError::Storage),
             None => {
@@ -194,7 +300,7 @@ impl Partition {
     ) -> Result<ReadSlice, PartitionError> {
         self.check_live()?;
         self.log
-            .read_slice_in(offset, max_bytes, mode)
+            .read_slice_below(offset, max_bytes, mode, self.high_watermark())
             .map_err(PartitionError::Storage)
     }
 
@@ -205,10 +311,14 @@ impl Partition {
     ) -> Result<Option<(i64, i64)>, PartitionError> {
         self.check_live()?;
         let log = Arc::clone(&self.log);
+        let high_watermark = self.high_watermark();
         blocking(move || {
             let Some(offset) = log.offset_for_timestamp(timestamp)? else {
                 return Ok(None);
             };
+            if offset >= high_watermark {
+                return Ok(None);
+            }
             let found = log.read(offset, 1)?;
             Ok(Some((offset, record_timestamp(&found.bytes, offset))))
         })

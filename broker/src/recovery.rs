@@ -29,10 +29,12 @@ use crate::locks;
 use crate::parallel;
 use crate::partition::Partition;
 
-/// One partition of a topic: open, still being recovered, or failed to open.
+/// One partition of a topic: open, still being recovered, failed to open, or
+/// (in a cluster) replicated on other brokers only.
 pub struct Slot {
     index: i32,
     state: OnceLock<Result<Arc<Partition>, String>>,
+    elsewhere: bool,
 }
 
 impl Slot {
@@ -48,6 +50,17 @@ impl Slot {
         Slot {
             index,
             state: OnceLock::new(),
+            elsewhere: false,
+        }
+    }
+
+    /// A slot for a partition whose replicas are all on other brokers: it has no
+    /// log here and answers NOT_LEADER_OR_FOLLOWER.
+    pub fn elsewhere(index: i32) -> Slot {
+        Slot {
+            index,
+            state: OnceLock::new(),
+            elsewhere: true,
         }
     }
 
@@ -63,12 +76,22 @@ impl Slot {
 
     /// Whether the log has been opened or has failed to open.
     pub fn is_settled(&self) -> bool {
-        self.state.get().is_some()
+        self.elsewhere || self.state.get().is_some()
     }
 
     /// The partition, or why it cannot be served: LEADER_NOT_AVAILABLE while its
-    /// log is being recovered, KAFKA_STORAGE_ERROR if it could not be opened.
+    /// log is being recovered, KAFKA_STORAGE_ERROR if it could not be opened,
+    /// NOT_LEADER_OR_FOLLOWER if it has no replica here.
     pub fn serving(&self, topic: &str) -> Result<Arc<Partition>, ApiError> {
+        if self.elsewhere {
+            return Err(ApiError::new(
+                ErrorCode::NotLeaderOrFollower,
+                format!(
+                    "partition {topic}/{} has no replica on this broker: refresh metadata and ask its leader",
+                    self.index
+                ),
+            ));
+        }
         match self.state.get() {
             Some(Ok(partition)) => Ok(Arc::clone(partition)),
             Some(Err(reason)) => Err(ApiError::new(

@@ -20,7 +20,7 @@ use crate::cluster::metadata::{MetaCommand, MetaReply};
 use crate::config::BrokerConfig;
 use crate::error::{Error, Result};
 use crate::state::Broker;
-use crate::{connection, maintenance, metrics_http};
+use crate::{connection, maintenance, metrics_http, replication};
 
 /// Runs a broker on `listener` until `shutdown` completes, then drains connections
 /// and closes every log cleanly. Returns an error if the broker could not start
@@ -48,6 +48,7 @@ pub async fn serve_with_metrics(
     tracing::info!(addr = %local, data_dir = %broker.config.data_dir.display(), "broker serving");
     let maintenance = tokio::spawn(maintenance::run(Arc::clone(&broker)));
     let registration = tokio::spawn(register(Arc::clone(&broker)));
+    let replicas = tokio::spawn(replication::keep_in_step(Arc::clone(&broker)));
     let metrics_endpoint = metrics_listener
         .map(|listener| tokio::spawn(metrics_http::serve(listener, Arc::clone(&broker))));
     let connections = accept_until(&listener, &broker, shutdown).await;
@@ -70,13 +71,15 @@ pub async fn serve_with_metrics(
         }
     }
     let _ = registration.await;
+    let _ = replicas.await;
+    // The partition groups append to the logs: stop them before closing.
+    if let Some(cluster) = &broker.cluster {
+        cluster.shutdown().await;
+    }
     let closing = Arc::clone(&broker);
     let closed = tokio::task::spawn_blocking(move || closing.topics.close_all())
         .await
         .map_err(|e| Error::Task(e.to_string()))?;
-    if let Some(cluster) = &broker.cluster {
-        cluster.shutdown().await;
-    }
     tracing::info!("broker stopped");
     closed
 }

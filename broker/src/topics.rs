@@ -1,14 +1,5 @@
-//! The topics this broker serves, persisted so they survive restarts.
-//!
-//! On disk a topic is the directory `<data_dir>/<topic>/` holding one directory per
-//! partition (`0/`, `1/`, …, each a `rill_storage::Log`) and `topic.toml`, which
-//! records the partition count and the topic's settings. `topic.toml` is written
-//! last (to a temporary file, fsynced, renamed, directory fsynced), so it is the
-//! commit point of a create: a topic directory without it is a create that never
-//! finished and was never acknowledged, and the next create of that name replaces
-//! it. A delete renames the directory to `<topic>~deleted-<nanos>` (`~` cannot occur
-//! in a topic name) before removing it, and start-up removes any such leftovers, so
-//! a crash mid-delete never resurrects the topic.
+//! The topics this broker serves, persisted so they survive restarts (on disk
+//! as `topic_dir` lays them out).
 //!
 //! Creates and deletes are serialized by one async mutex; lookups take a
 //! short-lived read lock on the map and never wait for disk I/O.
@@ -19,92 +10,38 @@
 //! background by [`Recovery`] and served as soon as its log is open (see
 //! `recovery`). A topic whose partitions are still being recovered cannot be
 //! deleted until they are.
+//!
+//! In a cluster a topic is created here when the cluster's metadata assigns it
+//! ([`Topics::create_replicated`]); only the partitions with a replica on this
+//! broker get a log, the others a slot that sends clients to their leader.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use rill_protocol::ErrorCode;
-use rill_storage::Log;
-use serde::{Deserialize, Serialize};
 
 use crate::api_error::ApiError;
 use crate::config::{BrokerConfig, Limits, TopicSettings, PARTITIONS_CEILING};
 use crate::error::{io, Error, Result};
-use crate::files::{save_file, sync_dir};
 use crate::locks;
 use crate::parallel;
 use crate::partition::Partition;
 use crate::recovery::{Pending, Recovery, Slot};
+use crate::topic_dir::{
+    create_topic, load_topic_file, lock_data_dir, open_partitions, remove_topic, Topic, TopicFile,
+    DELETED_MARK, TOPIC_FILE,
+};
 
-/// Name of the lock file that keeps two brokers off one data directory.
-pub const LOCK_FILE: &str = "rill.lock";
 /// The directory under the data directory that holds the cluster's metadata
 /// group (`[cluster]`); never a topic, and no topic may take its name.
 pub const CLUSTER_DIR: &str = "__cluster";
 
-/// Name of a topic's metadata file.
-pub const TOPIC_FILE: &str = "topic.toml";
-/// Starts the name of a topic directory that is being deleted (older brokers put
-/// it after the topic name; [`Topics::open`] removes both forms).
-const DELETED_MARK: &str = "~deleted-";
-
-/// Tells apart directories discarded in the same nanosecond.
-static NEXT_DISCARD: AtomicU64 = AtomicU64::new(0);
-
-/// One topic: its settings and partitions.
-pub struct Topic {
-    /// The topic's name.
-    pub name: String,
-    /// Its settings (broker defaults with the topic's overrides applied).
-    pub settings: TopicSettings,
-    /// Its partitions, by index: open, or still being recovered.
-    pub partitions: Vec<Arc<Slot>>,
-}
-
-impl Topic {
-    /// Partition `index`; `UNKNOWN_TOPIC_OR_PARTITION` if there is none, or the
-    /// reason it is not served yet ([`Slot::serving`]).
-    pub fn partition(&self, index: i32) -> Result<Arc<Partition>, ApiError> {
-        self.slot(index)?.serving(&self.name)
-    }
-
-    /// The slot of partition `index`, served or not, or
-    /// `UNKNOWN_TOPIC_OR_PARTITION`.
-    pub fn slot(&self, index: i32) -> Result<&Arc<Slot>, ApiError> {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.partitions.get(i))
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::UnknownTopicOrPartition,
-                    format!(
-                        "topic {:?} has partitions 0..={}, not {index}",
-                        self.name,
-                        self.partitions.len().saturating_sub(1)
-                    ),
-                )
-            })
-    }
-
-    /// The partitions whose logs are open.
-    pub fn served_partitions(&self) -> impl Iterator<Item = &Arc<Partition>> {
-        self.partitions.iter().filter_map(|slot| slot.partition())
-    }
-}
-
-/// What `topic.toml` holds.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TopicFile {
-    partitions: i32,
-    settings: TopicSettings,
-}
-
 /// Every topic on this broker.
 pub struct Topics {
     data_dir: PathBuf,
+    /// This broker's node id in a cluster: which replicas are its own.
+    node: Option<u64>,
     defaults: TopicSettings,
     limits: Limits,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
@@ -128,6 +65,11 @@ impl Topics {
             data_dir,
         )?;
         let lock = lock_data_dir(data_dir)?;
+        let node = config
+            .cluster
+            .is_clustered()
+            .then(|| u64::try_from(config.node_id).ok())
+            .flatten();
         let mut topics = HashMap::new();
         let mut pending = Vec::new();
         let mut entries = Vec::new();
@@ -156,11 +98,14 @@ impl Topics {
             }
             let file = load_topic_file(&path)?;
             let topic = if name.starts_with("__") {
-                open_partitions(&path, &name, file.partitions, file.settings)?
+                open_partitions(&path, &name, file, node)?
             } else {
                 let options = file.settings.log_options();
                 let partitions = (0..file.partitions)
                     .map(|index| {
+                        if !file.is_local(index, node) {
+                            return Arc::new(Slot::elsewhere(index));
+                        }
                         let slot = Arc::new(Slot::recovering(index));
                         pending.push(Pending {
                             topic: name.clone(),
@@ -175,6 +120,7 @@ impl Topics {
                     name: name.clone(),
                     settings: file.settings,
                     partitions,
+                    replicas: file.replicas,
                 }
             };
             tracing::info!(topic = %name, partitions = topic.partitions.len(), "found topic");
@@ -187,6 +133,7 @@ impl Topics {
         );
         Ok(Topics {
             data_dir: data_dir.to_path_buf(),
+            node,
             defaults: config.log.clone(),
             limits: config.limits.clone(),
             topics: RwLock::new(topics),
@@ -268,15 +215,14 @@ impl Topics {
         Ok(())
     }
 
-    /// Creates a topic with `partitions` partitions and the given setting
-    /// overrides; with `validate_only`, checks everything and creates nothing.
-    pub async fn create(
+    /// Checks a new topic's name, partition count and setting overrides, and
+    /// returns its settings (the broker's defaults with the overrides applied).
+    pub fn check_new(
         &self,
         name: &str,
         partitions: i32,
         configs: &[(String, Option<String>)],
-        validate_only: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<TopicSettings, ApiError> {
         self.check_name(name)?;
         let max = self.limits.max_partitions_per_topic;
         if !(1..=max).contains(&partitions) {
@@ -296,6 +242,74 @@ impl Topics {
         settings
             .validate()
             .map_err(|e| ApiError::new(ErrorCode::InvalidConfig, e))?;
+        Ok(settings)
+    }
+
+    /// Creates a topic with `partitions` partitions and the given setting
+    /// overrides; with `validate_only`, checks everything and creates nothing.
+    pub async fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(String, Option<String>)],
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let settings = self.check_new(name, partitions, configs)?;
+        let file = TopicFile {
+            partitions,
+            settings,
+            replicas: Vec::new(),
+        };
+        self.insert(name, file, validate_only).await
+    }
+
+    /// Creates, on this broker, the replicas it holds of a topic the cluster's
+    /// metadata assigns: a log for each partition with a replica here, nothing
+    /// for the others. `settings` is the topic's settings as the metadata holds
+    /// them (TOML). A topic this broker already has is left as it is.
+    pub async fn create_replicated(
+        &self,
+        name: &str,
+        settings: &str,
+        replicas: &[Vec<u64>],
+    ) -> Result<(), ApiError> {
+        if self.get(name).is_some() {
+            return Ok(());
+        }
+        let invalid = |reason: String| {
+            ApiError::new(
+                ErrorCode::InvalidConfig,
+                format!("topic {name:?} in the cluster's metadata: {reason}"),
+            )
+        };
+        let settings: TopicSettings =
+            toml::from_str(settings).map_err(|e| invalid(e.to_string()))?;
+        settings.validate().map_err(invalid)?;
+        let partitions = i32::try_from(replicas.len())
+            .ok()
+            .filter(|n| (1..=PARTITIONS_CEILING).contains(n))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{} partitions: allowed 1 ..= {PARTITIONS_CEILING}",
+                    replicas.len()
+                ))
+            })?;
+        let file = TopicFile {
+            partitions,
+            settings,
+            replicas: replicas.to_vec(),
+        };
+        self.insert(name, file, false).await
+    }
+
+    /// Creates the topic `file` describes, unless one of that name exists or the
+    /// broker holds its most topics; with `validate_only`, creates nothing.
+    async fn insert(
+        &self,
+        name: &str,
+        file: TopicFile,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
         let _changes = self.changes.lock().await;
         if self.read().contains_key(name) {
             return Err(ApiError::new(
@@ -315,10 +329,11 @@ impl Topics {
         if validate_only {
             return Ok(());
         }
+        let partitions = file.partitions;
         let dir = self.data_dir.join(name);
-        let (name_owned, data_dir) = (name.to_string(), self.data_dir.clone());
+        let (name_owned, data_dir, node) = (name.to_string(), self.data_dir.clone(), self.node);
         let topic = tokio::task::spawn_blocking(move || {
-            create_topic(&data_dir, &dir, &name_owned, partitions, settings)
+            create_topic(&data_dir, &dir, &name_owned, file, node)
         })
         .await
         .map_err(|e| Error::Task(e.to_string()))
@@ -392,162 +407,6 @@ impl Topics {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
         locks::write(&self.topics)
     }
-}
-
-/// Takes the exclusive lock on the data directory, or fails if another broker
-/// (another process, or another `serve` in this one) holds it.
-fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
-    let path = data_dir.join(LOCK_FILE);
-    let file = io(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path),
-        "open",
-        &path,
-    )?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Config {
-            source_name: "data_dir".to_string(),
-            reason: format!(
-                "{} is in use by another running broker (it holds {LOCK_FILE}); give each broker its own data_dir",
-                data_dir.display()
-            ),
-        }),
-        Err(std::fs::TryLockError::Error(source)) => Err(Error::Io {
-            op: "lock",
-            path,
-            source,
-        }),
-    }
-}
-
-/// Reads and checks an existing topic directory's `topic.toml`.
-fn load_topic_file(dir: &Path) -> Result<TopicFile> {
-    let path = dir.join(TOPIC_FILE);
-    let text = io(std::fs::read_to_string(&path), "read", &path)?;
-    let file: TopicFile = toml::from_str(&text).map_err(|e| Error::TopicMetadata {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    if !(1..=PARTITIONS_CEILING).contains(&file.partitions) {
-        return Err(Error::TopicMetadata {
-            path,
-            reason: format!(
-                "partitions = {}: allowed 1 ..= {PARTITIONS_CEILING}",
-                file.partitions
-            ),
-        });
-    }
-    if let Err(reason) = file.settings.validate() {
-        return Err(Error::TopicMetadata { path, reason });
-    }
-    Ok(file)
-}
-
-/// Opens (creating or recovering) a topic's partition logs, several at once
-/// ([`parallel::map`]): recovery after a crash reads and checks every byte written
-/// since the last checkpoint, and the partitions share the cores and the disk.
-fn open_partitions(dir: &Path, name: &str, count: i32, settings: TopicSettings) -> Result<Topic> {
-    let options = settings.log_options();
-    let indexes: Vec<i32> = (0..count).collect();
-    let partitions = parallel::map(&indexes, parallel::MAX_THREADS, |&index| {
-        let log = Log::open(dir.join(index.to_string()), options.clone()).map_err(|source| {
-            Error::Storage {
-                topic: name.to_string(),
-                partition: index,
-                source,
-            }
-        })?;
-        Ok(Arc::new(Slot::open(Arc::new(Partition::new(
-            name, index, log,
-        )))))
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>>>()?;
-    Ok(Topic {
-        name: name.to_string(),
-        settings,
-        partitions,
-    })
-}
-
-/// Creates the partition logs, then commits the topic by writing `topic.toml`.
-fn create_topic(
-    data_dir: &Path,
-    dir: &Path,
-    name: &str,
-    partitions: i32,
-    settings: TopicSettings,
-) -> Result<Topic> {
-    let found = std::fs::symlink_metadata(dir).ok();
-    if found.as_ref().is_some_and(|m| !m.is_dir()) {
-        // Not something the broker made: leave it for its owner.
-        return Err(Error::InTheWay {
-            path: dir.to_path_buf(),
-        });
-    }
-    if found.is_some() {
-        tracing::warn!(dir = %dir.display(), "replacing the remains of an unfinished create");
-        discard_dir(data_dir, dir)?;
-    }
-    io(std::fs::create_dir_all(dir), "create topic dir", dir)?;
-    // On failure the logs opened so far are dropped (closed) inside the chain,
-    // before the directory is removed.
-    open_partitions(dir, name, partitions, settings)
-        .and_then(|topic| write_topic_file(data_dir, dir, &topic).map(|()| topic))
-        .inspect_err(|_| {
-            // A failed create leaves nothing behind, as if it had never started.
-            if let Err(e) = discard_dir(data_dir, dir) {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a failed create");
-            }
-        })
-}
-
-/// Commits `topic` by writing its `topic.toml` in `dir` durably.
-fn write_topic_file(data_dir: &Path, dir: &Path, topic: &Topic) -> Result<()> {
-    let text = toml::to_string(&TopicFile {
-        partitions: i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX),
-        settings: topic.settings.clone(),
-    })
-    .map_err(|e| Error::TopicMetadata {
-        path: dir.join(TOPIC_FILE),
-        reason: e.to_string(),
-    })?;
-    save_file(dir, TOPIC_FILE, text.as_bytes())?;
-    sync_dir(data_dir)
-}
-
-/// Closes a topic's logs and removes its directory.
-fn remove_topic(data_dir: &Path, dir: &Path, topic: &Topic) -> Result<()> {
-    for partition in topic.served_partitions() {
-        partition.mark_deleted();
-        // Waits for a running retention or compaction pass; after it, the old log
-        // handle never touches the directory again (a new topic may reuse it).
-        // The data is going away: a close failure (a failed fsync) changes nothing.
-        if let Err(e) = partition.log().close() {
-            tracing::warn!(topic = %topic.name, partition = partition.index(), error = %e, "close before delete failed");
-        }
-    }
-    discard_dir(data_dir, dir)
-}
-
-/// Renames `dir` to a deleted name in `data_dir` (durably), then removes it.
-///
-/// The deleted name holds no part of the topic's (`~deleted-<nanos>-<n>`), so it
-/// fits the file system's 255-byte limit on one name however long the topic's name
-/// is; [`Topics::open`] removes any such directory a crash left behind.
-fn discard_dir(data_dir: &Path, dir: &Path) -> Result<()> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let n = NEXT_DISCARD.fetch_add(1, Ordering::Relaxed);
-    let doomed = data_dir.join(format!("{DELETED_MARK}{nanos}-{n}"));
-    io(std::fs::rename(dir, &doomed), "rename for delete", dir)?;
-    sync_dir(data_dir)?;
-    io(std::fs::remove_dir_all(&doomed), "remove", &doomed)
 }
 
 #[cfg(test)]

@@ -2,13 +2,16 @@
 //! client address through the metadata group, so every broker's Metadata answer
 //! lists all three; with one broker killed (SIGKILL) the other two still change
 //! the metadata, and the killed one, restarted on a new client port, is listed
-//! at its new address by the others.
+//! at its new address by the others. A replicated topic keeps every record
+//! acknowledged with acks=all through a SIGKILL of its leader.
 
+use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rill_tests::client::TestClient;
+use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo, RecordBatch};
+use rill_tests::client::{split_batches, TestClient};
 use rill_tests::process::BrokerProcess;
 
 const BROKER: &str = env!("CARGO_BIN_EXE_broker_process");
@@ -105,4 +108,149 @@ async fn three_brokers_share_metadata_and_survive_a_sigkill() {
     all[1] = (2, brokers[1].addr());
     lists(brokers[0].addr(), &all[..]).await;
     lists(brokers[1].addr(), &all[..]).await;
+}
+
+/// Produces one record holding `value` with acks=all to whichever broker of
+/// `at` takes it (the partition's leader), retrying every broker for up to
+/// 30 s; the acknowledged offset.
+async fn produce_acked(at: &[SocketAddr], value: &str) -> i64 {
+    let mut builder = BatchBuilder::new(ProducerInfo::NONE);
+    builder.push(1_700_000_000_000, None, Some(value.as_bytes()), &[]);
+    let batch = builder.finish();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        for addr in at {
+            let Ok(mut client) = TestClient::connect(*addr).await else {
+                continue;
+            };
+            client.set_timeout(Duration::from_secs(5));
+            match client.produce("orders", 0, &batch, -1).await {
+                Ok(Some(p)) if p.error_code == ErrorCode::None => return p.base_offset,
+                other => last = format!("{addr}: {other:?}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no broker acknowledged {value:?} in 30 s; last answer {last}");
+}
+
+/// Every data record of partition orders/0 as the broker at `at` serves it:
+/// (offset, value), control batches (the Raft group's own entries) skipped.
+async fn read_all(at: SocketAddr) -> io::Result<Vec<(i64, String)>> {
+    let mut client = TestClient::connect(at).await?;
+    let mut records = Vec::new();
+    let mut offset = 0;
+    loop {
+        let fetched = client.fetch("orders", 0, offset, 0, 0).await?;
+        if fetched.error_code != ErrorCode::None {
+            return Err(io::Error::other(format!("fetch: {fetched:?}")));
+        }
+        let batches = split_batches(&fetched.records)?;
+        if batches.is_empty() {
+            return Ok(records);
+        }
+        for bytes in batches {
+            let (batch, _) = RecordBatch::split_first(bytes).map_err(io::Error::other)?;
+            offset = batch.header().base_offset + i64::from(batch.header().last_offset_delta) + 1;
+            if batch.header().is_control() {
+                continue;
+            }
+            let section = batch.records_section(1 << 20).map_err(io::Error::other)?;
+            for record in batch.records_in(&section) {
+                let record = record.map_err(io::Error::other)?;
+                let value = String::from_utf8_lossy(record.value.unwrap_or_default());
+                records.push((record.offset, value.into_owned()));
+            }
+        }
+    }
+}
+
+/// Reads partition orders/0 from whichever broker of `at` serves it, for up to
+/// 30 s.
+async fn read_from_leader(at: &[SocketAddr]) -> Vec<(i64, String)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut errors = Vec::new();
+    while Instant::now() < deadline {
+        for addr in at {
+            match read_all(*addr).await {
+                Ok(records) => return records,
+                Err(e) => errors.push(format!("{addr}: {e}")),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no broker served orders/0 in 30 s: {:?}", errors.last());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkill() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let ports = [free_port(), free_port(), free_port()];
+    let mut brokers: Vec<BrokerProcess> =
+        (1..=3).map(|id| start(id, &ports, data.path())).collect();
+    let addrs: Vec<SocketAddr> = brokers.iter().map(BrokerProcess::addr).collect();
+    let all: Vec<(i32, SocketAddr)> = (1..=3).zip(addrs.iter().copied()).collect();
+    lists(addrs[0], &all).await;
+    let mut admin = TestClient::connect(addrs[1]).await.expect("connect");
+    let created = admin.create_topic("orders", 1).await.expect("create");
+    assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
+
+    let mut acked = Vec::new();
+    for i in 0..30 {
+        let value = format!("before-{i}");
+        acked.push((produce_acked(&addrs, &value).await, value));
+    }
+    // Exactly one broker serves the partition; the others refuse with
+    // NOT_LEADER_OR_FOLLOWER and name it in Metadata.
+    let mut leader = None;
+    for (i, addr) in addrs.iter().enumerate() {
+        let mut client = TestClient::connect(*addr).await.expect("connect");
+        let fetched = client.fetch("orders", 0, 0, 0, 0).await.expect("fetch");
+        match fetched.error_code {
+            ErrorCode::None => {
+                assert!(leader.is_none(), "two brokers serve orders/0");
+                leader = Some(i);
+            }
+            code => assert_eq!(code, ErrorCode::NotLeaderOrFollower, "{fetched:?}"),
+        }
+    }
+    let leader = leader.expect("one broker serves orders/0");
+    let follower = addrs[(leader + 1) % 3];
+    let mut client = TestClient::connect(follower).await.expect("connect");
+    let metadata = client.metadata(&["orders"]).await.expect("metadata");
+    let partition = &metadata.topics[0].partitions[0];
+    assert_eq!(partition.error_code, ErrorCode::None, "{metadata:?}");
+    assert_eq!(partition.leader_id, leader as i32 + 1, "{metadata:?}");
+    let refused = client
+        .produce("orders", 0, b"", -1)
+        .await
+        .expect("produce")
+        .expect("answer");
+    assert_eq!(
+        refused.error_code,
+        ErrorCode::NotLeaderOrFollower,
+        "{refused:?}"
+    );
+
+    // SIGKILL the leader: the survivors elect another and keep every acked record.
+    brokers[leader].kill().expect("kill the leader");
+    let survivors: Vec<SocketAddr> = (0..3).filter(|i| *i != leader).map(|i| addrs[i]).collect();
+    for i in 0..30 {
+        let value = format!("after-{i}");
+        acked.push((produce_acked(&survivors, &value).await, value));
+    }
+    let read = read_from_leader(&survivors).await;
+    assert_eq!(
+        read, acked,
+        "the records read are not the ones acknowledged, in order"
+    );
+
+    // The killed broker rejoins from its own log and the partition goes on.
+    brokers[leader] = start(leader as u64 + 1, &ports, data.path());
+    let mut everyone = survivors.clone();
+    everyone.push(brokers[leader].addr());
+    let value = "rejoined".to_string();
+    acked.push((produce_acked(&everyone, &value).await, value));
+    assert_eq!(read_from_leader(&everyone).await, acked);
 }

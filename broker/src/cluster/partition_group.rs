@@ -48,6 +48,20 @@ pub struct PartitionStart {
     pub timing: RaftTiming,
 }
 
+/// Where a partition is served, as one member sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leadership {
+    /// This member leads and has applied an entry of its own term, so its
+    /// committed offset is the group's: it serves produce and fetch.
+    Serving,
+    /// This member was just elected and has not yet applied an entry of its
+    /// term; until it has, its committed offset may be behind the group's, so it
+    /// answers nothing (clients retry in a moment).
+    Settling,
+    /// Another member leads (the one named, if known).
+    Elsewhere(Option<u64>),
+}
+
 /// This broker's member of a partition group.
 pub struct PartitionGroup {
     group: GroupId,
@@ -99,6 +113,24 @@ impl PartitionGroup {
             other => Err(ProposeFailure::Unavailable {
                 reason: format!("the batch was applied with the answer {other:?}"),
             }),
+        }
+    }
+
+    /// Whether this member may serve produce and fetch now (see [`Leadership`]).
+    pub fn leadership(&self) -> Leadership {
+        use openraft::async_runtime::watch::WatchReceiver;
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        if m.state != openraft::ServerState::Leader {
+            return Leadership::Elsewhere(m.current_leader);
+        }
+        let settled = m
+            .last_applied
+            .as_ref()
+            .is_some_and(|applied| applied.leader_id.term == m.current_term);
+        match settled {
+            true => Leadership::Serving,
+            false => Leadership::Settling,
         }
     }
 

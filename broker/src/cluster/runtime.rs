@@ -96,6 +96,12 @@ impl Cluster {
         })
     }
 
+    /// Every broker of the cluster (the metadata group's voters) and its
+    /// cluster listener.
+    pub fn members(&self) -> &BTreeMap<u64, NodeAddr> {
+        &self.members
+    }
+
     /// This broker's member of the metadata group.
     pub fn meta(&self) -> &MetaGroup {
         &self.meta

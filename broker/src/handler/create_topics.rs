@@ -1,8 +1,10 @@
-//! CreateTopics: validates and creates each topic independently.
+//! CreateTopics: validates and creates each topic independently; in a cluster,
+//! through the metadata group (`replication`).
 
 use rill_protocol::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse, TopicResult};
 use rill_protocol::ErrorCode;
 
+use crate::replication;
 use crate::state::Broker;
 
 /// Creates each requested topic; one topic's failure does not affect the others.
@@ -14,15 +16,30 @@ pub async fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopi
             .into_iter()
             .map(|c| (c.key, c.value))
             .collect();
-        let result = broker
-            .topics
-            .create(
-                &topic.name,
-                topic.partitions,
-                &configs,
-                request.validate_only,
-            )
-            .await;
+        let result = match &broker.cluster {
+            Some(cluster) => {
+                replication::create_topic(
+                    broker,
+                    cluster,
+                    &topic.name,
+                    topic.partitions,
+                    &configs,
+                    request.validate_only,
+                )
+                .await
+            }
+            None => {
+                broker
+                    .topics
+                    .create(
+                        &topic.name,
+                        topic.partitions,
+                        &configs,
+                        request.validate_only,
+                    )
+                    .await
+            }
+        };
         topics.push(match result {
             Ok(()) => TopicResult {
                 name: topic.name,

@@ -1,4 +1,5 @@
-//! DeleteTopics: removes each topic and its data independently.
+//! DeleteTopics: removes each topic and its data independently; in a cluster,
+//! through the metadata group (`replication`).
 
 use rill_protocol::api::create_topics::TopicResult;
 use rill_protocol::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
@@ -6,6 +7,7 @@ use rill_protocol::ErrorCode;
 
 use crate::api_error::ApiError;
 use crate::group::offsets::OFFSETS_TOPIC;
+use crate::replication;
 use crate::state::Broker;
 
 /// Deletes each requested topic; a missing one gets `UNKNOWN_TOPIC_OR_PARTITION`.
@@ -18,7 +20,10 @@ pub async fn handle(broker: &Broker, request: DeleteTopicsRequest) -> DeleteTopi
                 format!("{OFFSETS_TOPIC} is internal: it holds every group's committed offsets"),
             ))
         } else {
-            broker.topics.delete(&name).await
+            match &broker.cluster {
+                Some(cluster) => replication::delete_topic(broker, cluster, &name).await,
+                None => broker.topics.delete(&name).await,
+            }
         };
         let (error_code, error_message) = match result {
             Ok(()) => (ErrorCode::None, None),

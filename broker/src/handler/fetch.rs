@@ -242,7 +242,7 @@ fn read_now(
                         .min(max_bytes.saturating_sub(total));
                     let log = partition.log();
                     if cap == 0 && total > 0 {
-                        ok_entry(index, log.high_watermark(), log.log_start_offset())
+                        ok_entry(index, partition.high_watermark(), log.log_start_offset())
                     } else {
                         match partition.read_slice(target.request.fetch_offset, cap.max(1), mode) {
                             Ok(read) => {
@@ -266,7 +266,7 @@ fn read_now(
                             Err(e) => error_entry(
                                 index,
                                 &ApiError::from(e),
-                                log.high_watermark(),
+                                partition.high_watermark(),
                                 log.log_start_offset(),
                             ),
                         }

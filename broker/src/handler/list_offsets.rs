@@ -52,7 +52,7 @@ async fn lookup(
     let partition = broker.topics.partition(topic, partition)?;
     match timestamp {
         EARLIEST_TIMESTAMP => Ok((-1, partition.log().log_start_offset())),
-        LATEST_TIMESTAMP => Ok((-1, partition.log().high_watermark())),
+        LATEST_TIMESTAMP => Ok((-1, partition.high_watermark())),
         t if t >= 0 => Ok(partition
             .offset_for_timestamp(t)
             .await?

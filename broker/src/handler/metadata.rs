@@ -6,8 +6,9 @@ use rill_protocol::api::metadata::{
 };
 use rill_protocol::ErrorCode;
 
+use crate::recovery::Slot;
 use crate::state::Broker;
-use crate::topics::Topic;
+use crate::topic_dir::Topic;
 
 /// Describes the topics; a requested topic that does not exist gets
 /// `UNKNOWN_TOPIC_OR_PARTITION`.
@@ -75,6 +76,24 @@ fn brokers(broker: &Broker, me: MetadataBroker) -> Vec<MetadataBroker> {
     list
 }
 
+/// The leader of a partition this broker does not serve, as far as it knows:
+/// the leader its group member follows, else the partition's preferred leader
+/// (its first replica), else -1.
+fn leader_elsewhere(topic: &Topic, slot: &Slot) -> i32 {
+    let followed = slot
+        .partition()
+        .and_then(|p| p.replica())
+        .and_then(|group| group.status().leader);
+    let preferred = usize::try_from(slot.index())
+        .ok()
+        .and_then(|i| topic.replicas.get(i))
+        .and_then(|replicas| replicas.first().copied());
+    followed
+        .or(preferred)
+        .and_then(|id| i32::try_from(id).ok())
+        .unwrap_or(-1)
+}
+
 fn describe(topic: &Topic, node_id: i32) -> MetadataTopic {
     MetadataTopic {
         error_code: ErrorCode::None,
@@ -83,12 +102,23 @@ fn describe(topic: &Topic, node_id: i32) -> MetadataTopic {
         partitions: topic
             .partitions
             .iter()
-            .map(|slot| MetadataPartition {
-                partition: slot.index(),
-                error_code: slot
-                    .serving(&topic.name)
-                    .map_or_else(|e| e.code, |_| ErrorCode::None),
-                leader_id: node_id,
+            .map(|slot| {
+                let (error_code, leader_id) = match topic.partition(slot.index()) {
+                    Ok(_) => (ErrorCode::None, node_id),
+                    Err(e) if topic.replicas.is_empty() => (e.code, node_id),
+                    // Another broker serves it: no error, that broker's id.
+                    Err(e) => match leader_elsewhere(topic, slot) {
+                        leader if leader >= 0 && e.code == ErrorCode::NotLeaderOrFollower => {
+                            (ErrorCode::None, leader)
+                        }
+                        leader => (ErrorCode::LeaderNotAvailable, leader),
+                    },
+                };
+                MetadataPartition {
+                    partition: slot.index(),
+                    error_code,
+                    leader_id,
+                }
             })
             .collect(),
     }

@@ -1,5 +1,15 @@
 //! Unit tests of the topic map: creates, the data-dir lock, close and reopen.
 use super::*;
+use crate::topic_dir::create_topic;
+use std::path::Path;
+
+fn file(partitions: i32, settings: TopicSettings) -> TopicFile {
+    TopicFile {
+        partitions,
+        settings,
+        replicas: Vec::new(),
+    }
+}
 
 fn config_at(dir: &Path) -> BrokerConfig {
     BrokerConfig {
@@ -16,7 +26,7 @@ fn a_failed_create_leaves_no_directory_behind() {
         segment_bytes: 0, // refused by the log when partition 0 opens
         ..TopicSettings::default()
     };
-    assert!(create_topic(data.path(), &dir, "orders", 3, settings).is_err());
+    assert!(create_topic(data.path(), &dir, "orders", file(3, settings), None).is_err());
     let left: Vec<_> = std::fs::read_dir(data.path())
         .expect("list")
         .map(|e| e.expect("entry").file_name())
@@ -29,7 +39,13 @@ fn a_file_in_the_way_of_a_topic_is_left_alone() {
     let data = tempfile::tempdir().expect("tempdir");
     let dir = data.path().join("orders");
     std::fs::write(&dir, b"someone's notes").expect("write");
-    let Err(err) = create_topic(data.path(), &dir, "orders", 1, TopicSettings::default()) else {
+    let Err(err) = create_topic(
+        data.path(),
+        &dir,
+        "orders",
+        file(1, TopicSettings::default()),
+        None,
+    ) else {
         panic!("created a topic over a file");
     };
     assert!(err.to_string().contains("in the way"), "{err}");

@@ -12,8 +12,9 @@ use crate::wire::{ResponseHeader, Status};
 
 /// §4 codes that no request is meant to provoke, each with words of its §4
 /// meaning that say so (the comparison checks the words are there).
-pub const NOT_PROVOKED: [(i16, &str); 4] = [
-    (6, "no broker returns it yet"),
+pub const NOT_PROVOKED: [(i16, &str); 5] = [
+    (6, "only a clustered broker returns it"),
+    (7, "only a clustered broker returns it"),
     (15, "reserved: not returned"),
     (46, "reserved: not returned"),
     (-1, "unexpected broker error"),
