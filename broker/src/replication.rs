@@ -8,12 +8,15 @@
 //! Every broker then runs [`keep_in_step`], which creates the topics the
 //! metadata lists and this broker lacks (a log for each partition with a replica
 //! here), starts a Raft group member for each local replica and hands it the
-//! partition, and removes the topics the metadata dropped. A topic is removed
+//! partition, and removes the topics the metadata dropped. Once this broker's
+//! member of a partition group leads it, it records itself as the partition's
+//! leader in the metadata, so every broker's Metadata answer names it. A topic
+//! is removed
 //! only after this process saw it in the metadata, so a broker restarting behind
 //! the group never deletes a topic the group still has.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rill_protocol::cluster::GroupId;
@@ -21,9 +24,11 @@ use rill_protocol::ErrorCode;
 
 use crate::api_error::ApiError;
 use crate::cluster::meta_store::MetaView;
-use crate::cluster::metadata::{MetaCommand, MetaReply, TopicAssignment};
+use crate::cluster::metadata::{MetaCommand, MetaReply, RecordedLeader, TopicAssignment};
+use crate::cluster::partition_group::Leadership;
 use crate::cluster::raft_node::ProposeFailure;
 use crate::cluster::runtime::Cluster;
+use crate::locks::lock;
 use crate::state::Broker;
 
 /// The replication factor of a topic created without one: three replicas, or
@@ -163,12 +168,14 @@ pub async fn keep_in_step(broker: Arc<Broker>) {
     let mut shutdown = broker.shutdown_signal();
     let mut seen = HashSet::new();
     let mut refused = HashSet::new();
+    let recording = Arc::new(Mutex::new(HashSet::new()));
     loop {
         if broker.is_shutting_down() {
             return;
         }
         let current = view.borrow_and_update().clone();
         follow(&broker, cluster, &current, &mut seen, &mut refused).await;
+        record_leaders(&broker, cluster, &current, &recording);
         tokio::select! {
             changed = view.changed() => if changed.is_err() { return },
             () = tokio::time::sleep(RECHECK_EVERY) => {}
@@ -234,6 +241,56 @@ async fn follow(
                     tracing::error!(topic = %local.name, partition = index, error = %e, "cannot start the partition's Raft group member")
                 }
             }
+        }
+    }
+}
+
+/// Proposes `RecordLeader` for every partition this broker leads (settled) in
+/// a term the metadata does not hold yet; `recording` holds the partitions with
+/// a proposal under way, so each is proposed once at a time.
+fn record_leaders(
+    broker: &Arc<Broker>,
+    cluster: &Cluster,
+    view: &MetaView,
+    recording: &Arc<Mutex<HashSet<(String, i32)>>>,
+) {
+    let me = cluster.meta().node_id();
+    for topic in broker.topics.list() {
+        for partition in topic.served_partitions() {
+            let Some(group) = partition.replica() else {
+                continue;
+            };
+            if group.leadership() != Leadership::Serving {
+                continue;
+            }
+            let term = group.status().term;
+            let recorded = view.state.leader(&topic.name, partition.index());
+            if recorded == Some(RecordedLeader { node: me, term }) {
+                continue;
+            }
+            let key = (topic.name.clone(), partition.index());
+            if !lock(recording).insert(key.clone()) {
+                continue;
+            }
+            let command = MetaCommand::RecordLeader {
+                topic: key.0.clone(),
+                partition: key.1,
+                leader: me,
+                term,
+            };
+            let (broker, recording) = (Arc::clone(broker), Arc::clone(recording));
+            tokio::spawn(async move {
+                if let Some(cluster) = &broker.cluster {
+                    let proposed = cluster
+                        .meta()
+                        .propose_anywhere(&command, CHANGE_TIMEOUT)
+                        .await;
+                    if let Err(failure) = proposed {
+                        tracing::warn!(topic = %key.0, partition = key.1, ?failure, "cannot record this broker as the partition's leader yet");
+                    }
+                }
+                lock(&recording).remove(&key);
+            });
         }
     }
 }

@@ -183,6 +183,24 @@ async fn read_from_leader(at: &[SocketAddr]) -> Vec<(i64, String)> {
     panic!("no broker served orders/0 in 30 s: {:?}", errors.last());
 }
 
+/// The index in `at` of the one broker that serves fetches of orders/0; every
+/// other one must refuse them with NOT_LEADER_OR_FOLLOWER.
+async fn serving(at: &[SocketAddr]) -> usize {
+    let mut leader = None;
+    for (i, addr) in at.iter().enumerate() {
+        let mut client = TestClient::connect(*addr).await.expect("connect");
+        let fetched = client.fetch("orders", 0, 0, 0, 0).await.expect("fetch");
+        match fetched.error_code {
+            ErrorCode::None => {
+                assert!(leader.is_none(), "two brokers serve orders/0");
+                leader = Some(i);
+            }
+            code => assert_eq!(code, ErrorCode::NotLeaderOrFollower, "{fetched:?}"),
+        }
+    }
+    leader.expect("one broker serves orders/0")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkill() {
     let data = tempfile::tempdir().expect("tempdir");
@@ -203,19 +221,7 @@ async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkil
     }
     // Exactly one broker serves the partition; the others refuse with
     // NOT_LEADER_OR_FOLLOWER and name it in Metadata.
-    let mut leader = None;
-    for (i, addr) in addrs.iter().enumerate() {
-        let mut client = TestClient::connect(*addr).await.expect("connect");
-        let fetched = client.fetch("orders", 0, 0, 0, 0).await.expect("fetch");
-        match fetched.error_code {
-            ErrorCode::None => {
-                assert!(leader.is_none(), "two brokers serve orders/0");
-                leader = Some(i);
-            }
-            code => assert_eq!(code, ErrorCode::NotLeaderOrFollower, "{fetched:?}"),
-        }
-    }
-    let leader = leader.expect("one broker serves orders/0");
+    let leader = serving(&addrs).await;
     let follower = addrs[(leader + 1) % 3];
     let mut client = TestClient::connect(follower).await.expect("connect");
     let metadata = client.metadata(&["orders"]).await.expect("metadata");
@@ -245,6 +251,20 @@ async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkil
         read, acked,
         "the records read are not the ones acknowledged, in order"
     );
+    let new_leader = survivors[serving(&survivors).await];
+    let new_id = addrs
+        .iter()
+        .position(|a| *a == new_leader)
+        .expect("a broker") as i32
+        + 1;
+    for addr in &survivors {
+        let mut client = TestClient::connect(*addr).await.expect("connect");
+        let metadata = client.metadata(&["orders"]).await.expect("metadata");
+        assert_eq!(
+            metadata.topics[0].partitions[0].leader_id, new_id,
+            "{addr}: {metadata:?}"
+        );
+    }
 
     // The killed broker rejoins from its own log and the partition goes on.
     brokers[leader] = start(leader as u64 + 1, &ports, data.path());

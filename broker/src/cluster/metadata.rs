@@ -20,6 +20,8 @@
 //!   2 DeleteTopic          name string
 //!   3 AllocateProducerIds  count int32 (1 ..= 1,000,000)
 //!   4 RegisterBroker       id int64, addr string (host:port for clients)
+//!   5 RecordLeader         topic string, partition int32, leader int64,
+//!                          term int64 (the partition group's Raft term)
 //!
 //! MetaReply    kind int8, then
 //!   0 Done
@@ -29,7 +31,9 @@
 //! MetaState    next_producer_id int64,
 //!              topics array< name string, settings string,
 //!                            replicas array<array<int64>> >,
-//!              brokers array< id int64, addr string >
+//!              brokers array< id int64, addr string >,
+//!              leaders array< topic string, partition int32,
+//!                             leader int64, term int64 >
 //! ```
 
 use std::collections::BTreeMap;
@@ -68,6 +72,20 @@ pub enum MetaCommand {
         /// How many ids (1 ..= [`MAX_PRODUCER_ID_BLOCK`]).
         count: i32,
     },
+    /// Record that `leader` leads partition `partition` of `topic` in Raft term
+    /// `term` of the partition's group (its leader proposes this once elected,
+    /// so every broker can name it in Metadata). An older term than the one
+    /// recorded is refused.
+    RecordLeader {
+        /// The topic.
+        topic: String,
+        /// The partition index.
+        partition: i32,
+        /// The leader's node id.
+        leader: u64,
+        /// The term it leads in.
+        term: u64,
+    },
     /// Record the address a broker advertises to clients (each broker registers
     /// itself whenever it starts; the last registration wins).
     RegisterBroker {
@@ -97,12 +115,22 @@ pub enum MetaReply {
     },
 }
 
-/// The metadata every broker holds: topics, the brokers' client addresses and
-/// the next unreserved producer id.
+/// A partition's leader as last recorded: its node id and Raft term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedLeader {
+    /// The leader's node id.
+    pub node: u64,
+    /// The partition group's term it was elected in.
+    pub term: u64,
+}
+
+/// The metadata every broker holds: topics, the brokers' client addresses,
+/// each partition's last recorded leader and the next unreserved producer id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetaState {
     topics: BTreeMap<String, TopicAssignment>,
     brokers: BTreeMap<u64, String>,
+    leaders: BTreeMap<(String, i32), RecordedLeader>,
     next_producer_id: i64,
 }
 
@@ -118,9 +146,18 @@ impl MetaState {
                 MetaReply::Done
             }
             MetaCommand::DeleteTopic { name } => match self.topics.remove(name) {
-                Some(_) => MetaReply::Done,
+                Some(_) => {
+                    self.leaders.retain(|(topic, _), _| topic != name);
+                    MetaReply::Done
+                }
                 None => refused(format!("topic {name:?} does not exist")),
             },
+            MetaCommand::RecordLeader {
+                topic,
+                partition,
+                leader,
+                term,
+            } => self.record_leader(topic, *partition, *leader, *term),
             MetaCommand::AllocateProducerIds { count } => {
                 let first = self.next_producer_id;
                 match first.checked_add(i64::from(*count)) {
@@ -142,6 +179,36 @@ impl MetaState {
                 MetaReply::Done
             }
         }
+    }
+
+    fn record_leader(&mut self, topic: &str, partition: i32, node: u64, term: u64) -> MetaReply {
+        let Some(assigned) = self.topics.get(topic) else {
+            return refused(format!("topic {topic:?} does not exist"));
+        };
+        let replicas = usize::try_from(partition)
+            .ok()
+            .and_then(|i| assigned.replicas.get(i));
+        if !replicas.is_some_and(|r| r.contains(&node)) {
+            return refused(format!(
+                "broker {node} is not a replica of partition {topic}/{partition}"
+            ));
+        }
+        let key = (topic.to_string(), partition);
+        if let Some(recorded) = self.leaders.get(&key) {
+            if recorded.term > term {
+                return refused(format!(
+                    "partition {topic}/{partition} has a leader of term {} recorded, newer than {term}",
+                    recorded.term
+                ));
+            }
+        }
+        self.leaders.insert(key, RecordedLeader { node, term });
+        MetaReply::Done
+    }
+
+    /// The last recorded leader of a partition, if any.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<RecordedLeader> {
+        self.leaders.get(&(topic.to_string(), partition)).copied()
     }
 
     /// The registered brokers: node id and client address, by id.
@@ -169,11 +236,18 @@ impl MetaState {
         let mut buf = BytesMut::new();
         let topics: Vec<&TopicAssignment> = self.topics.values().collect();
         let brokers: Vec<(&u64, &String)> = self.brokers.iter().collect();
+        let leaders: Vec<(&(String, i32), &RecordedLeader)> = self.leaders.iter().collect();
         Writer::new(&mut buf)
             .i64(self.next_producer_id)
             .array_of(&topics, |w, t| encode_topic(w, t))
             .array_of(&brokers, |w, (id, addr)| {
                 w.i64(**id as i64).string(addr);
+            })
+            .array_of(&leaders, |w, ((topic, partition), leader)| {
+                w.string(topic)
+                    .i32(*partition)
+                    .i64(leader.node as i64)
+                    .i64(leader.term as i64);
             });
         buf.to_vec()
     }
@@ -184,10 +258,17 @@ impl MetaState {
         let next_producer_id = r.i64("next_producer_id")?;
         let topics = r.array_of("topics", 10, decode_topic)?;
         let brokers = r.array_of("brokers", 10, |r| Ok((node_id(r)?, r.string("addr")?)))?;
+        let leaders = r.array_of("leaders", 22, |r| {
+            let key = (r.string("topic")?, r.i32("partition")?);
+            let node = node_id(r)?;
+            let term = term(r)?;
+            Ok((key, RecordedLeader { node, term }))
+        })?;
         r.finish()?;
         Ok(MetaState {
             topics: topics.into_iter().map(|t| (t.name.clone(), t)).collect(),
             brokers: brokers.into_iter().collect(),
+            leaders: leaders.into_iter().collect(),
             next_producer_id,
         })
     }
@@ -212,6 +293,18 @@ impl MetaCommand {
             MetaCommand::RegisterBroker { id, addr } => {
                 w.i8(4).i64(*id as i64).string(addr);
             }
+            MetaCommand::RecordLeader {
+                topic,
+                partition,
+                leader,
+                term,
+            } => {
+                w.i8(5)
+                    .string(topic)
+                    .i32(*partition)
+                    .i64(*leader as i64)
+                    .i64(*term as i64);
+            }
         }
         buf.to_vec()
     }
@@ -231,10 +324,16 @@ impl MetaCommand {
                 id: node_id(&mut r)?,
                 addr: r.string("addr")?,
             },
+            5 => MetaCommand::RecordLeader {
+                topic: r.string("topic")?,
+                partition: r.i32("partition")?,
+                leader: node_id(&mut r)?,
+                term: term(&mut r)?,
+            },
             other => {
                 return Err(rill_protocol::Error::Invalid {
                     what: "metadata command kind",
-                    detail: format!("{other} is not 1 (create topic), 2 (delete topic), 3 (allocate producer ids) or 4 (register broker)"),
+                    detail: format!("{other} is not 1 (create topic), 2 (delete topic), 3 (allocate producer ids), 4 (register broker) or 5 (record leader)"),
                 })
             }
         };
@@ -249,6 +348,15 @@ fn node_id(r: &mut Reader<'_>) -> rill_protocol::Result<u64> {
     u64::try_from(id).map_err(|_| rill_protocol::Error::Invalid {
         what: "node id",
         detail: format!("node id {id} is negative"),
+    })
+}
+
+/// A Raft term: an int64 that must not be negative.
+fn term(r: &mut Reader<'_>) -> rill_protocol::Result<u64> {
+    let term = r.i64("term")?;
+    u64::try_from(term).map_err(|_| rill_protocol::Error::Invalid {
+        what: "term",
+        detail: format!("term {term} is negative"),
     })
 }
 
@@ -321,145 +429,4 @@ fn decode_topic(r: &mut Reader<'_>) -> rill_protocol::Result<TopicAssignment> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn topic(name: &str) -> TopicAssignment {
-        TopicAssignment {
-            name: name.to_string(),
-            settings: "retention_ms = 1000\n".to_string(),
-            replicas: vec![vec![1, 2, 3], vec![2, 3, 1]],
-        }
-    }
-
-    #[test]
-    fn create_delete_and_refusals_change_nothing() {
-        let mut state = MetaState::default();
-        assert_eq!(
-            state.apply(&MetaCommand::CreateTopic(topic("a"))),
-            MetaReply::Done
-        );
-        let before = state.clone();
-        let again = state.apply(&MetaCommand::CreateTopic(topic("a")));
-        assert!(
-            matches!(again, MetaReply::Refused { ref reason } if reason.contains("already exists"))
-        );
-        assert_eq!(state, before);
-        let missing = state.apply(&MetaCommand::DeleteTopic { name: "b".into() });
-        assert!(matches!(missing, MetaReply::Refused { .. }));
-        assert_eq!(state, before);
-        assert_eq!(
-            state.apply(&MetaCommand::DeleteTopic { name: "a".into() }),
-            MetaReply::Done
-        );
-        assert!(state.topic("a").is_none());
-    }
-
-    #[test]
-    fn producer_id_blocks_never_overlap() {
-        let mut state = MetaState::default();
-        let a = state.apply(&MetaCommand::AllocateProducerIds { count: 1000 });
-        let b = state.apply(&MetaCommand::AllocateProducerIds { count: 10 });
-        assert_eq!(
-            a,
-            MetaReply::ProducerIds {
-                first: 0,
-                count: 1000
-            }
-        );
-        assert_eq!(
-            b,
-            MetaReply::ProducerIds {
-                first: 1000,
-                count: 10
-            }
-        );
-        for bad in [0, -1, MAX_PRODUCER_ID_BLOCK + 1] {
-            let before = state.clone();
-            let reply = state.apply(&MetaCommand::AllocateProducerIds { count: bad });
-            assert!(
-                matches!(reply, MetaReply::Refused { .. }),
-                "{bad}: {reply:?}"
-            );
-            assert_eq!(state, before);
-        }
-    }
-
-    #[test]
-    fn a_broker_registering_again_replaces_its_address() {
-        let mut state = MetaState::default();
-        for addr in ["a:1", "b:2"] {
-            let command = MetaCommand::RegisterBroker {
-                id: 3,
-                addr: addr.into(),
-            };
-            assert_eq!(state.apply(&command), MetaReply::Done);
-        }
-        assert_eq!(state.brokers().get(&3).map(String::as_str), Some("b:2"));
-        assert_eq!(state.brokers().len(), 1);
-    }
-
-    #[test]
-    fn commands_and_state_round_trip_and_every_prefix_fails() {
-        let commands = [
-            MetaCommand::CreateTopic(topic("orders")),
-            MetaCommand::DeleteTopic {
-                name: "orders".into(),
-            },
-            MetaCommand::AllocateProducerIds { count: 7 },
-            MetaCommand::RegisterBroker {
-                id: 2,
-                addr: "rill-2:9400".into(),
-            },
-        ];
-        let mut state = MetaState::default();
-        for command in &commands {
-            let bytes = command.encode();
-            assert_eq!(&MetaCommand::decode(&bytes).expect("must succeed"), command);
-            for cut in 0..bytes.len() {
-                assert!(
-                    MetaCommand::decode(&bytes[..cut]).is_err(),
-                    "{command:?} cut at {cut}"
-                );
-            }
-            state.apply(command);
-        }
-        for reply in [
-            MetaReply::Done,
-            refused("no".into()),
-            MetaReply::ProducerIds { first: 9, count: 3 },
-        ] {
-            let bytes = reply.encode();
-            assert_eq!(MetaReply::decode(&bytes).expect("decodes"), reply);
-            for cut in 0..bytes.len() {
-                assert!(
-                    MetaReply::decode(&bytes[..cut]).is_err(),
-                    "{reply:?} cut at {cut}"
-                );
-            }
-        }
-        state.apply(&MetaCommand::CreateTopic(topic("payments")));
-        let bytes = state.encode();
-        assert_eq!(MetaState::decode(&bytes).expect("must succeed"), state);
-        for cut in 0..bytes.len() {
-            assert!(
-                MetaState::decode(&bytes[..cut]).is_err(),
-                "state cut at {cut}"
-            );
-        }
-    }
-
-    #[test]
-    fn unknown_kinds_and_negative_nodes_are_named() {
-        let err = MetaCommand::decode(&[9])
-            .expect_err("must fail")
-            .to_string();
-        assert!(err.contains("9 is not 1"), "{err}");
-        let mut bad = topic("t");
-        bad.replicas = vec![vec![u64::MAX]];
-        let err = MetaCommand::decode(&MetaCommand::CreateTopic(bad).encode())
-            .expect_err("must fail")
-            .to_string();
-        assert!(err.contains("negative"), "{err}");
-    }
-}
+mod tests;

@@ -20,14 +20,14 @@ pub fn handle(broker: &Broker, request: MetadataRequest) -> MetadataResponse {
             .topics
             .list()
             .iter()
-            .map(|t| describe(t, node_id))
+            .map(|t| describe(broker, t))
             .collect()
     } else {
         request
             .topics
             .iter()
             .map(|name| match broker.topics.get(name) {
-                Some(topic) => describe(&topic, node_id),
+                Some(topic) => describe(broker, &topic),
                 None => MetadataTopic {
                     error_code: ErrorCode::UnknownTopicOrPartition,
                     error_message: Some(format!("topic {name:?} does not exist")),
@@ -77,24 +77,32 @@ fn brokers(broker: &Broker, me: MetadataBroker) -> Vec<MetadataBroker> {
 }
 
 /// The leader of a partition this broker does not serve, as far as it knows:
-/// the leader its group member follows, else the partition's preferred leader
-/// (its first replica), else -1.
-fn leader_elsewhere(topic: &Topic, slot: &Slot) -> i32 {
+/// the leader its own group member follows, else the one last recorded in the
+/// cluster's metadata, else the partition's preferred leader (its first
+/// replica), else -1.
+fn leader_elsewhere(broker: &Broker, topic: &Topic, slot: &Slot) -> i32 {
     let followed = slot
         .partition()
         .and_then(|p| p.replica())
         .and_then(|group| group.status().leader);
+    let recorded = broker.cluster.as_ref().and_then(|cluster| {
+        let view = cluster.meta().view();
+        let leader = view.borrow().state.leader(&topic.name, slot.index());
+        leader.map(|l| l.node)
+    });
     let preferred = usize::try_from(slot.index())
         .ok()
         .and_then(|i| topic.replicas.get(i))
         .and_then(|replicas| replicas.first().copied());
     followed
+        .or(recorded)
         .or(preferred)
         .and_then(|id| i32::try_from(id).ok())
         .unwrap_or(-1)
 }
 
-fn describe(topic: &Topic, node_id: i32) -> MetadataTopic {
+fn describe(broker: &Broker, topic: &Topic) -> MetadataTopic {
+    let node_id = broker.config.node_id;
     MetadataTopic {
         error_code: ErrorCode::None,
         error_message: None,
@@ -107,7 +115,7 @@ fn describe(topic: &Topic, node_id: i32) -> MetadataTopic {
                     Ok(_) => (ErrorCode::None, node_id),
                     Err(e) if topic.replicas.is_empty() => (e.code, node_id),
                     // Another broker serves it: no error, that broker's id.
-                    Err(e) => match leader_elsewhere(topic, slot) {
+                    Err(e) => match leader_elsewhere(broker, topic, slot) {
                         leader if leader >= 0 && e.code == ErrorCode::NotLeaderOrFollower => {
                             (ErrorCode::None, leader)
                         }
