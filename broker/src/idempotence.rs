@@ -13,10 +13,17 @@
 //! state lives in memory, so for an id issued before the broker last started
 //! ([`History::SinceRestart`]) the first batch is accepted at whatever sequence it
 //! carries, and a retry that straddles a restart is not recognised as a duplicate.
+//!
+//! A replicated partition's leader rebuilds the state from the batches in its log
+//! whenever it starts leading in a new term ([`ProducerStates::from_log`]): the
+//! batches that reached it by replication went past its state, and the log holds
+//! every batch the group ever committed, so after the rebuild its history of
+//! every producer is complete.
 
 use std::collections::{HashMap, VecDeque};
 
-use rill_protocol::{ErrorCode, ProducerInfo};
+use rill_protocol::{ErrorCode, ProducerInfo, RecordBatch};
+use rill_storage::Log;
 
 use crate::api_error::ApiError;
 use crate::producer_ids::History;
@@ -116,6 +123,36 @@ impl ProducerStates {
             ));
         }
         Ok(Verdict::Append)
+    }
+
+    /// The state a partition's log implies: every producer batch in `log`
+    /// below `end`, in order, recorded as if appended (control batches and
+    /// batches without a producer id skipped). Blocking: reads the log.
+    pub fn from_log(log: &Log, end: i64) -> rill_storage::Result<ProducerStates> {
+        const CHUNK: usize = 1 << 20;
+        let mut states = ProducerStates::default();
+        let mut offset = log.log_start_offset();
+        while offset < end {
+            let read = log.read(offset, CHUNK)?;
+            let mut rest = read.bytes.as_slice();
+            if rest.is_empty() {
+                break;
+            }
+            while !rest.is_empty() {
+                let (batch, after) =
+                    RecordBatch::split_first(rest).map_err(rill_storage::Error::InvalidBatch)?;
+                rest = after;
+                let header = batch.header();
+                if header.base_offset >= end {
+                    return Ok(states);
+                }
+                offset = header.next_offset();
+                if !header.is_control() && header.producer.producer_id >= 0 {
+                    states.record(&header.producer, header.record_count, header.base_offset);
+                }
+            }
+        }
+        Ok(states)
     }
 
     /// Records an appended batch.
@@ -236,6 +273,46 @@ mod tests {
         assert_eq!(
             states.check_complete(&producer(0, 6), 1),
             Ok(Verdict::Duplicate(60))
+        );
+    }
+
+    #[test]
+    fn the_state_rebuilt_from_a_log_knows_its_batches() {
+        use rill_protocol::BatchBuilder;
+        use rill_storage::{Log, LogOptions};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(dir.path(), LogOptions::default()).expect("open");
+        let append = |stamp: ProducerInfo, records: usize| {
+            let mut builder = BatchBuilder::new(stamp);
+            for _ in 0..records {
+                builder.push(1, None, Some(b"v"), &[]);
+            }
+            log.append(&mut builder.finish())
+                .expect("append")
+                .base_offset
+        };
+        let first = append(producer(0, 0), 1);
+        append(ProducerInfo::NONE, 3);
+        let third = append(producer(0, 1), 2);
+        let states = ProducerStates::from_log(&log, log.log_end_offset()).expect("rebuild");
+        assert_eq!(
+            states.check_complete(&producer(0, 0), 1),
+            Ok(Verdict::Duplicate(first))
+        );
+        assert_eq!(
+            states.check_complete(&producer(0, 1), 2),
+            Ok(Verdict::Duplicate(third))
+        );
+        assert_eq!(
+            states.check_complete(&producer(0, 3), 1),
+            Ok(Verdict::Append)
+        );
+        assert!(states.check_complete(&producer(0, 5), 1).is_err());
+        // Batches at or past `end` are not part of the state.
+        let before_third = ProducerStates::from_log(&log, third).expect("rebuild");
+        assert_eq!(
+            before_third.check_complete(&producer(0, 1), 2),
+            Ok(Verdict::Append)
         );
     }
 }

@@ -39,9 +39,17 @@ pub struct Partition {
     appended: Notify,
     deleted: AtomicBool,
     /// Idempotent producers seen here; held across their check and append.
-    producers: tokio::sync::Mutex<ProducerStates>,
+    producers: tokio::sync::Mutex<Producers>,
     /// The partition's Raft group, when it is replicated.
     replica: OnceLock<Arc<PartitionGroup>>,
+}
+
+/// The idempotent producers' state, and for a replicated partition the Raft
+/// term whose leadership it was rebuilt for.
+#[derive(Default)]
+struct Producers {
+    states: ProducerStates,
+    term: Option<u64>,
 }
 
 /// Why a partition operation failed.
@@ -131,7 +139,7 @@ impl Partition {
             log: Arc::new(log),
             appended: Notify::new(),
             deleted: AtomicBool::new(false),
-            producers: tokio::sync::Mutex::new(ProducerStates::default()),
+            producers: tokio::sync::Mutex::new(Producers::default()),
             replica: OnceLock::new(),
         }
     }
@@ -267,7 +275,9 @@ impl Partition {
         records: i32,
         history: History,
     ) -> Result<i64, PartitionError> {
-        let mut states = self.producers.lock().await;
+        let mut producers = self.producers.lock().await;
+        self.rebuild_producers_for_term(&mut producers).await?;
+        let states = &mut producers.states;
         match states
             .check(&producer, records, history)
             .map_err(PartitionError::Refused)?
@@ -279,6 +289,27 @@ impl Partition {
                 Ok(info.base_offset)
             }
         }
+    }
+
+    /// On a replicated partition, rebuilds the producers' state from the log when
+    /// this member leads in a term it was not rebuilt for: batches that arrived
+    /// by replication while it followed went past it.
+    async fn rebuild_producers_for_term(
+        &self,
+        producers: &mut Producers,
+    ) -> Result<(), PartitionError> {
+        let Some(group) = self.replica.get() else {
+            return Ok(());
+        };
+        let term = group.status().term;
+        if producers.term == Some(term) {
+            return Ok(());
+        }
+        let log = Arc::clone(&self.log);
+        let end = log.log_end_offset();
+        producers.states = blocking(move || ProducerStates::from_log(&log, end)).await?;
+        producers.term = Some(term);
+        Ok(())
     }
 
     /// Reads whole batches from `offset`, up to about `max_bytes` (at least one).

@@ -3,13 +3,16 @@
 //! lists all three; with one broker killed (SIGKILL) the other two still change
 //! the metadata, and the killed one, restarted on a new client port, is listed
 //! at its new address by the others. A replicated topic keeps every record
-//! acknowledged with acks=all through a SIGKILL of its leader.
+//! acknowledged with acks=all through a SIGKILL of its leader, and an
+//! idempotent producer's retry to the new leader is not written twice.
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use rill_protocol::api::init_producer_id::InitProducerIdRequest;
+use rill_protocol::message::{RequestBody, ResponseBody};
 use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo, RecordBatch};
 use rill_tests::client::{split_batches, TestClient};
 use rill_tests::process::BrokerProcess;
@@ -114,9 +117,19 @@ async fn three_brokers_share_metadata_and_survive_a_sigkill() {
 /// `at` takes it (the partition's leader), retrying every broker for up to
 /// 30 s; the acknowledged offset.
 async fn produce_acked(at: &[SocketAddr], value: &str) -> i64 {
-    let mut builder = BatchBuilder::new(ProducerInfo::NONE);
+    produce_batch(at, &batch_of(ProducerInfo::NONE, value)).await
+}
+
+/// One batch of one record holding `value`, stamped with `producer`.
+fn batch_of(producer: ProducerInfo, value: &str) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(producer);
     builder.push(1_700_000_000_000, None, Some(value.as_bytes()), &[]);
-    let batch = builder.finish();
+    builder.finish()
+}
+
+/// Produces `batch` with acks=all to whichever broker of `at` takes it,
+/// retrying every broker for up to 30 s; the acknowledged base offset.
+async fn produce_batch(at: &[SocketAddr], batch: &[u8]) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = String::new();
     while Instant::now() < deadline {
@@ -125,14 +138,14 @@ async fn produce_acked(at: &[SocketAddr], value: &str) -> i64 {
                 continue;
             };
             client.set_timeout(Duration::from_secs(5));
-            match client.produce("orders", 0, &batch, -1).await {
+            match client.produce("orders", 0, batch, -1).await {
                 Ok(Some(p)) if p.error_code == ErrorCode::None => return p.base_offset,
                 other => last = format!("{addr}: {other:?}"),
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no broker acknowledged {value:?} in 30 s; last answer {last}");
+    panic!("no broker acknowledged the batch in 30 s; last answer {last}");
 }
 
 /// Every data record of partition orders/0 as the broker at `at` serves it:
@@ -273,4 +286,52 @@ async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkil
     let value = "rejoined".to_string();
     acked.push((produce_acked(&everyone, &value).await, value));
     assert_eq!(read_from_leader(&everyone).await, acked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_retry_through_a_failover_is_not_written_twice() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let ports = [free_port(), free_port(), free_port()];
+    let mut brokers: Vec<BrokerProcess> =
+        (1..=3).map(|id| start(id, &ports, data.path())).collect();
+    let addrs: Vec<SocketAddr> = brokers.iter().map(BrokerProcess::addr).collect();
+    let mut admin = TestClient::connect(addrs[2]).await.expect("connect");
+    let created = admin.create_topic("orders", 1).await.expect("create");
+    assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
+    let request = InitProducerIdRequest {
+        transactional_id: None,
+        timeout_ms: 1000,
+    };
+    let ResponseBody::InitProducerId(init) = admin
+        .call(RequestBody::InitProducerId(request))
+        .await
+        .expect("init")
+    else {
+        panic!("not an InitProducerId answer");
+    };
+    assert_eq!(init.error_code, ErrorCode::None, "{init:?}");
+    let stamp = |base_sequence| ProducerInfo {
+        producer_id: init.producer_id,
+        producer_epoch: init.producer_epoch,
+        base_sequence,
+    };
+    let first = batch_of(stamp(0), "first");
+    let offset = produce_batch(&addrs, &first).await;
+
+    // The leader dies; the producer, not knowing its batch was written, sends
+    // it again to the new leader, which knows it from its own log.
+    let leader = serving(&addrs).await;
+    brokers[leader].kill().expect("kill the leader");
+    let survivors: Vec<SocketAddr> = (0..3).filter(|i| *i != leader).map(|i| addrs[i]).collect();
+    assert_eq!(produce_batch(&survivors, &first).await, offset);
+    let second = produce_batch(&survivors, &batch_of(stamp(1), "second")).await;
+    assert!(second > offset);
+    let read = read_from_leader(&survivors).await;
+    assert_eq!(
+        read,
+        vec![
+            (offset, "first".to_string()),
+            (second, "second".to_string())
+        ]
+    );
 }

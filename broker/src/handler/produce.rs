@@ -22,7 +22,7 @@ use rill_protocol::{CheckedBatch, ErrorCode, ProducerInfo, RecordBatch};
 use crate::api_error::ApiError;
 use crate::group::offsets::OFFSETS_TOPIC;
 use crate::partition::Partition;
-use crate::producer_ids::History;
+use crate::producer_ids::{History, ISSUED_EPOCH};
 use crate::state::Broker;
 
 /// Appends the request's batches and reports where each one landed.
@@ -137,7 +137,23 @@ struct Stamp {
 
 /// Refuses a producer id this broker never issued (59) and an epoch it was not
 /// issued with (47); otherwise says how much of the id's past this broker saw.
+/// In a cluster the ids come from the metadata group, any broker may have
+/// issued one, and a partition's leader knows all of its past (its producer
+/// state is rebuilt from the log when it starts leading).
 fn issued_history(broker: &Broker, producer: &ProducerInfo) -> Result<History, ApiError> {
+    if let Some(cluster) = &broker.cluster {
+        let next = cluster.meta().view().borrow().state.next_producer_id();
+        if !(0..next).contains(&producer.producer_id) {
+            return Err(ApiError::new(
+                ErrorCode::UnknownProducerId,
+                format!(
+                    "producer id {} was not issued by the cluster: get one with InitProducerId",
+                    producer.producer_id
+                ),
+            ));
+        }
+        return check_epoch(producer, ISSUED_EPOCH).map(|()| History::Complete);
+    }
     let Some(issued) = broker.producer_ids.issued(producer.producer_id) else {
         return Err(ApiError::new(
             ErrorCode::UnknownProducerId,
@@ -147,16 +163,22 @@ fn issued_history(broker: &Broker, producer: &ProducerInfo) -> Result<History, A
             ),
         ));
     };
-    if producer.producer_epoch != issued.epoch {
+    check_epoch(producer, issued.epoch)?;
+    Ok(issued.history)
+}
+
+/// Refuses a batch whose producer epoch is not the one its id was issued with.
+fn check_epoch(producer: &ProducerInfo, issued: i16) -> Result<(), ApiError> {
+    if producer.producer_epoch != issued {
         return Err(ApiError::new(
             ErrorCode::InvalidProducerEpoch,
             format!(
-                "producer id {} was issued epoch {}, the batch carries epoch {}",
-                producer.producer_id, issued.epoch, producer.producer_epoch
+                "producer id {} was issued epoch {issued}, the batch carries epoch {}",
+                producer.producer_id, producer.producer_epoch
             ),
         ));
     }
-    Ok(issued.history)
+    Ok(())
 }
 
 /// Appends the batch (through duplicate detection when it comes from an
