@@ -23,14 +23,14 @@ pub struct ClusterConfig {
     /// Every broker's cluster listener, this one included: an array of
     /// `"ID@HOST:PORT"`, or one string of them separated by commas. Default: none.
     pub peers: Peers,
-    /// How often a Raft leader sends heartbeats, in ms. Default 100; allowed
+    /// How often a Raft leader sends heartbeats, in ms. Default 50; allowed
     /// 10 ..= 10000.
     pub heartbeat_ms: u64,
     /// A follower that hears no leader for a random time between
-    /// `election_min_ms` and `election_max_ms` starts an election. Defaults 300 and
-    /// 600; the minimum must be at least twice the heartbeat and below the maximum.
+    /// `election_min_ms` and `election_max_ms` starts an election. Defaults 200 and
+    /// 400; the minimum must be at least twice the heartbeat and below the maximum.
     pub election_min_ms: u64,
-    /// See `election_min_ms`. Default 600; at most 60000.
+    /// See `election_min_ms`. Default 400; at most 60000.
     pub election_max_ms: u64,
 }
 
@@ -39,9 +39,9 @@ impl Default for ClusterConfig {
         ClusterConfig {
             listen: None,
             peers: Peers::default(),
-            heartbeat_ms: 100,
-            election_min_ms: 300,
-            election_max_ms: 600,
+            heartbeat_ms: 50,
+            election_min_ms: 200,
+            election_max_ms: 400,
         }
     }
 }
@@ -299,19 +299,19 @@ mod tests {
             ),
             (
                 ClusterConfig {
-                    election_min_ms: 150,
+                    election_min_ms: 90,
                     ..ok.clone()
                 },
                 1,
-                "election_min_ms = 150",
+                "election_min_ms = 90",
             ),
             (
                 ClusterConfig {
-                    election_max_ms: 300,
+                    election_max_ms: 200,
                     ..ok.clone()
                 },
                 1,
-                "election_max_ms = 300",
+                "election_max_ms = 200",
             ),
         ];
         for (config, node_id, says) in cases {
