@@ -68,6 +68,20 @@ pub struct RaftGauges {
     pub leader: Option<u64>,
     /// The last entry applied here, if any.
     pub applied_index: Option<u64>,
+    /// On the leader, each follower: its node id, how many entries it lacks,
+    /// and whether it is in sync.
+    pub followers: Vec<(u64, u64, bool)>,
+    /// Whether the group is a partition's (not the metadata group).
+    pub is_partition: bool,
+}
+
+/// Labels of one follower of one group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReplicaLabels {
+    /// The group (`topic/partition`).
+    pub group: String,
+    /// The follower's node id.
+    pub replica: String,
 }
 
 fn latency_histogram() -> Histogram {
@@ -91,6 +105,8 @@ pub struct Metrics {
     raft_term: Family<GroupLabels, Gauge>,
     raft_leader: Family<GroupLabels, Gauge>,
     raft_applied: Family<GroupLabels, Gauge>,
+    replica_lag: Family<ReplicaLabels, Gauge>,
+    under_replicated: Gauge,
 }
 
 impl Default for Metrics {
@@ -117,6 +133,8 @@ impl Metrics {
             raft_term: Family::default(),
             raft_leader: Family::default(),
             raft_applied: Family::default(),
+            replica_lag: Family::default(),
+            under_replicated: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -180,6 +198,16 @@ impl Metrics {
             "The index of the last Raft entry applied here, by group (-1: none)",
             m.raft_applied.clone(),
         );
+        registry.register(
+            "replica_lag_entries",
+            "Raft entries (one per batch) a follower lacks, by group and follower, on the group's leader",
+            m.replica_lag.clone(),
+        );
+        registry.register(
+            "under_replicated_partitions",
+            "Groups led here with a follower out of sync (no acknowledgement within the maximum election timeout)",
+            m.under_replicated.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -219,6 +247,8 @@ impl Metrics {
         self.raft_term.clear();
         self.raft_leader.clear();
         self.raft_applied.clear();
+        self.replica_lag.clear();
+        let mut under_replicated = 0;
         let signed = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
         for g in raft {
             let labels = GroupLabels {
@@ -238,7 +268,20 @@ impl Metrics {
             self.raft_applied
                 .get_or_create(&labels)
                 .set(signed(g.applied_index));
+            for (node, lag, _) in &g.followers {
+                let replica = ReplicaLabels {
+                    group: g.group.clone(),
+                    replica: node.to_string(),
+                };
+                self.replica_lag
+                    .get_or_create(&replica)
+                    .set(signed(Some(*lag)));
+            }
+            if g.is_partition && g.followers.iter().any(|(_, _, in_sync)| !in_sync) {
+                under_replicated += 1;
+            }
         }
+        self.under_replicated.set(under_replicated);
     }
 
     /// A connection opened (+1) or closed (-1).

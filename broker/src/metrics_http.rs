@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::cluster::types::metadata_group;
 use crate::metrics::{LagLabels, RaftGauges};
 use crate::state::Broker;
 
@@ -108,6 +109,9 @@ fn raft_gauges(broker: &Broker) -> Vec<RaftGauges> {
     let Some(cluster) = &broker.cluster else {
         return Vec::new();
     };
+    // A follower the leader heard from within the maximum election timeout
+    // (openraft's leader lease) counts as in sync.
+    let in_sync_window = Duration::from_millis(broker.config.cluster.election_max_ms);
     cluster
         .status()
         .into_iter()
@@ -117,6 +121,19 @@ fn raft_gauges(broker: &Broker) -> Vec<RaftGauges> {
             term: s.term,
             leader: s.leader,
             applied_index: s.applied_index,
+            followers: s
+                .followers
+                .iter()
+                .map(|f| {
+                    let lag = s
+                        .last_log_index
+                        .unwrap_or(0)
+                        .saturating_sub(f.matched_index.unwrap_or(0));
+                    let in_sync = f.last_ack.is_some_and(|ago| ago <= in_sync_window);
+                    (f.node, lag, in_sync)
+                })
+                .collect(),
+            is_partition: s.group != metadata_group(),
         })
         .collect()
 }

@@ -190,3 +190,92 @@ async fn a_clustered_broker_reports_its_raft_groups() {
     assert!(applied.is_some_and(|a| a >= 0.0), "{text}");
     broker.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_leader_reports_replica_lag_and_a_lost_follower() {
+    use rill_broker::{BrokerConfig, Peer, Peers};
+
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .expect("bind")
+                .local_addr()
+                .expect("addr")
+                .port()
+        })
+        .collect();
+    let peers: Vec<Peer> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| Peer::parse(&format!("{}@127.0.0.1:{port}", i + 1)).expect("peer"))
+        .collect();
+    let mut brokers = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let mut config = BrokerConfig {
+            node_id: i as i32 + 1,
+            ..BrokerConfig::default()
+        };
+        config.cluster.listen = Some(format!("127.0.0.1:{port}").parse().expect("address"));
+        config.cluster.peers = Peers(peers.clone());
+        let broker = EmbeddedBroker::builder()
+            .config(config)
+            .metrics(true)
+            .stop_timeout(STOP_TIMEOUT)
+            .start()
+            .await
+            .expect("start a clustered broker");
+        brokers.push(broker);
+    }
+    let mut admin = TestClient::connect(brokers[0].addr())
+        .await
+        .expect("connect");
+    let created = admin.create_topic("orders", 1).await.expect("create");
+    assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
+
+    // The partition's leader reports both followers, in sync.
+    let leader_role = r#"rill_raft_role{group="orders/0",role="leader"}"#;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (leader, text) = 'found: loop {
+        for (i, broker) in brokers.iter().enumerate() {
+            let (_, text) = get(broker.metrics_addr().expect("metrics"), "/metrics").await;
+            let both = (1..=3)
+                .filter(|n| *n != i + 1)
+                .all(|n| text.contains(&format!(r#"replica="{n}""#)));
+            if sample(&text, leader_role) == Some(1.0) && both {
+                break 'found (i, text);
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no leader of orders/0 reported"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        sample(&text, "rill_under_replicated_partitions"),
+        Some(0.0),
+        "{text}"
+    );
+
+    // Stop a follower: the leader soon counts the partition under-replicated.
+    let follower = (leader + 1) % 3;
+    brokers[follower].stop().await.expect("stop a follower");
+    let metrics = brokers[leader].metrics_addr().expect("metrics");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, text) = get(metrics, "/metrics").await;
+        if sample(&text, "rill_under_replicated_partitions") == Some(1.0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never under-replicated: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for broker in &mut brokers {
+        if broker.is_running() {
+            broker.stop().await.expect("stop");
+        }
+    }
+}

@@ -159,6 +159,21 @@ pub struct RaftStatus {
     pub leader: Option<u64>,
     /// The index of the last entry applied here, if any.
     pub applied_index: Option<u64>,
+    /// The index of the last entry in this member's log, if any.
+    pub last_log_index: Option<u64>,
+    /// On the leader, every other voter's replication progress; empty elsewhere.
+    pub followers: Vec<FollowerProgress>,
+}
+
+/// How far the leader knows a follower has the group's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerProgress {
+    /// The follower's node id.
+    pub node: u64,
+    /// The last entry the follower is known to hold, if any.
+    pub matched_index: Option<u64>,
+    /// How long ago it last acknowledged a heartbeat or replication, if ever.
+    pub last_ack: Option<Duration>,
 }
 
 /// `raft`'s state as its metrics stand now.
@@ -167,7 +182,7 @@ where
     SM: RaftStateMachine<RaftTypes, SnapshotData = Vec<u8>>,
 {
     use openraft::async_runtime::watch::WatchReceiver;
-    use openraft::ServerState;
+    use openraft::{Instant, ServerState};
     let metrics = raft.metrics();
     let m = metrics.borrow_watched();
     RaftStatus {
@@ -182,5 +197,21 @@ where
         term: m.current_term,
         leader: m.current_leader,
         applied_index: m.last_applied.map(|id| id.index),
+        last_log_index: m.last_log_index,
+        followers: m
+            .replication
+            .iter()
+            .flatten()
+            .filter(|(node, _)| **node != m.id)
+            .map(|(node, matched)| FollowerProgress {
+                node: *node,
+                matched_index: matched.map(|id| id.index),
+                last_ack: m
+                    .heartbeat
+                    .as_ref()
+                    .and_then(|acks| acks.get(node).copied().flatten())
+                    .map(|at| at.elapsed()),
+            })
+            .collect(),
     }
 }
