@@ -25,18 +25,17 @@ fn free_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
-/// Starts broker `id` of three with fast Raft timing (elections after 200–400 ms).
+/// Raft timing for the tests that do not measure it: the defaults, spelled out
+/// so the tests do not move when the defaults do.
+const TIMING: &[(&str, &str)] = &[
+    ("RILL_CLUSTER_HEARTBEAT_MS", "50"),
+    ("RILL_CLUSTER_ELECTION_MIN_MS", "200"),
+    ("RILL_CLUSTER_ELECTION_MAX_MS", "400"),
+];
+
+/// Starts broker `id` of three with [`TIMING`] timing.
 fn start(id: u64, ports: &[u16; 3], data: &Path) -> BrokerProcess {
-    start_with(
-        id,
-        ports,
-        data,
-        &[
-            ("RILL_CLUSTER_HEARTBEAT_MS", "50"),
-            ("RILL_CLUSTER_ELECTION_MIN_MS", "200"),
-            ("RILL_CLUSTER_ELECTION_MAX_MS", "400"),
-        ],
-    )
+    start_with(id, ports, data, TIMING)
 }
 
 /// Starts broker `id` of three with the extra environment `env`.
@@ -232,18 +231,28 @@ async fn serving(at: &[SocketAddr]) -> usize {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkill() {
-    let data = tempfile::tempdir().expect("tempdir");
+/// Three brokers started with `env` (see [`start_with`]) on fresh ports in
+/// `data`, listing each other, with the replicated topic `orders` (one
+/// partition) created through broker 2.
+async fn cluster_with_orders(data: &Path, env: &[(&str, &str)]) -> ([u16; 3], Vec<BrokerProcess>) {
     let ports = [free_port(), free_port(), free_port()];
-    let mut brokers: Vec<BrokerProcess> =
-        (1..=3).map(|id| start(id, &ports, data.path())).collect();
+    let brokers: Vec<BrokerProcess> = (1..=3)
+        .map(|id| start_with(id, &ports, data, env))
+        .collect();
     let addrs: Vec<SocketAddr> = brokers.iter().map(BrokerProcess::addr).collect();
     let all: Vec<(i32, SocketAddr)> = (1..=3).zip(addrs.iter().copied()).collect();
     lists(addrs[0], &all).await;
     let mut admin = TestClient::connect(addrs[1]).await.expect("connect");
     let created = admin.create_topic("orders", 1).await.expect("create");
     assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
+    (ports, brokers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkill() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (ports, mut brokers) = cluster_with_orders(data.path(), TIMING).await;
+    let addrs: Vec<SocketAddr> = brokers.iter().map(BrokerProcess::addr).collect();
 
     let mut acked = Vec::new();
     for i in 0..30 {
@@ -309,13 +318,9 @@ async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkil
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotent_retry_through_a_failover_is_not_written_twice() {
     let data = tempfile::tempdir().expect("tempdir");
-    let ports = [free_port(), free_port(), free_port()];
-    let mut brokers: Vec<BrokerProcess> =
-        (1..=3).map(|id| start(id, &ports, data.path())).collect();
+    let (_, mut brokers) = cluster_with_orders(data.path(), TIMING).await;
     let addrs: Vec<SocketAddr> = brokers.iter().map(BrokerProcess::addr).collect();
     let mut admin = TestClient::connect(addrs[2]).await.expect("connect");
-    let created = admin.create_topic("orders", 1).await.expect("create");
-    assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
     let request = InitProducerIdRequest {
         transactional_id: None,
         timeout_ms: 1000,
@@ -367,15 +372,7 @@ async fn failover_after_a_leader_sigkill_takes_under_two_seconds_at_p99() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let data = tempfile::tempdir().expect("tempdir");
-    let ports = [free_port(), free_port(), free_port()];
-    let mut brokers: Vec<BrokerProcess> = (1..=3)
-        .map(|id| start_with(id, &ports, data.path(), &[]))
-        .collect();
-    let mut admin = TestClient::connect(brokers[0].addr())
-        .await
-        .expect("connect");
-    let created = admin.create_topic("orders", 1).await.expect("create");
-    assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
+    let (ports, mut brokers) = cluster_with_orders(data.path(), &[]).await;
     let mut took = Vec::with_capacity(kills);
     for kill in 0..kills {
         let addrs: Vec<SocketAddr> = brokers.iter().map(BrokerProcess::addr).collect();
