@@ -199,8 +199,10 @@ async fn follow(
             None => seen.contains(&local.name),
             Some(topic) => !local.replicas.is_empty() && topic.replicas != local.replicas,
         };
-        if gone && !local.replicas.is_empty() {
-            remove(broker, cluster, &local.name, local.partitions.len()).await;
+        if gone
+            && !local.replicas.is_empty()
+            && remove(broker, cluster, &local.name, local.partitions.len()).await
+        {
             seen.remove(&local.name);
         }
     }
@@ -295,8 +297,9 @@ fn record_leaders(
     }
 }
 
-/// Stops this broker's group members of a topic and removes its replicas.
-async fn remove(broker: &Broker, cluster: &Cluster, name: &str, partitions: usize) {
+/// Stops this broker's group members of a topic and removes its replicas;
+/// whether they are gone (a failed removal is tried again on the next pass).
+async fn remove(broker: &Broker, cluster: &Cluster, name: &str, partitions: usize) -> bool {
     for index in 0..partitions {
         let group = GroupId {
             topic: name.to_string(),
@@ -306,10 +309,12 @@ async fn remove(broker: &Broker, cluster: &Cluster, name: &str, partitions: usiz
     }
     match broker.topics.delete(name).await {
         Ok(()) => {
-            tracing::info!(topic = %name, "removed this broker's replicas of a deleted topic")
+            tracing::info!(topic = %name, "removed this broker's replicas of a deleted topic");
+            true
         }
         Err(e) => {
-            tracing::error!(topic = %name, error = %e.message, "cannot remove the replicas of a deleted topic")
+            tracing::warn!(topic = %name, error = %e.message, "cannot remove the replicas of a deleted topic yet");
+            false
         }
     }
 }

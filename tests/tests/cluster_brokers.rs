@@ -4,7 +4,8 @@
 //! the metadata, and the killed one, restarted on a new client port, is listed
 //! at its new address by the others. A replicated topic keeps every record
 //! acknowledged with acks=all through a SIGKILL of its leader, and an
-//! idempotent producer's retry to the new leader is not written twice.
+//! idempotent producer's retry to the new leader is not written twice; a
+//! delete through one broker removes the topic from every broker.
 
 use std::io;
 use std::net::SocketAddr;
@@ -357,6 +358,26 @@ async fn an_idempotent_retry_through_a_failover_is_not_written_twice() {
             (second, "second".to_string())
         ]
     );
+
+    // A delete through one survivor removes the topic from both.
+    let mut admin = TestClient::connect(survivors[0]).await.expect("connect");
+    let deleted = admin.delete_topic("orders").await.expect("delete");
+    assert_eq!(deleted.error_code, ErrorCode::None, "{deleted:?}");
+    for addr in &survivors {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut client = TestClient::connect(*addr).await.expect("connect");
+            let metadata = client.metadata(&["orders"]).await.expect("metadata");
+            if metadata.topics[0].error_code == ErrorCode::UnknownTopicOrPartition {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{addr} still has orders: {metadata:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Failover time with default settings: SIGKILL the leader of orders/0 and
