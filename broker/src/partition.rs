@@ -301,7 +301,7 @@ impl Partition {
         let Some(group) = self.replica.get() else {
             return Ok(());
         };
-        let term = group.status().term;
+        let term = group.term();
         if producers.term == Some(term) {
             return Ok(());
         }

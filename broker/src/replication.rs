@@ -265,7 +265,7 @@ fn record_leaders(
             if group.leadership() != Leadership::Serving {
                 continue;
             }
-            let term = group.status().term;
+            let term = group.term();
             let recorded = view.state.leader(&topic.name, partition.index());
             if recorded == Some(RecordedLeader { node: me, term }) {
                 continue;

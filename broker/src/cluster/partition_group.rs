@@ -134,6 +134,13 @@ impl PartitionGroup {
         }
     }
 
+    /// This member's current Raft term (read without building a whole
+    /// [`RaftStatus`], for the produce path).
+    pub fn term(&self) -> u64 {
+        use openraft::async_runtime::watch::WatchReceiver;
+        self.raft.metrics().borrow_watched().current_term
+    }
+
     /// The partition.
     pub fn group(&self) -> &GroupId {
         &self.group
