@@ -18,33 +18,24 @@
 //! without the disk, including entries whose fsync is still under way.
 
 use std::collections::VecDeque;
-use std::fmt::Debug;
 use std::io;
-use std::ops::RangeBounds;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
-use openraft::type_config::alias::VoteOf;
 use rill_protocol::batch::RecordBatch;
 use rill_storage::{FsyncPolicy, Log, LogOptions};
 
-use super::entry_batch::{
-    index_range, invalid, last_log_id, payload_batch, payload_of, report_flushed, term_of, Entry,
-};
+use super::entry_batch::{invalid, payload_batch, payload_of, term_of, Entry};
+use super::raft_log::{EntryStore, RaftLog};
 use super::raft_state::RaftState;
-use super::types::{LogId, RaftTypes};
+use super::types::LogId;
 use crate::locks::lock;
 
-type Vote = VoteOf<RaftTypes>;
+/// A Raft log on disk, one record per entry; cheap to clone (clones share it).
+pub type EntryLog = RaftLog<RecordEntries>;
 
-/// A Raft log on disk; cheap to clone (clones share the log).
-#[derive(Clone)]
-pub struct EntryLog {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
+/// The entries of an [`EntryLog`]: one single-record batch each.
+pub struct RecordEntries {
     log: Log,
     state: RaftState,
     /// The last entries appended (at most [`RECENT_ENTRIES`]), in index order,
@@ -55,43 +46,36 @@ struct Inner {
 /// How many of the latest entries stay in memory.
 const RECENT_ENTRIES: usize = 1024;
 
-impl EntryLog {
+impl RaftLog<RecordEntries> {
     /// Opens (creating if needed) the group log in `dir`.
     pub fn open(dir: &Path) -> io::Result<EntryLog> {
         std::fs::create_dir_all(dir)?;
         let opts = LogOptions::default().fsync(FsyncPolicy::Always);
         let log = Log::open(dir.join("log"), opts).map_err(io::Error::other)?;
         let state = RaftState::open(dir)?;
-        Ok(EntryLog {
-            inner: Arc::new(Inner {
-                log,
-                state,
-                recent: Mutex::new(VecDeque::new()),
-            }),
-        })
+        Ok(RaftLog::new(RecordEntries {
+            log,
+            state,
+            recent: Mutex::new(VecDeque::new()),
+        }))
     }
 
     /// Flushes and closes the log; later calls fail.
     pub fn close(&self) -> io::Result<()> {
-        self.inner.log.close().map_err(io::Error::other)
-    }
-
-    /// Runs `job` on the blocking pool with the shared state.
-    async fn blocking<T: Send + 'static>(
-        &self,
-        job: impl FnOnce(&Inner) -> io::Result<T> + Send + 'static,
-    ) -> io::Result<T> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || job(&inner))
-            .await
-            .map_err(|e| io::Error::other(format!("log task failed: {e}")))?
+        self.store().log.close().map_err(io::Error::other)
     }
 }
 
-impl Inner {
+impl EntryStore for RecordEntries {
+    fn state(&self) -> &RaftState {
+        &self.state
+    }
+
     /// The entries with indexes in `start..end` that the log holds and has not
     /// purged: from the recent tail when it covers `start`, else from disk.
-    fn entries(&self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
+    /// Metadata entries are small, so the whole range is returned whatever
+    /// `_max_bytes` says.
+    fn entries(&self, start: u64, end: u64, _max_bytes: usize) -> io::Result<Vec<Entry>> {
         let end = end.min(self.log.log_end_offset() as u64);
         let purged_to = self.state.purged_to();
         let start = start.max(self.log.log_start_offset() as u64).max(purged_to);
@@ -178,74 +162,12 @@ impl Inner {
         lock(&self.recent).retain(|e| e.log_id.index < index);
         Ok(())
     }
-}
 
-impl RaftLogReader<RaftTypes> for EntryLog {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
-        &mut self,
-        range: RB,
-    ) -> Result<Vec<Entry>, io::Error> {
-        let (start, end) = index_range(&range);
-        self.blocking(move |inner| inner.entries(start, end)).await
-    }
-
-    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        Ok(self.inner.state.vote())
-    }
-}
-
-impl RaftLogStorage<RaftTypes> for EntryLog {
-    type LogReader = EntryLog;
-
-    async fn get_log_state(&mut self) -> Result<LogState<RaftTypes>, io::Error> {
-        let purged = self.inner.state.purged();
-        let last = self
-            .blocking(|inner| {
-                let end = inner.log.log_end_offset() as u64;
-                if end == inner.log.log_start_offset() as u64 {
-                    return Ok(None);
-                }
-                Ok(inner.entries(end - 1, end)?.pop().map(|e| e.log_id))
-            })
-            .await?;
-        let last = last_log_id(last, purged);
-        Ok(LogState {
-            last_purged_log_id: purged,
-            last_log_id: last,
-        })
-    }
-
-    async fn get_log_reader(&mut self) -> EntryLog {
-        self.clone()
-    }
-
-    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
-        let vote = *vote;
-        self.blocking(move |inner| inner.state.save_vote(vote))
-            .await
-    }
-
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: IOFlushed<RaftTypes>,
-    ) -> Result<(), io::Error>
-    where
-        I: IntoIterator<Item = Entry> + Send,
-        I::IntoIter: Send,
-    {
-        let entries: Vec<Entry> = entries.into_iter().collect();
-        let result = self.blocking(move |inner| inner.append(entries)).await;
-        report_flushed(callback, result)
-    }
-
-    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
-        let keep_below = last_log_id.map_or(0, |id| id.index + 1);
-        self.blocking(move |inner| inner.truncate(keep_below)).await
-    }
-
-    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        self.blocking(move |inner| inner.state.save_purged(log_id))
-            .await
+    fn last_log_id(&self) -> io::Result<Option<LogId>> {
+        let end = self.log.log_end_offset() as u64;
+        if end == self.log.log_start_offset() as u64 {
+            return Ok(None);
+        }
+        Ok(self.entries(end - 1, end, 1)?.pop().map(|e| e.log_id))
     }
 }

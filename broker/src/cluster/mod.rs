@@ -7,7 +7,8 @@
 //! (`raft_state`), and its state machine is a `state_store` over the group's
 //! own state.
 //!
-//! The metadata group keeps its log in a `rill_storage::Log` of its own
+//! Every group's log is one openraft log store (`raft_log`) over a store of
+//! its own. The metadata group keeps its log in a `rill_storage::Log` of its own
 //! (`entry_log`, one record per entry) and applies the commands of `metadata`
 //! (`meta_store`): topics, their replica sets, producer-id blocks. A partition
 //! group's log is the partition's own log (`partition_log`, one producer batch
@@ -20,7 +21,7 @@
 //! group; `runtime` starts and stops the whole of a broker's cluster part.
 //!
 //! Reading order: `metadata`, `types`, `entry_codec`, `entry_batch`,
-//! `raft_state`, `state_store`, `entry_log`, `meta_store`, `entry_index`,
+//! `raft_state`, `state_store`, `raft_log`, `entry_log`, `meta_store`, `entry_index`,
 //! `partition_log`, `partition_state`, `peer`, `network`, `listener`,
 //! `meta_group`, `runtime`.
 
@@ -37,6 +38,7 @@ pub mod partition_group;
 pub mod partition_log;
 pub mod partition_state;
 pub mod peer;
+pub mod raft_log;
 pub mod raft_node;
 pub mod raft_state;
 pub mod runtime;

@@ -19,26 +19,20 @@
 //! replication reads the tail without the disk.
 
 use std::collections::VecDeque;
-use std::fmt::Debug;
 use std::io;
-use std::ops::RangeBounds;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
-use openraft::type_config::alias::VoteOf;
 use openraft::EntryPayload;
 use rill_protocol::batch::CONTROL_BIT;
 use rill_protocol::RecordBatch;
 use rill_storage::Log;
 
-use super::entry_batch::{
-    index_range, invalid, last_log_id, payload_batch, payload_of, report_flushed, stamp_term,
-    term_of, Entry,
-};
+use super::entry_batch::{invalid, payload_batch, payload_of, stamp_term, term_of, Entry};
 use super::entry_index::EntryIndex;
+use super::raft_log::{EntryStore, RaftLog, READ_BYTES};
 use super::raft_state::RaftState;
-use super::types::{LogId, Payload, RaftTypes};
+use super::types::{LogId, Payload};
 use crate::locks::lock;
 
 /// The file mapping entries to batch offsets, in the partition's directory.
@@ -47,18 +41,12 @@ pub const ENTRIES_FILE: &str = "raft-entries";
 /// How many bytes of the latest entries stay in memory.
 pub const RECENT_BYTES: usize = 4 << 20;
 
-/// The most bytes one read for replication returns (at least one entry).
-const READ_BYTES: usize = 4 << 20;
-
-type Vote = VoteOf<RaftTypes>;
-
 /// A partition's Raft log; cheap to clone (clones share it).
-#[derive(Clone)]
-pub struct PartitionLog {
-    inner: Arc<Inner>,
-}
+pub type PartitionLog = RaftLog<BatchEntries>;
 
-struct Inner {
+/// The entries of a [`PartitionLog`]: the partition's batches, mapped to
+/// entry indexes.
+pub struct BatchEntries {
     log: Arc<Log>,
     state: RaftState,
     index: Mutex<EntryIndex>,
@@ -104,7 +92,7 @@ fn payload_len(entry: &Entry) -> usize {
     }
 }
 
-impl PartitionLog {
+impl RaftLog<BatchEntries> {
     /// The Raft log over `log`, with its vote and entry map in the log's
     /// directory; reconciles the map with the log first.
     pub fn open(log: Arc<Log>) -> io::Result<PartitionLog> {
@@ -112,43 +100,31 @@ impl PartitionLog {
         let state = RaftState::open(&dir)?;
         let mut index = EntryIndex::open(&dir.join(ENTRIES_FILE))?;
         reconcile(&log, &mut index)?;
-        Ok(PartitionLog {
-            inner: Arc::new(Inner {
-                log,
-                state,
-                index: Mutex::new(index),
-                recent: Mutex::new(Recent::default()),
-            }),
-        })
+        Ok(RaftLog::new(BatchEntries {
+            log,
+            state,
+            index: Mutex::new(index),
+            recent: Mutex::new(Recent::default()),
+        }))
     }
 
     /// The partition's log.
     pub fn log(&self) -> &Arc<Log> {
-        &self.inner.log
+        &self.store().log
     }
 
     /// Where entry `index` starts and where the next batch starts: the offsets
     /// its batch covers are `start..end`. `None` if the log does not hold it.
     pub fn offsets_of(&self, index: u64) -> io::Result<Option<(i64, i64)>> {
-        let idx = lock(&self.inner.index);
+        let idx = lock(&self.store().index);
         let Some(start) = idx.offset_of(index)? else {
             return Ok(None);
         };
         let end = match idx.offset_of(index + 1)? {
             Some(next) => next,
-            None => self.inner.log.log_end_offset(),
+            None => self.store().log.log_end_offset(),
         };
         Ok(Some((start, end)))
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        job: impl FnOnce(&Inner) -> io::Result<T> + Send + 'static,
-    ) -> io::Result<T> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || job(&inner))
-            .await
-            .map_err(|e| io::Error::other(format!("log task failed: {e}")))?
     }
 }
 
@@ -204,7 +180,11 @@ fn batch_at(log: &Log, offset: i64) -> io::Result<Option<i64>> {
     }
 }
 
-impl Inner {
+impl EntryStore for BatchEntries {
+    fn state(&self) -> &RaftState {
+        &self.state
+    }
+
     /// The entries with indexes in `start..end` that the log holds and has not
     /// purged, at most about `max_bytes` of them (at least one): from the recent
     /// tail when it covers `start`, else from disk.
@@ -316,78 +296,6 @@ impl Inner {
             return Ok(None);
         };
         Ok(self.entries(last, end, 1)?.pop().map(|e| e.log_id))
-    }
-}
-
-impl RaftLogReader<RaftTypes> for PartitionLog {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
-        &mut self,
-        range: RB,
-    ) -> Result<Vec<Entry>, io::Error> {
-        let (start, end) = index_range(&range);
-        self.blocking(move |inner| inner.entries(start, end, usize::MAX))
-            .await
-    }
-
-    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        Ok(self.inner.state.vote())
-    }
-
-    async fn limited_get_log_entries(
-        &mut self,
-        start: u64,
-        end: u64,
-    ) -> Result<Vec<Entry>, io::Error> {
-        self.blocking(move |inner| inner.entries(start, end, READ_BYTES))
-            .await
-    }
-}
-
-impl RaftLogStorage<RaftTypes> for PartitionLog {
-    type LogReader = PartitionLog;
-
-    async fn get_log_state(&mut self) -> Result<LogState<RaftTypes>, io::Error> {
-        let purged = self.inner.state.purged();
-        let last = self.blocking(|inner| inner.last_log_id()).await?;
-        let last = last_log_id(last, purged);
-        Ok(LogState {
-            last_purged_log_id: purged,
-            last_log_id: last,
-        })
-    }
-
-    async fn get_log_reader(&mut self) -> PartitionLog {
-        self.clone()
-    }
-
-    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
-        let vote = *vote;
-        self.blocking(move |inner| inner.state.save_vote(vote))
-            .await
-    }
-
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: IOFlushed<RaftTypes>,
-    ) -> Result<(), io::Error>
-    where
-        I: IntoIterator<Item = Entry> + Send,
-        I::IntoIter: Send,
-    {
-        let entries: Vec<Entry> = entries.into_iter().collect();
-        let result = self.blocking(move |inner| inner.append(entries)).await;
-        report_flushed(callback, result)
-    }
-
-    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
-        let keep_below = last_log_id.map_or(0, |id| id.index + 1);
-        self.blocking(move |inner| inner.truncate(keep_below)).await
-    }
-
-    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        self.blocking(move |inner| inner.state.save_purged(log_id))
-            .await
     }
 }
 
