@@ -198,6 +198,11 @@ impl Connection {
         self.inner.id
     }
 
+    /// The options the connection was opened with.
+    pub fn options(&self) -> &ConnectionOptions {
+        &self.inner.options
+    }
+
     /// The broker's address, as given to `connect`.
     pub fn addr(&self) -> &str {
         &self.inner.addr

@@ -24,6 +24,7 @@ pub mod consumer;
 pub mod error;
 mod locks;
 pub mod producer;
+mod routing;
 
 pub use admin::groups::{GroupDescription, GroupListing, GroupMember, GroupPartition};
 pub use admin::{Admin, PartitionInfo, TopicInfo};

@@ -7,8 +7,9 @@
 //! shop never waits for its consumers), and still learn each record's offset.
 //! [`Producer::send`] does both steps in one future. A background task (the sender,
 //! `producer/sender.rs`) sends a batch when it reaches `batch_bytes` or has waited
-//! `linger`, packs one batch per partition into each Produce request, keeps up to
-//! `max_in_flight` requests on the connection, and retries what failed in order.
+//! `linger`, packs one batch per partition into each Produce request to the
+//! partition's leader, keeps up to `max_in_flight` requests on each broker's
+//! connection, and retries what failed in order.
 //!
 //! Memory is bounded: records hold `buffer_bytes` of budget from enqueue until their
 //! batch is acknowledged, and `enqueue` waits while the budget is spent
@@ -46,6 +47,7 @@ use crate::clock::now_ms;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::locks;
+use crate::routing::Router;
 use accumulator::{Accumulator, NewRecord};
 use producer_id::init_producer_id;
 use shared::{connection_options, Shared};
@@ -112,9 +114,9 @@ impl Producer {
         let shared = Arc::new(Shared {
             memory: Semaphore::new(config.buffer_bytes),
             config,
+            router: Router::with(&addr, conn).await?,
             addr,
             identity,
-            conn: tokio::sync::Mutex::new(Some(conn)),
             acc: Mutex::new(Accumulator::default()),
             wake: Notify::new(),
             done: Notify::new(),
@@ -302,7 +304,7 @@ impl Producer {
                 notified.await;
             },
         }
-        shared.close_connection().await;
+        shared.router.close().await;
         Ok(())
     }
 }

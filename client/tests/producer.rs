@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fetch_all, start_broker, wait_for_records, Stored};
+use common::{fetch_all, start_broker, start_broker_behind_proxy, wait_for_records, Stored};
 use rill_broker::embedded::EmbeddedBroker;
 use rill_client::producer::partitioner::partition_for_key;
 use rill_client::{
@@ -32,6 +32,18 @@ async fn setup(topic: &str, partitions: i32) -> (EmbeddedBroker, Admin) {
         .await
         .expect("create topic");
     (broker, admin)
+}
+
+/// Like [`setup`], with the broker advertising a fault proxy in front of it.
+async fn setup_behind_proxy(topic: &str, partitions: i32) -> (EmbeddedBroker, FaultProxy) {
+    let (broker, proxy) = start_broker_behind_proxy().await;
+    Admin::connect(broker.addr())
+        .await
+        .expect("admin")
+        .create_topic(topic, partitions, &[])
+        .await
+        .expect("create topic");
+    (broker, proxy)
 }
 
 /// Enqueues `n` records (keyed by `key_of`, if any) and awaits every delivery.
@@ -405,11 +417,10 @@ async fn partitioners_can_be_chosen() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lost_answer_is_retried_without_duplicates() {
-    let (broker, _admin) = setup("retried", 3).await;
+    let (broker, proxy) = setup_behind_proxy("retried", 3).await;
     // Answers: 1 InitProducerId, 2 Metadata, 3.. Produce. The second Produce answer
     // is lost with its connection: the producer reconnects and sends the batches
     // again with the same sequence numbers.
-    let proxy = FaultProxy::start(broker.addr()).await.expect("proxy");
     proxy.cut_at_response(4);
     let config = ProducerConfig::new()
         .retry_backoff(Duration::from_millis(20))
@@ -430,8 +441,7 @@ async fn a_lost_answer_is_retried_without_duplicates() {
 async fn without_idempotence_a_lost_answer_duplicates_records() {
     // The control for the test above: the same failure without producer ids
     // writes the retried batch twice (at-least-once).
-    let (broker, _admin) = setup("duplicated", 1).await;
-    let proxy = FaultProxy::start(broker.addr()).await.expect("proxy");
+    let (broker, proxy) = setup_behind_proxy("duplicated", 1).await;
     proxy.cut_at_response(2);
     let config = ProducerConfig::new()
         .idempotence(false)

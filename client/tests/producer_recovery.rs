@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::start_broker;
+use common::start_broker_behind_proxy;
 use rill_broker::embedded::EmbeddedBroker;
 use rill_client::{Admin, Connection, Error, Producer, ProducerConfig, RecordMetadata};
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
@@ -54,14 +54,13 @@ const TOPIC: &str = "recovering";
 /// A broker with one single-partition topic, a proxy in front of it and an
 /// idempotent producer that gives up quickly, through the proxy.
 async fn setup() -> (EmbeddedBroker, FaultProxy, Producer) {
-    let broker = start_broker().await;
+    let (broker, proxy) = start_broker_behind_proxy().await;
     Admin::connect(broker.addr())
         .await
         .expect("admin")
         .create_topic(TOPIC, 1, &[])
         .await
         .expect("create topic");
-    let proxy = FaultProxy::start(broker.addr()).await.expect("proxy");
     let config = ProducerConfig::new()
         .retries(2)
         .retry_backoff(Duration::from_millis(20))

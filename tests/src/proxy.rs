@@ -22,6 +22,10 @@
 //!   refused (and every open connection is closed), until it listens again on the
 //!   same port.
 //!
+//! A proxy can be bound before its upstream exists ([`bind`](FaultProxy::bind),
+//! then [`forward_to`](FaultProxy::forward_to)), so a broker can advertise the
+//! proxy's address: clients then follow Metadata back through the proxy.
+//!
 //! It also notes when each request passed on to the upstream, with its api key
 //! ([`requests`](FaultProxy::requests)), so a test can see what a client sent and
 //! when; the log lives as long as the proxy.
@@ -66,6 +70,8 @@ struct Faults {
     passed: Mutex<Vec<(Instant, i16)>>,
     /// `true` while partitioned; connections watch it to close at once.
     partitioned: watch::Sender<bool>,
+    /// Where new links connect; `None` closes them at once.
+    upstream: Mutex<Option<SocketAddr>>,
 }
 
 /// How long [`FaultProxy::refuse`]`(false)` keeps trying to bind the proxy's port
@@ -76,7 +82,6 @@ const REBIND_FOR: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct FaultProxy {
     addr: SocketAddr,
-    upstream: SocketAddr,
     faults: Arc<Faults>,
     /// The accept loop; `None` while refusing.
     listening: Option<Listening>,
@@ -93,6 +98,14 @@ struct Listening {
 impl FaultProxy {
     /// Starts a proxy on a free port of 127.0.0.1 that forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> io::Result<FaultProxy> {
+        let proxy = FaultProxy::bind().await?;
+        proxy.forward_to(upstream);
+        Ok(proxy)
+    }
+
+    /// Starts a proxy on a free port of 127.0.0.1 that forwards nowhere (closes
+    /// every connection) until [`FaultProxy::forward_to`] says where.
+    pub async fn bind() -> io::Result<FaultProxy> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let faults = Arc::new(Faults {
@@ -107,14 +120,24 @@ impl FaultProxy {
             cuts: AtomicUsize::new(0),
             passed: Mutex::new(Vec::new()),
             partitioned: watch::channel(false).0,
+            upstream: Mutex::new(None),
         });
-        let listening = listen(listener, upstream, Arc::clone(&faults));
+        let listening = listen(listener, Arc::clone(&faults));
         Ok(FaultProxy {
             addr,
-            upstream,
             faults,
             listening: Some(listening),
         })
+    }
+
+    /// Connections accepted from now on are forwarded to `upstream` (open ones
+    /// stay with the upstream they have).
+    pub fn forward_to(&self, upstream: SocketAddr) {
+        *self
+            .faults
+            .upstream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(upstream);
     }
 
     /// Where clients connect instead of the upstream.
@@ -180,7 +203,7 @@ impl FaultProxy {
             }
         } else if self.listening.is_none() {
             let listener = bind_again(self.addr).await?;
-            let listening = listen(listener, self.upstream, Arc::clone(&self.faults));
+            let listening = listen(listener, Arc::clone(&self.faults));
             self.listening = Some(listening);
         }
         Ok(())
@@ -223,9 +246,9 @@ impl Drop for FaultProxy {
 }
 
 /// Spawns the accept loop on `listener`: each accepted client gets a [`link`] to
-/// `upstream`. When told to stop, it closes the port and every link, and ends
+/// the upstream. When told to stop, it closes the port and every link, and ends
 /// once they are closed.
-fn listen(listener: TcpListener, upstream: SocketAddr, faults: Arc<Faults>) -> Listening {
+fn listen(listener: TcpListener, faults: Arc<Faults>) -> Listening {
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let mut links = JoinSet::new();
@@ -243,6 +266,13 @@ fn listen(listener: TcpListener, upstream: SocketAddr, faults: Arc<Faults>) -> L
             if *faults.partitioned.borrow() {
                 continue; // dropped: closed at once
             }
+            let upstream = *faults
+                .upstream
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let Some(upstream) = upstream else {
+                continue; // nowhere to go yet: closed at once
+            };
             links.spawn(link(client, upstream, Arc::clone(&faults)));
         }
         drop(listener);

@@ -86,6 +86,7 @@ pub struct ProducerConfig {
     pub(crate) max_in_flight: usize,
     pub(crate) retries: u32,
     pub(crate) retry_backoff: Duration,
+    pub(crate) retry_backoff_max: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) idempotence: Option<bool>,
@@ -105,6 +106,7 @@ impl Default for ProducerConfig {
             max_in_flight: 5,
             retries: 5,
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             idempotence: None,
@@ -184,9 +186,19 @@ impl ProducerConfig {
         self
     }
 
-    /// Wait before sending a failed batch again. Default 100 ms.
+    /// Wait before sending a failed batch again the first time; each further
+    /// attempt waits twice as long, up to [`ProducerConfig::retry_backoff_max`].
+    /// Default 100 ms.
     pub fn retry_backoff(mut self, backoff: Duration) -> Self {
         self.retry_backoff = backoff;
+        self
+    }
+
+    /// The longest wait between two attempts of a batch. With the defaults the
+    /// waits are 100, 200, 400, 800 and 1,000 ms: 2.5 s in all, longer than a
+    /// cluster takes to elect a new leader (docs/REPLICATION.md). Default 1 s.
+    pub fn retry_backoff_max(mut self, backoff: Duration) -> Self {
+        self.retry_backoff_max = backoff;
         self
     }
 
@@ -221,6 +233,15 @@ impl ProducerConfig {
     pub fn client_id(mut self, id: impl Into<String>) -> Self {
         self.client_id = id.into();
         self
+    }
+
+    /// The wait before attempt `attempts + 1` of a batch that failed `attempts`
+    /// times: `retry_backoff` doubled per earlier failure, at most
+    /// `retry_backoff_max` (or `retry_backoff`, if that is larger).
+    pub(crate) fn backoff(&self, attempts: u32) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(20);
+        let wait = self.retry_backoff.saturating_mul(1 << doublings);
+        wait.min(self.retry_backoff_max.max(self.retry_backoff))
     }
 
     /// Whether idempotence is on after defaults are applied.

@@ -30,17 +30,19 @@
 
 mod flow;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use rill_protocol::api::produce::{
     ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopic,
 };
 use rill_protocol::message::{RequestBody, ResponseBody};
+use rill_protocol::ErrorCode;
 
 use super::accumulator::Batch;
 use super::config::Acks;
@@ -89,6 +91,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         flows: HashMap::new(),
         in_flight: VecDeque::new(),
         cursor: 0,
+        refresh_error: None,
         renew_at: None,
     };
     sender.run().await;
@@ -102,6 +105,9 @@ struct Sender {
     in_flight: VecDeque<InFlight>,
     /// Where the next drain starts, so every partition gets its turn.
     cursor: usize,
+    /// Why the last metadata refresh failed, if it did: what partitions with no
+    /// known leader fail with.
+    refresh_error: Option<Error>,
     /// No new producer id is asked for before this instant (after a failed ask).
     renew_at: Option<Instant>,
 }
@@ -120,36 +126,25 @@ enum Route {
 
 /// What woke the sender.
 enum Event {
-    Answer(Answer),
+    /// The request at this place in the in-flight queue was answered.
+    Answer(usize, Answer),
     Wake,
+}
+
+/// Where the batches waiting to be sent go.
+#[derive(Debug, Default)]
+struct Targets {
+    /// Addresses of the brokers leading partitions with batches waiting.
+    leaders: BTreeSet<String>,
+    /// Topics with a partition whose batches wait for a leader to be known.
+    unrouted: BTreeSet<Arc<str>>,
 }
 
 impl Sender {
     async fn run(&mut self) {
-        let max_in_flight = self.shared.config.max_in_flight;
         loop {
             let mut wake_at: Option<Instant> = None;
-            while self.in_flight.len() < max_in_flight {
-                let conn = match self.shared.connection().await {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // Whatever is due fails this attempt, unstamped, and waits
-                        // for its backoff.
-                        let batches = self.drain(Route::Unreachable, &mut wake_at);
-                        self.fail_all(batches, e);
-                        break;
-                    }
-                };
-                if !self.renew_identity(&conn, &mut wake_at).await {
-                    // Asking failed and closed the connection: open another.
-                    continue;
-                }
-                let batches = self.drain(Route::Live(conn.id()), &mut wake_at);
-                if batches.is_empty() {
-                    break;
-                }
-                self.send(conn, batches);
-            }
+            self.send_ready(&mut wake_at).await;
             if self.in_flight.is_empty() {
                 let acc = self.shared.lock();
                 if acc.closing && acc.is_empty() {
@@ -158,16 +153,118 @@ impl Sender {
             }
             let deadline = wake_at.map(tokio::time::Instant::from_std);
             let event = tokio::select! {
-                answer = next_answer(&mut self.in_flight) => Event::Answer(answer),
+                (at, answer) = next_answer(&mut self.in_flight) => Event::Answer(at, answer),
                 _ = self.shared.wake.notified() => Event::Wake,
                 _ = sleep_until(deadline), if deadline.is_some() => Event::Wake,
             };
-            if let Event::Answer(answer) = event {
-                if let Some(request) = self.in_flight.pop_front() {
+            if let Event::Answer(at, answer) = event {
+                if let Some(request) = self.in_flight.remove(at) {
                     self.handle(request, answer);
                 }
             }
         }
+    }
+
+    /// Sends what is due to each partition's leader, up to `max_in_flight`
+    /// requests per broker. Partitions with no known leader get a metadata
+    /// refresh (at most one per `retry_backoff`); their due batches fail an
+    /// attempt unstamped if there still is none.
+    async fn send_ready(&mut self, wake_at: &mut Option<Instant>) {
+        let shared = self.shared.clone();
+        let router = &shared.router;
+        let mut targets = self.targets();
+        if !targets.unrouted.is_empty() {
+            let topics: Vec<String> = targets.unrouted.iter().map(|t| t.to_string()).collect();
+            let interval = shared.config.retry_backoff;
+            match router.refresh_if_due(topics, interval).await {
+                Ok(true) => {
+                    self.refresh_error = None;
+                    targets = self.targets();
+                }
+                Ok(false) => {}
+                Err(e) => self.refresh_error = Some(e),
+            }
+            let retry = Instant::now() + interval;
+            *wake_at = Some(wake_at.map_or(retry, |w| w.min(retry)));
+            let unrouted = |t: &str, p: i32| router.leader(t, p).is_none();
+            let batches = self.drain(Route::Unreachable, &unrouted, wake_at);
+            for b in batches {
+                let error = self.refresh_error.clone().unwrap_or_else(|| {
+                    Error::broker_at(
+                        ErrorCode::LeaderNotAvailable,
+                        Some("the metadata names no leader for it yet".into()),
+                        &b.topic,
+                        Some(b.partition),
+                    )
+                });
+                self.finish(b, Err(error));
+            }
+        }
+        let max_in_flight = shared.config.max_in_flight;
+        for addr in targets.leaders {
+            let led_by = |t: &str, p: i32| router.leader(t, p).as_deref() == Some(addr.as_str());
+            while self.in_flight_to(&addr) < max_in_flight {
+                let conn = match router.connection(&addr).await {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Whatever is due fails this attempt, unstamped, and waits
+                        // for its backoff; the next refresh says where it goes.
+                        let batches = self.drain(Route::Unreachable, &led_by, wake_at);
+                        router.forget_broker(&addr);
+                        self.fail_all(batches, e);
+                        break;
+                    }
+                };
+                if !self.renew_identity(&conn, wake_at).await {
+                    // Asking failed and closed the connection: open another.
+                    continue;
+                }
+                let batches = self.drain(Route::Live(conn.id()), &led_by, wake_at);
+                if batches.is_empty() {
+                    break;
+                }
+                self.send(conn, batches);
+            }
+        }
+    }
+
+    /// The brokers leading partitions that have batches waiting, and the topics
+    /// of such partitions whose leader is not known.
+    fn targets(&self) -> Targets {
+        let router = &self.shared.router;
+        let acc = self.shared.lock();
+        let mut targets = Targets::default();
+        for topic in &acc.topics {
+            for (pi, queue) in topic.partitions.iter().enumerate() {
+                let partition = i32::try_from(pi).unwrap_or(i32::MAX);
+                let waiting = queue.open.is_some()
+                    || !queue.ready.is_empty()
+                    || self
+                        .flows
+                        .get(&(topic.name.clone(), partition))
+                        .is_some_and(|f| !f.retry.is_empty());
+                if !waiting {
+                    continue;
+                }
+                match router.leader(&topic.name, partition) {
+                    Some(addr) => {
+                        targets.leaders.insert(addr);
+                    }
+                    None => {
+                        targets.unrouted.insert(topic.name.clone());
+                    }
+                }
+            }
+        }
+        targets
+    }
+
+    /// Requests awaiting answers from the broker at `addr`.
+    fn in_flight_to(&self, addr: &str) -> usize {
+        self.in_flight
+            .iter()
+            .filter(|r| r.conn.addr() == addr)
+            .count()
     }
 
     /// Asks the broker for a new producer id when a partition must start over, has
@@ -213,7 +310,7 @@ impl Sender {
                 let at = now + self.shared.config.retry_backoff;
                 self.renew_at = Some(at);
                 *wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
-                let batches = self.drain(Route::AwaitingId, wake_at);
+                let batches = self.drain(Route::AwaitingId, &|_, _| true, wake_at);
                 self.fail_all(batches, e);
                 keep
             }
@@ -228,7 +325,12 @@ impl Sender {
     /// Only one connection keeps a partition's batches in order, so a partition with
     /// batches in flight on an older connection sends nothing until they have
     /// answered (that connection failed, so they will, and be retried in order).
-    fn drain(&mut self, route: Route, wake_at: &mut Option<Instant>) -> Vec<Batch> {
+    fn drain(
+        &mut self,
+        route: Route,
+        select: &dyn Fn(&str, i32) -> bool,
+        wake_at: &mut Option<Instant>,
+    ) -> Vec<Batch> {
         let config = &self.shared.config;
         let identity = self.identity;
         let conn_id = match route {
@@ -255,6 +357,9 @@ impl Sender {
         for (n, &(ti, pi)) in keys[start..].iter().chain(&keys[..start]).enumerate() {
             let topic = &mut acc.topics[ti];
             let partition = pi as i32;
+            if !select(&topic.name, partition) {
+                continue;
+            }
             let flow = self
                 .flows
                 .entry((topic.name.clone(), partition))
@@ -437,6 +542,11 @@ impl Sender {
                     // arrive; fail them all and reconnect.
                     request.conn.close();
                 }
+                if matches!(e, Error::Timeout { .. } | Error::ConnectionLost { .. }) {
+                    // The broker may be gone: ask the metadata where its
+                    // partitions are now.
+                    self.shared.router.forget_broker(request.conn.addr());
+                }
                 self.fail_all(request.batches, e);
             }
         }
@@ -461,8 +571,17 @@ impl Sender {
             Ok(base_offset) => return self.complete(batch, Ok(base_offset)),
             Err(e) => e,
         };
-        if error.code() == Some(rill_protocol::ErrorCode::UnknownTopicOrPartition) {
-            self.shared.metadata_stale(&batch.topic);
+        match error.code() {
+            Some(ErrorCode::UnknownTopicOrPartition) => self.shared.metadata_stale(&batch.topic),
+            Some(
+                ErrorCode::NotLeaderOrFollower
+                | ErrorCode::LeaderNotAvailable
+                | ErrorCode::RequestTimedOut,
+            ) => self
+                .shared
+                .router
+                .forget_leader(&batch.topic, batch.partition),
+            _ => {}
         }
         let idempotent = self.shared.identity.is_some();
         match flow.failed(batch, error, idempotent, config) {
@@ -481,12 +600,26 @@ impl Sender {
     }
 }
 
-/// The answer of the oldest request in flight; never resolves when there is none.
-async fn next_answer(in_flight: &mut VecDeque<InFlight>) -> Answer {
-    match in_flight.front_mut() {
-        Some(request) => request.answer.as_mut().await,
-        None => std::future::pending().await,
-    }
+/// The first answer of a request that is the oldest in flight on its connection,
+/// with its place in the queue; never resolves when nothing is in flight. Answers
+/// on one connection are taken in the order they were sent, which is the order the
+/// broker wrote them in; a slow broker does not hold up the others' answers.
+async fn next_answer(in_flight: &mut VecDeque<InFlight>) -> (usize, Answer) {
+    std::future::poll_fn(|cx| {
+        let mut polled: Vec<u64> = Vec::new();
+        for (at, request) in in_flight.iter_mut().enumerate() {
+            let conn = request.conn.id();
+            if polled.contains(&conn) {
+                continue;
+            }
+            polled.push(conn);
+            if let Poll::Ready(answer) = request.answer.as_mut().poll(cx) {
+                return Poll::Ready((at, answer));
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -1,6 +1,7 @@
 //! The state the producer handles and the sender task share: the configuration,
-//! the producer identity, the connection (reopened after a failure), the
-//! accumulator of batches, the memory budget and the wake-ups between them.
+//! the producer identity, the router (each partition's leader and a connection
+//! to each broker), the accumulator of batches, the memory budget and the wake-ups
+//! between them.
 //!
 //! Invariants: the accumulator is only touched under its lock, which a panic does
 //! not poison for the others; every byte of budget `enqueue` takes is given back
@@ -10,15 +11,15 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard};
 
-use rill_protocol::api::metadata::MetadataRequest;
 use tokio::sync::{Notify, Semaphore};
 
 use super::accumulator::Accumulator;
 use super::config::ProducerConfig;
 use crate::clock::subsec_nanos;
-use crate::connection::{Connection, ConnectionOptions};
+use crate::connection::ConnectionOptions;
 use crate::error::{Error, Result};
 use crate::locks;
+use crate::routing::Router;
 
 /// The most partitions a topic can have: the broker's own ceiling. A Metadata
 /// answer with more is not believed (each partition gets a queue).
@@ -28,11 +29,13 @@ pub(super) const MAX_PARTITIONS: usize = 1_000_000;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: ProducerConfig,
+    /// The bootstrap list the producer was given.
     pub(super) addr: String,
     /// Producer id and epoch obtained at connect when idempotent (the sender takes
     /// a new one when a partition has to start over).
     pub(crate) identity: Option<(i64, i16)>,
-    pub(super) conn: tokio::sync::Mutex<Option<Connection>>,
+    /// Where each partition's leader is, and the connections to the brokers.
+    pub(crate) router: Router,
     pub(super) acc: Mutex<Accumulator>,
     /// Buffer budget in bytes: taken by `enqueue`, returned on completion.
     pub(crate) memory: Semaphore,
@@ -49,35 +52,13 @@ impl Shared {
         locks::lock(&self.acc)
     }
 
-    /// The current connection, opening a new one if there is none or it failed.
-    pub(crate) async fn connection(&self) -> Result<Connection> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(conn.clone());
-        }
-        let conn = Connection::connect_with(&self.addr, connection_options(&self.config)).await?;
-        *slot = Some(conn.clone());
-        Ok(conn)
-    }
-
-    /// Closes the current connection (after a timeout); the next use reconnects.
-    pub(crate) async fn close_connection(&self) {
-        if let Some(conn) = self.conn.lock().await.take() {
-            conn.close();
-        }
-    }
-
-    /// `topic`'s partition count, from the cache or a Metadata request.
+    /// `topic`'s partition count, from the cache or a Metadata request (which
+    /// also tells the router its partitions' leaders).
     pub(super) async fn partition_count(&self, topic: &str) -> Result<i32> {
         if let Some(count) = self.lock().partition_count(topic) {
             return Ok(count);
         }
-        let conn = self.connection().await?;
-        let metadata = conn
-            .call(MetadataRequest {
-                topics: vec![topic.to_string()],
-            })
-            .await?;
+        let metadata = self.router.refresh(vec![topic.to_string()]).await?;
         let t = metadata
             .topics
             .into_iter()

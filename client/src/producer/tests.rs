@@ -12,7 +12,9 @@ use super::config::ProducerConfig;
 use super::sender::StopGuard;
 use super::shared::{partition_count, Shared, MAX_PARTITIONS};
 use super::{Handle, Producer};
+use crate::connection::ConnectionOptions;
 use crate::error::Error;
+use crate::routing::Router;
 
 #[test]
 fn partition_lists_must_be_exactly_zero_to_n() {
@@ -42,7 +44,7 @@ fn producer_with_failing_sender(config: ProducerConfig) -> (Producer, oneshot::S
         config,
         addr: "127.0.0.1:1".to_string(),
         identity: None,
-        conn: tokio::sync::Mutex::new(None),
+        router: Router::new("127.0.0.1:1", ConnectionOptions::default()).expect("one address"),
         acc: Mutex::new(Accumulator::default()),
         wake: Notify::new(),
         done: Notify::new(),
@@ -101,4 +103,20 @@ async fn a_panicked_sender_releases_callers_waiting_for_memory() {
         .await
         .expect("flush returns")
         .ok();
+}
+
+#[test]
+fn retry_waits_double_up_to_the_maximum() {
+    let config = ProducerConfig::new();
+    let waits: Vec<u128> = (1..=6).map(|n| config.backoff(n).as_millis()).collect();
+    assert_eq!(waits, vec![100, 200, 400, 800, 1000, 1000]);
+    let flat = ProducerConfig::new()
+        .retry_backoff(Duration::from_secs(2))
+        .retry_backoff_max(Duration::from_millis(10));
+    assert_eq!(
+        flat.backoff(3),
+        Duration::from_secs(2),
+        "never below the first wait"
+    );
+    assert_eq!(config.backoff(u32::MAX), Duration::from_secs(1));
 }

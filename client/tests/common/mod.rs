@@ -11,9 +11,11 @@
 use std::time::Duration;
 
 use rill_broker::embedded::EmbeddedBroker;
+use rill_broker::BrokerConfig;
 use rill_client::connection::Connection;
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
 use rill_protocol::RecordBatch;
+use rill_tests::proxy::FaultProxy;
 
 /// Starts a broker with the default settings on a free port, in a temporary data
 /// directory that is removed when the broker is dropped.
@@ -22,6 +24,23 @@ pub async fn start_broker() -> EmbeddedBroker {
         .start()
         .await
         .expect("start the embedded broker")
+}
+
+/// A broker that advertises a fault proxy in front of it: every client, from any
+/// bootstrap address, is sent by Metadata through the proxy for its partitions.
+pub async fn start_broker_behind_proxy() -> (EmbeddedBroker, FaultProxy) {
+    let proxy = FaultProxy::bind().await.expect("proxy");
+    let config = BrokerConfig {
+        advertised_addr: Some(proxy.addr().to_string()),
+        ..BrokerConfig::default()
+    };
+    let broker = EmbeddedBroker::builder()
+        .config(config)
+        .start()
+        .await
+        .expect("start the embedded broker");
+    proxy.forward_to(broker.addr());
+    (broker, proxy)
 }
 
 /// One record as read back.

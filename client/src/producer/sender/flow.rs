@@ -73,7 +73,7 @@ impl Flow {
             && (error.is_retriable() || (idempotent && out_of_order))
             && batch.attempts <= config.retries;
         if retriable {
-            batch.retry_at = Some(Instant::now() + config.retry_backoff);
+            batch.retry_at = Some(Instant::now() + config.backoff(batch.attempts));
             let at = self
                 .retry
                 .iter()
