@@ -1,16 +1,18 @@
 //! Cluster administration: create, delete, list and describe topics; consumer
 //! groups are in [`groups`], a second `impl Admin` block.
 //!
-//! [`Admin`] wraps one [`Connection`] and turns the CreateTopics, DeleteTopics,
-//! Metadata and ListOffsets APIs into calls that either succeed or return an
-//! [`Error`] naming the topic and what the broker said. A description includes each
-//! partition's log start offset and high watermark, read with two pipelined
-//! ListOffsets requests (earliest and latest).
+//! [`Admin`] wraps a [`Connection`] to the bootstrap broker and turns the
+//! CreateTopics, DeleteTopics, Metadata and ListOffsets APIs into calls that either
+//! succeed or return an [`Error`] naming the topic and what the broker said. A
+//! description includes each partition's log start offset and high watermark, read
+//! from the partition's leader with two pipelined ListOffsets requests (earliest
+//! and latest) per broker.
 
 pub mod groups;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Display;
+use std::sync::Arc;
 
 use rill_protocol::api::create_topics::{
     CreatableTopic, CreateTopicsRequest, TopicConfig, TopicResult,
@@ -20,11 +22,15 @@ use rill_protocol::api::list_offsets::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic,
     EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
 };
-use rill_protocol::api::metadata::{MetadataRequest, MetadataTopic};
+use rill_protocol::api::metadata::MetadataTopic;
 use rill_protocol::message::{RequestBody, ResponseBody};
+use rill_protocol::ErrorCode;
 
 use crate::connection::{Connection, ConnectionOptions};
+use crate::consumer::offsets::by_topic;
+use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
+use crate::routing::Router;
 
 /// How long the broker may take over a topic creation or deletion, in ms.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
@@ -92,6 +98,8 @@ impl PartitionInfo {
 #[derive(Debug, Clone)]
 pub struct Admin {
     conn: Connection,
+    /// Each partition's leader, and connections to the other brokers.
+    router: Arc<Router>,
 }
 
 impl Admin {
@@ -101,14 +109,16 @@ impl Admin {
             client_id: Some("rill-admin".to_string()),
             ..ConnectionOptions::default()
         };
-        Ok(Admin {
-            conn: Connection::connect_with(addr, options).await?,
-        })
+        let list = addr.to_string();
+        let conn = Connection::connect_with(&list, options).await?;
+        let router = Arc::new(Router::with(&list, conn.clone())?);
+        Ok(Admin { conn, router })
     }
 
-    /// Uses an existing connection.
+    /// Uses an existing connection (its broker is the one bootstrap address).
     pub fn from_connection(conn: Connection) -> Admin {
-        Admin { conn }
+        let router = Arc::new(Router::for_connection(conn.clone()));
+        Admin { conn, router }
     }
 
     /// The underlying connection.
@@ -178,13 +188,13 @@ impl Admin {
     }
 
     async fn list(&self, internal: bool) -> Result<Vec<TopicInfo>> {
-        let metadata = self.conn.call(MetadataRequest { topics: vec![] }).await?;
+        let metadata = self.router.refresh(vec![]).await?;
         let topics: Vec<MetadataTopic> = metadata
             .topics
             .into_iter()
             .filter(|t| t.error_code.is_ok() && (internal || !is_internal(&t.name)))
             .collect();
-        let offsets = self.offsets(&topics).await?;
+        let offsets = self.offsets(partitions_of(&topics)).await;
         let mut list: Vec<TopicInfo> = topics
             .iter()
             .filter_map(|t| topic_info(t, &offsets).ok())
@@ -196,12 +206,7 @@ impl Admin {
     /// One topic's partitions with their log start offsets and high watermarks.
     /// Fails with `UNKNOWN_TOPIC_OR_PARTITION` if there is no such topic.
     pub async fn describe_topic(&self, name: &str) -> Result<TopicInfo> {
-        let metadata = self
-            .conn
-            .call(MetadataRequest {
-                topics: vec![name.to_string()],
-            })
-            .await?;
+        let metadata = self.router.refresh(vec![name.to_string()]).await?;
         let topic = metadata
             .topics
             .into_iter()
@@ -218,7 +223,9 @@ impl Admin {
                 None,
             ));
         }
-        let offsets = self.offsets(std::slice::from_ref(&topic)).await?;
+        let offsets = self
+            .offsets(partitions_of(std::slice::from_ref(&topic)))
+            .await;
         topic_info(&topic, &offsets)
     }
 
@@ -226,38 +233,85 @@ impl Admin {
     // committed offsets and lag per partition) belong here, built on ListGroups,
     // DescribeGroups, OffsetFetch and the high watermarks read by `offsets` below.
 
-    /// Log start offsets and high watermarks of every partition of `topics`, read
-    /// with two pipelined ListOffsets requests.
-    async fn offsets(&self, topics: &[MetadataTopic]) -> Result<OffsetTable> {
+    /// Log start offsets and high watermarks of `partitions`, each read from its
+    /// leader with two pipelined ListOffsets requests per broker (the metadata
+    /// is asked first when a leader is not known). A partition whose leader is
+    /// unknown, cannot be reached or refused it gets its error.
+    async fn offsets(&self, partitions: Vec<(String, i32)>) -> OffsetTable {
+        let (mut routed, mut unrouted) = self.router.split(partitions, partition_key);
+        let mut table = OffsetTable::default();
+        let mut refresh_failed = None;
+        if !unrouted.is_empty() {
+            let topics: BTreeSet<String> = unrouted.iter().map(|(t, _)| t.clone()).collect();
+            match self.router.refresh(topics.into_iter().collect()).await {
+                Ok(_) => {
+                    let (more, still) = self.router.split(unrouted, partition_key);
+                    for (addr, partitions) in more {
+                        routed.entry(addr).or_default().extend(partitions);
+                    }
+                    unrouted = still;
+                }
+                Err(e) => refresh_failed = Some(e),
+            }
+        }
+        for (topic, partition) in unrouted {
+            let error = refresh_failed.clone().unwrap_or_else(|| {
+                Error::broker_at(
+                    ErrorCode::LeaderNotAvailable,
+                    Some("the metadata names no leader for it".into()),
+                    &topic,
+                    Some(partition),
+                )
+            });
+            table.0.insert((topic, partition), Err(error));
+        }
+        for (addr, partitions) in routed {
+            if let Err(e) = self.offsets_at(&addr, &partitions, &mut table).await {
+                self.router.note_failure(&e, &addr);
+                for key in partitions {
+                    table.0.insert(key, Err(e.clone()));
+                }
+            }
+        }
+        table
+    }
+
+    /// Reads the offsets of `partitions` from the broker at `addr` into `table`.
+    async fn offsets_at(
+        &self,
+        addr: &str,
+        partitions: &[(String, i32)],
+        table: &mut OffsetTable,
+    ) -> Result<()> {
         let query = |timestamp| {
             RequestBody::ListOffsets(ListOffsetsRequest {
-                topics: topics
-                    .iter()
-                    .map(|t| ListOffsetsTopic {
-                        name: t.name.clone(),
-                        partitions: t
-                            .partitions
-                            .iter()
-                            .map(|p| ListOffsetsPartition {
-                                partition: p.partition,
-                                timestamp,
-                            })
-                            .collect(),
-                    })
-                    .collect(),
+                topics: by_topic(
+                    partitions
+                        .iter()
+                        .map(|(t, p)| (TopicPartition::new(t, *p), ())),
+                )
+                .into_iter()
+                .map(|(name, ps)| ListOffsetsTopic {
+                    name,
+                    partitions: ps
+                        .into_iter()
+                        .map(|(partition, ())| ListOffsetsPartition {
+                            partition,
+                            timestamp,
+                        })
+                        .collect(),
+                })
+                .collect(),
             })
         };
-        if topics.is_empty() {
-            return Ok(OffsetTable::default());
-        }
-        let earliest = self.conn.submit(query(EARLIEST_TIMESTAMP))?;
-        let latest = self.conn.submit(query(LATEST_TIMESTAMP))?;
+        let conn = self.router.connection(addr).await?;
+        let earliest = conn.submit(query(EARLIEST_TIMESTAMP))?;
+        let latest = conn.submit(query(LATEST_TIMESTAMP))?;
         let (earliest, latest) = (earliest.await?, latest.await?);
-        let mut table = OffsetTable::default();
         for (body, is_start) in [(earliest, true), (latest, false)] {
             let ResponseBody::ListOffsets(ListOffsetsResponse { topics }) = body else {
                 return Err(Error::Protocol {
-                    addr: self.conn.addr().to_string(),
+                    addr: addr.to_string(),
                     detail: "expected a ListOffsets response".to_string(),
                 });
             };
@@ -268,12 +322,14 @@ impl Admin {
                         .entry((t.name.clone(), p.partition))
                         .or_insert(Ok((-1, -1)));
                     if !p.error_code.is_ok() {
-                        *entry = Err(Error::broker_at(
+                        let error = Error::broker_at(
                             p.error_code,
                             p.error_message,
                             &t.name,
                             Some(p.partition),
-                        ));
+                        );
+                        self.router.note_failure(&error, addr);
+                        *entry = Err(error);
                     } else if let Ok((start, end)) = entry {
                         if is_start {
                             *start = p.offset;
@@ -284,8 +340,21 @@ impl Admin {
                 }
             }
         }
-        Ok(table)
+        Ok(())
     }
+}
+
+/// The topic and partition of a `(topic, partition)` pair, borrowed.
+fn partition_key((topic, partition): &(String, i32)) -> (&str, i32) {
+    (topic.as_str(), *partition)
+}
+
+/// Every partition of `topics`, as `(topic, partition)`.
+fn partitions_of(topics: &[MetadataTopic]) -> Vec<(String, i32)> {
+    topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition)))
+        .collect()
 }
 
 /// Whether `name` is an internal topic (`__consumer_offsets` and the like).

@@ -70,6 +70,7 @@ pub use record::{ConsumerRecord, TopicPartition};
 use crate::connection::{Connection, ConnectionOptions};
 use crate::error::{Error, Result};
 use crate::locks;
+use crate::routing::Router;
 use fetcher::{Fetcher, Position};
 use group::Membership;
 use link::Link;
@@ -113,8 +114,11 @@ use transient::transient;
 #[derive(Debug)]
 pub struct Consumer {
     config: Arc<ConsumerConfig>,
-    /// Short requests: metadata, offsets, commits; shared with the heartbeat task.
+    /// Group requests and commits; shared with the heartbeat task.
     control: Arc<Link>,
+    /// Each partition's leader, for metadata and ListOffsets (fetches go through
+    /// the fetcher's sibling router, on connections of their own).
+    routes: Router,
     fetcher: Fetcher,
     mode: Mode,
     /// Assignment sequence number last reconciled.
@@ -149,11 +153,13 @@ impl Consumer {
             request_timeout: config.request_timeout,
             ..ConnectionOptions::default()
         };
-        let conn = Connection::connect_with(addr, options.clone()).await?;
-        let fetch_link = Link::new(conn.addr().to_string(), options.clone());
+        let list = addr.to_string();
+        let conn = Connection::connect_with(&list, options.clone()).await?;
+        let routes = Router::with(&list, conn.clone())?;
         let config = Arc::new(config);
         Ok(Consumer {
-            fetcher: Fetcher::new(config.clone(), fetch_link),
+            fetcher: Fetcher::new(config.clone(), routes.sibling()),
+            routes,
             control: Arc::new(Link::with(conn, options)),
             next_auto_commit: Instant::now() + config.auto_commit_interval,
             config,
@@ -380,7 +386,7 @@ impl Consumer {
                 )))
             }
         };
-        let found = offsets::list_offsets(&conn, &reset, timestamp).await?;
+        let found = offsets::list_offsets(&self.routes, &reset, timestamp).await?;
         for tp in &reset {
             if let Some(&offset) = found.get(tp) {
                 self.fetcher.set_position(tp, offset.max(0));

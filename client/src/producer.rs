@@ -114,7 +114,7 @@ impl Producer {
         let shared = Arc::new(Shared {
             memory: Semaphore::new(config.buffer_bytes),
             config,
-            router: Router::with(&addr, conn).await?,
+            router: Router::with(&addr, conn)?,
             addr,
             identity,
             acc: Mutex::new(Accumulator::default()),

@@ -12,11 +12,12 @@
 //! the next refresh, so nothing is sent to a broker known to be wrong; a refresh
 //! asks any broker that answers, seeds first.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rill_protocol::api::metadata::{MetadataRequest, MetadataResponse};
+use rill_protocol::ErrorCode;
 
 use crate::bootstrap;
 use crate::connection::{Connection, ConnectionOptions};
@@ -29,7 +30,8 @@ pub(crate) struct Router {
     /// The bootstrap entries, in the order given.
     seeds: Vec<String>,
     options: ConnectionOptions,
-    view: Mutex<View>,
+    /// Shared with the router's siblings.
+    view: Arc<Mutex<View>>,
     pool: tokio::sync::Mutex<HashMap<String, Connection>>,
 }
 
@@ -54,20 +56,44 @@ impl Router {
         Ok(Router {
             seeds,
             options,
-            view: Mutex::new(View::default()),
+            view: Arc::new(Mutex::new(View::default())),
             pool: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
 
-    /// A router whose pool starts with `conn`, the broker it was bootstrapped from.
-    pub(crate) async fn with(list: &str, conn: Connection) -> Result<Router> {
+    /// A router over the bootstrap `list` whose pool starts with `conn`, the
+    /// broker it was bootstrapped from.
+    pub(crate) fn with(list: &str, conn: Connection) -> Result<Router> {
         let router = Router::new(list, conn.options().clone())?;
-        router
-            .pool
-            .lock()
-            .await
-            .insert(conn.addr().to_string(), conn);
-        Ok(router)
+        Ok(router.pooling(conn))
+    }
+
+    /// A router whose only seed is `conn`'s broker, pooling `conn`.
+    pub(crate) fn for_connection(conn: Connection) -> Router {
+        let router = Router {
+            seeds: vec![conn.addr().to_string()],
+            options: conn.options().clone(),
+            view: Arc::new(Mutex::new(View::default())),
+            pool: tokio::sync::Mutex::new(HashMap::new()),
+        };
+        router.pooling(conn)
+    }
+
+    /// This router with `conn` in its pool.
+    fn pooling(mut self, conn: Connection) -> Router {
+        self.pool.get_mut().insert(conn.addr().to_string(), conn);
+        self
+    }
+
+    /// A router that shares this one's view of the cluster but opens connections
+    /// of its own (long-polling fetches must not delay short requests).
+    pub(crate) fn sibling(&self) -> Router {
+        Router {
+            seeds: self.seeds.clone(),
+            options: self.options.clone(),
+            view: Arc::clone(&self.view),
+            pool: tokio::sync::Mutex::new(HashMap::new()),
+        }
     }
 
     /// An open connection to the broker at `addr`, from the pool or newly opened.
@@ -230,6 +256,76 @@ impl Router {
                     *slot = None;
                 }
             }
+        }
+    }
+
+    /// `items` grouped by the address of their partition's leader (`key` names
+    /// the partition), and those whose leader is not known.
+    pub(crate) fn split<T>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        key: impl Fn(&T) -> (&str, i32),
+    ) -> (BTreeMap<String, Vec<T>>, Vec<T>) {
+        let mut routed: BTreeMap<String, Vec<T>> = BTreeMap::new();
+        let mut unrouted = Vec::new();
+        for item in items {
+            let (topic, partition) = key(&item);
+            match self.leader(topic, partition) {
+                Some(addr) => routed.entry(addr).or_default().push(item),
+                None => unrouted.push(item),
+            }
+        }
+        (routed, unrouted)
+    }
+
+    /// Like [`Router::split`], asking the metadata first when a leader is not
+    /// known; fails with LEADER_NOT_AVAILABLE (which callers retry) if one still
+    /// is not.
+    pub(crate) async fn by_leader<T>(
+        &self,
+        items: Vec<T>,
+        key: impl Fn(&T) -> (&str, i32),
+    ) -> Result<BTreeMap<String, Vec<T>>> {
+        let (mut routed, unrouted) = self.split(items, &key);
+        if unrouted.is_empty() {
+            return Ok(routed);
+        }
+        let topics: BTreeSet<String> = unrouted.iter().map(|i| key(i).0.to_string()).collect();
+        self.refresh(topics.into_iter().collect()).await?;
+        let (more, still) = self.split(unrouted, &key);
+        if let Some(item) = still.first() {
+            let (topic, partition) = key(item);
+            return Err(Error::broker_at(
+                ErrorCode::LeaderNotAvailable,
+                Some("the metadata names no leader for it yet".into()),
+                topic,
+                Some(partition),
+            ));
+        }
+        for (addr, items) in more {
+            routed.entry(addr).or_default().extend(items);
+        }
+        Ok(routed)
+    }
+
+    /// Learns from `error`, met talking to the broker at `addr`: a partition it
+    /// refused is forgotten, and so is every partition it leads when it could not
+    /// be reached or did not answer.
+    pub(crate) fn note_failure(&self, error: &Error, addr: &str) {
+        match error {
+            Error::Broker {
+                code:
+                    ErrorCode::NotLeaderOrFollower
+                    | ErrorCode::LeaderNotAvailable
+                    | ErrorCode::RequestTimedOut,
+                topic: Some(topic),
+                partition: Some(partition),
+                ..
+            } => self.forget_leader(topic, *partition),
+            Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Timeout { .. } => {
+                self.forget_broker(addr);
+            }
+            _ => {}
         }
     }
 

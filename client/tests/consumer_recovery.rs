@@ -8,15 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use consumer_support::{
-    consumer_config, create_topic, produce_range, producer, read_records, start_broker, wait_until,
-    Journal, Member,
+    consumer_config, create_topic, produce_range, producer, read_records, start_broker,
+    start_broker_behind_proxy, wait_until, Journal, Member,
 };
 use rill_client::{
     Admin, Consumer, ConsumerConfig, ConsumerRecord, Error, OffsetReset, TopicPartition,
 };
 use rill_protocol::api::ApiKey;
 use rill_protocol::ErrorCode;
-use rill_tests::proxy::FaultProxy;
 use tokio::time::Instant;
 
 /// Committed offsets of `group` by partition.
@@ -321,12 +320,11 @@ async fn manual_commits_sync_and_async_show_in_the_group_description() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_fetch_is_in_flight_while_the_application_processes() {
-    let broker = start_broker(10_000).await;
+    let (broker, tap) = start_broker_behind_proxy(10_000).await;
     let addr = broker.addr().to_string();
     create_topic(&addr, "stream", 1).await;
     let shop = producer(&addr).await;
     produce_range(&shop, "stream", 0, 100).await;
-    let tap = FaultProxy::start(broker.addr()).await.expect("proxy");
     let fetches_between = |from: Instant, to: Instant| {
         let fetches = tap.requests(ApiKey::Fetch.code());
         fetches

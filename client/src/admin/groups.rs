@@ -14,12 +14,11 @@ use std::collections::BTreeMap;
 
 use rill_protocol::api::describe_groups::DescribeGroupsRequest;
 use rill_protocol::api::list_groups::ListGroupsRequest;
-use rill_protocol::api::list_offsets::LATEST_TIMESTAMP;
 use rill_protocol::api::offset_fetch::OffsetFetchRequest;
 use rill_protocol::message::{RequestBody, ResponseBody};
 
 use crate::admin::Admin;
-use crate::consumer::offsets::{from_topic_partitions, list_offsets_request};
+use crate::consumer::offsets::from_topic_partitions;
 use crate::consumer::record::TopicPartition;
 use crate::error::{Error, Result};
 
@@ -170,21 +169,13 @@ impl Admin {
                 entry(&mut rows, tp.clone()).owner = Some(m.member_id.clone());
             }
         }
-        let partitions: Vec<TopicPartition> = rows.keys().cloned().collect();
-        if !partitions.is_empty() {
-            let body = conn
-                .request(list_offsets_request(&partitions, LATEST_TIMESTAMP))
-                .await?;
-            let ResponseBody::ListOffsets(ends) = body else {
-                return Err(unexpected("ListOffsets"));
-            };
-            for t in ends.topics {
-                for p in t.partitions {
-                    if p.error_code.is_ok() {
-                        let tp = TopicPartition::new(&t.name, p.partition);
-                        entry(&mut rows, tp).log_end = Some(p.offset);
-                    }
-                }
+        let partitions: Vec<(String, i32)> = rows
+            .keys()
+            .map(|tp| (tp.topic.clone(), tp.partition))
+            .collect();
+        for ((topic, partition), offsets) in self.offsets(partitions).await.0 {
+            if let Ok((_, end)) = offsets {
+                entry(&mut rows, TopicPartition::new(&topic, partition)).log_end = Some(end);
             }
         }
         let partitions = rows

@@ -155,8 +155,8 @@ impl ConsumerConfig {
         self
     }
 
-    /// Fetch requests kept in flight at once (at least 1); a partition is in at
-    /// most one of them. Default 2.
+    /// Fetch requests kept in flight at once to each broker (at least 1); a
+    /// partition is in at most one of them. Default 2.
     pub fn max_in_flight_fetches(mut self, fetches: usize) -> Self {
         self.max_in_flight_fetches = fetches;
         self

@@ -3,18 +3,23 @@
 //! Each assigned partition has a *position* (the next offset to hand to the
 //! application, what a commit stores) and a *fetch position* (the next offset to ask
 //! the broker for). Fetched records wait in a buffer of per-partition chunks until
-//! `poll` hands them out; the position follows what was handed out. Up to
-//! `max_in_flight_fetches` Fetch requests are in flight on the one connection, and
-//! a partition is asked for again as soon as the answer for it is decoded (its
-//! fetch position is then known), so the broker is already reading the next
-//! records while earlier ones cross the socket and the application processes
-//! others.
+//! `poll` hands them out; the position follows what was handed out. Each partition
+//! is fetched from its leader (the router's view of the metadata) on a fetch
+//! connection per broker. Up to `max_in_flight_fetches` Fetch requests are in
+//! flight to each broker, and a partition is asked for again as soon as the
+//! answer for it is decoded (its fetch position is then known), so the broker is
+//! already reading the next records while earlier ones cross the socket and the
+//! application processes others.
 //!
 //! Invariants:
 //! - A partition is in at most one in-flight fetch, asked from its fetch position;
-//!   the answers come back in the order the fetches were sent and each advances
-//!   the fetch position to the offset after its records, so a partition's chunks
-//!   join the buffer in offset order with no gap or repeat.
+//!   each answer advances the fetch position to the offset after its records, so
+//!   a partition's chunks join the buffer in offset order with no gap or repeat.
+//!   Answers on one connection are taken in the order the fetches were sent.
+//! - A connection that fails or times out takes its fetches with it (their
+//!   partitions are asked again from their fetch positions), and the partitions
+//!   of that broker, like any a broker refused as not its leader, wait for the
+//!   metadata to name their leader again.
 //! - No fetch is sent while the buffered record bytes (as fetched) exceed
 //!   `fetch_buffer_bytes`: the buffer holds at most that plus the answers in flight.
 //! - Positions move only in [`Fetcher::take`], which does not await: records are
@@ -23,8 +28,11 @@
 //!   its fetch position is still the offset that was asked for; anything else
 //!   (revoked, sought, reset meanwhile) is dropped.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
 use rill_protocol::message::{RequestBody, ResponseBody};
@@ -32,11 +40,11 @@ use rill_protocol::ErrorCode;
 use tokio::time::Instant;
 
 use super::config::ConsumerConfig;
-use super::link::Link;
 use super::offsets::by_topic;
 use super::record::{decode, ConsumerRecord, TopicPartition};
-use crate::connection::PendingResponse;
+use crate::connection::{Connection, PendingResponse};
 use crate::error::{Error, Result};
+use crate::routing::Router;
 
 /// Where a partition will be read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +76,7 @@ struct Chunk {
 
 #[derive(Debug)]
 struct InFlight {
+    conn: Connection,
     pending: PendingResponse,
     offsets: HashMap<TopicPartition, i64>,
     deadline: Instant,
@@ -77,7 +86,8 @@ struct InFlight {
 #[derive(Debug)]
 pub(crate) struct Fetcher {
     config: Arc<ConsumerConfig>,
-    link: Link,
+    /// Leaders, and the fetch connections to them.
+    router: Router,
     partitions: BTreeMap<TopicPartition, PartitionState>,
     buffer: VecDeque<Chunk>,
     /// Oldest first, as the answers will come.
@@ -86,11 +96,11 @@ pub(crate) struct Fetcher {
 }
 
 impl Fetcher {
-    /// A fetcher with no partitions, fetching over `link`.
-    pub(crate) fn new(config: Arc<ConsumerConfig>, link: Link) -> Fetcher {
+    /// A fetcher with no partitions, fetching through `router`.
+    pub(crate) fn new(config: Arc<ConsumerConfig>, router: Router) -> Fetcher {
         Fetcher {
             config,
-            link,
+            router,
             partitions: BTreeMap::new(),
             buffer: VecDeque::new(),
             in_flight: VecDeque::new(),
@@ -214,25 +224,71 @@ impl Fetcher {
         self.in_flight.iter().any(|f| f.offsets.contains_key(tp))
     }
 
-    /// Sends a fetch for every positioned partition not in a fetch in flight,
-    /// unless `max_in_flight_fetches` are in flight, the buffer holds more than
-    /// `fetch_buffer_bytes`, or there is nothing to fetch. Cancel-safe: nothing
-    /// changes unless the fetch was sent.
+    /// Sends each leader with fewer than `max_in_flight_fetches` fetches in
+    /// flight a fetch for its positioned partitions not in one, unless the
+    /// buffer holds more than `fetch_buffer_bytes`. Partitions with no known leader
+    /// get a metadata refresh (at most one per `retry_backoff`); if some still have
+    /// none, or a leader cannot be reached, the others are sent and that is
+    /// returned (the consumer retries after its backoff). Cancel-safe: nothing
+    /// changes for a partition unless its fetch was sent.
     pub(crate) async fn ensure_in_flight(&mut self) -> Result<()> {
-        if self.in_flight.len() >= self.config.max_in_flight_fetches
-            || self.buffered_bytes() > self.config.fetch_buffer_bytes
-        {
+        if self.buffered_bytes() > self.config.fetch_buffer_bytes {
             return Ok(());
         }
-        let offsets: HashMap<TopicPartition, i64> = self
+        let wanted: Vec<(TopicPartition, i64)> = self
             .partitions
             .iter()
             .filter(|(tp, s)| matches!(s.position, Position::At(_)) && !self.is_in_flight(tp))
             .map(|(tp, s)| (tp.clone(), s.fetch_position))
             .collect();
-        if offsets.is_empty() {
+        if wanted.is_empty() {
             return Ok(());
         }
+        let (mut routed, mut unrouted) = self.router.split(wanted, partition_of);
+        let mut failure = None;
+        if !unrouted.is_empty() {
+            let topics: BTreeSet<String> =
+                unrouted.iter().map(|(tp, _)| tp.topic.clone()).collect();
+            let interval = self.config.retry_backoff;
+            match self
+                .router
+                .refresh_if_due(topics.into_iter().collect(), interval)
+                .await
+            {
+                Ok(true) => {
+                    let (more, still) = self.router.split(unrouted, partition_of);
+                    for (addr, partitions) in more {
+                        routed.entry(addr).or_default().extend(partitions);
+                    }
+                    unrouted = still;
+                }
+                Ok(false) => {}
+                Err(e) => failure = Some(e),
+            }
+            if let (None, Some((tp, _))) = (&failure, unrouted.first()) {
+                failure = Some(Error::broker_at(
+                    ErrorCode::LeaderNotAvailable,
+                    Some("the metadata names no leader for it yet".into()),
+                    &tp.topic,
+                    Some(tp.partition),
+                ));
+            }
+        }
+        for (addr, partitions) in routed {
+            let to_addr = self.in_flight.iter().filter(|f| f.conn.addr() == addr);
+            if to_addr.count() >= self.config.max_in_flight_fetches {
+                continue;
+            }
+            if let Err(e) = self.send(&addr, partitions.into_iter().collect()).await {
+                self.router.note_failure(&e, &addr);
+                failure.get_or_insert(e);
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Sends one Fetch for `offsets` to the broker at `addr`.
+    async fn send(&mut self, addr: &str, offsets: HashMap<TopicPartition, i64>) -> Result<()> {
         let config = &self.config;
         let request = FetchRequest {
             max_wait_ms: config.max_wait_ms(),
@@ -254,9 +310,10 @@ impl Fetcher {
                 .collect(),
         };
         let deadline = Instant::now() + config.fetch_max_wait + config.request_timeout;
-        let conn = self.link.get().await?;
+        let conn = self.router.connection(addr).await?;
         let pending = conn.submit(RequestBody::Fetch(request))?;
         self.in_flight.push_back(InFlight {
+            conn,
             pending,
             offsets,
             deadline,
@@ -264,45 +321,76 @@ impl Fetcher {
         Ok(())
     }
 
-    /// Waits for the oldest in-flight fetch's answer and buffers its records;
-    /// never resolves when none is in flight. Cancel-safe: dropping the future
-    /// leaves the fetch in flight. When the answer is an error or does not come in
-    /// time, every fetch in flight is forgotten (their partitions are asked again
-    /// from their fetch positions).
+    /// Waits for the next answer (the oldest fetch in flight on some connection)
+    /// and buffers its records; never resolves when none is in flight.
+    /// Cancel-safe: dropping the future leaves every fetch in flight. When an
+    /// answer is an error or a fetch's deadline passes first, the fetches on that
+    /// connection are forgotten (their partitions are asked again from their
+    /// fetch positions) and the connection is closed.
     pub(crate) async fn complete(&mut self) -> Result<()> {
-        let Some(in_flight) = self.in_flight.front_mut() else {
+        let Some(deadline) = self.in_flight.iter().map(|f| f.deadline).min() else {
             return std::future::pending().await;
         };
-        let answer = tokio::time::timeout_at(in_flight.deadline, &mut in_flight.pending).await;
-        if answer.is_err() {
-            // Reset before forgetting the fetch: if this is cancelled meanwhile,
-            // the next call times out again at once and resets then.
-            self.link.reset().await;
-        }
-        let Some(in_flight) = self.in_flight.pop_front() else {
+        let in_flight = &mut self.in_flight;
+        let answered = tokio::time::timeout_at(
+            deadline,
+            std::future::poll_fn(|cx| {
+                let mut polled: Vec<u64> = Vec::new();
+                for (at, fetch) in in_flight.iter_mut().enumerate() {
+                    let conn = fetch.conn.id();
+                    if polled.contains(&conn) {
+                        continue;
+                    }
+                    polled.push(conn);
+                    if let Poll::Ready(answer) = Pin::new(&mut fetch.pending).poll(cx) {
+                        return Poll::Ready((at, answer));
+                    }
+                }
+                Poll::Pending
+            }),
+        )
+        .await;
+        let (at, answer) = match answered {
+            Ok(answered) => answered,
+            Err(_) => {
+                let Some(late) = self.in_flight.iter().find(|f| f.deadline <= deadline) else {
+                    return Ok(());
+                };
+                let conn = late.conn.clone();
+                let error = Error::Timeout {
+                    what: format!("a fetch answer from {}", conn.addr()),
+                    after: self.config.fetch_max_wait + self.config.request_timeout,
+                };
+                self.abandon(&conn, &error);
+                return Err(error);
+            }
+        };
+        let Some(fetch) = self.in_flight.remove(at) else {
             return Ok(());
         };
         let body = match answer {
-            Ok(Ok(body)) => body,
-            Ok(Err(e)) => {
-                self.in_flight.clear();
+            Ok(body) => body,
+            Err(e) => {
+                self.abandon(&fetch.conn, &e);
                 return Err(e);
-            }
-            Err(_) => {
-                self.in_flight.clear();
-                return Err(Error::Timeout {
-                    what: format!("a fetch answer from {}", self.link.addr()),
-                    after: self.config.fetch_max_wait + self.config.request_timeout,
-                });
             }
         };
         let ResponseBody::Fetch(response) = body else {
-            return Err(Error::Protocol {
-                addr: self.link.addr().to_string(),
+            let error = Error::Protocol {
+                addr: fetch.conn.addr().to_string(),
                 detail: "expected a Fetch response".to_string(),
-            });
+            };
+            self.abandon(&fetch.conn, &error);
+            return Err(error);
         };
-        self.absorb(response, &in_flight.offsets)
+        self.absorb(response, &fetch.offsets, fetch.conn.addr())
+    }
+
+    /// Forgets the fetches in flight on `conn` and closes it, after `error`.
+    fn abandon(&mut self, conn: &Connection, error: &Error) {
+        self.in_flight.retain(|f| f.conn.id() != conn.id());
+        conn.close();
+        self.router.note_failure(error, conn.addr());
     }
 
     /// Buffers the records of a fetch answer; returns the first partition error
@@ -312,6 +400,7 @@ impl Fetcher {
         &mut self,
         response: FetchResponse,
         asked: &HashMap<TopicPartition, i64>,
+        addr: &str,
     ) -> Result<()> {
         let mut first_error = None;
         for topic in response.topics {
@@ -336,6 +425,7 @@ impl Fetcher {
                     code => {
                         let error =
                             Error::broker_at(code, p.error_message, &tp.topic, Some(tp.partition));
+                        self.router.note_failure(&error, addr);
                         first_error.get_or_insert(error);
                         continue;
                     }
@@ -355,7 +445,7 @@ impl Fetcher {
                     Ok(d) => d,
                     Err(Error::Protocol { detail, .. }) => {
                         first_error.get_or_insert(Error::Protocol {
-                            addr: self.link.addr().to_string(),
+                            addr: addr.to_string(),
                             detail,
                         });
                         continue;
@@ -404,11 +494,16 @@ impl Fetcher {
         }
     }
 
-    /// Closes the fetch connection (the consumer is closing).
+    /// Closes the fetch connections (the consumer is closing).
     pub(crate) async fn close(&mut self) {
         self.in_flight.clear();
-        self.link.reset().await;
+        self.router.close().await;
     }
+}
+
+/// The topic and partition of a partition's fetch offset.
+fn partition_of((tp, _): &(TopicPartition, i64)) -> (&str, i32) {
+    (tp.topic.as_str(), tp.partition)
 }
 
 #[cfg(test)]
@@ -416,9 +511,13 @@ mod tests {
     use super::*;
     use crate::connection::ConnectionOptions;
 
+    /// A router whose one broker cannot be reached.
+    fn unreachable() -> Router {
+        Router::new("127.0.0.1:1", ConnectionOptions::default()).expect("one address")
+    }
+
     fn fetcher_with(chunks: &[(i32, i64, usize)]) -> Fetcher {
-        let link = Link::new("127.0.0.1:1".into(), ConnectionOptions::default());
-        let mut f = Fetcher::new(Arc::new(ConsumerConfig::default()), link);
+        let mut f = Fetcher::new(Arc::new(ConsumerConfig::default()), unreachable());
         for &(partition, first, count) in chunks {
             let tp = TopicPartition::new("t", partition);
             f.add(tp.clone());
@@ -448,8 +547,7 @@ mod tests {
     #[tokio::test]
     async fn no_fetch_is_sent_while_the_buffer_holds_more_than_its_cap() {
         let config = ConsumerConfig::default().fetch_buffer_bytes(100);
-        let link = Link::new("127.0.0.1:1".into(), ConnectionOptions::default());
-        let mut f = Fetcher::new(Arc::new(config), link);
+        let mut f = Fetcher::new(Arc::new(config), unreachable());
         let tp = TopicPartition::new("t", 0);
         f.add(tp.clone());
         f.set_position(&tp, 0);

@@ -3,9 +3,10 @@
 //! A consumer lives longer than any one TCP connection: the broker may restart, a
 //! socket may break. [`Link`] holds the current [`Connection`] and opens a new one
 //! the next time it is asked after the old one failed, so callers simply retry.
-//! The consumer and its heartbeat task share one link for their short requests;
-//! fetches, which long-poll and would delay everything behind them on the same
-//! connection (docs/PROTOCOL.md §1), use a link of their own.
+//! The consumer and its heartbeat task share one link, to the bootstrap broker,
+//! for group requests and commits; fetches, which long-poll and would delay
+//! everything behind them on the same connection (docs/PROTOCOL.md §1), go to
+//! each partition's leader on connections of their own (`fetcher.rs`).
 
 use tokio::sync::Mutex;
 
@@ -21,15 +22,6 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// A link to `addr` that has not connected yet.
-    pub(crate) fn new(addr: String, options: ConnectionOptions) -> Link {
-        Link {
-            addr,
-            options,
-            conn: Mutex::new(None),
-        }
-    }
-
     /// A link starting with an open connection.
     pub(crate) fn with(conn: Connection, options: ConnectionOptions) -> Link {
         Link {

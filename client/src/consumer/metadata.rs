@@ -5,8 +5,6 @@
 
 use std::collections::HashMap;
 
-use rill_protocol::api::metadata::MetadataRequest;
-
 use super::Consumer;
 use crate::error::{Error, Result};
 
@@ -24,8 +22,7 @@ impl Consumer {
         if names.is_empty() {
             return Ok(HashMap::new());
         }
-        let conn = self.control.get().await?;
-        let metadata = conn.call(MetadataRequest { topics: names }).await?;
+        let metadata = self.routes.refresh(names).await?;
         let mut counts = HashMap::new();
         for t in metadata.topics {
             if !t.error_code.is_ok() {
@@ -38,7 +35,7 @@ impl Consumer {
             }
             let ids: Vec<i32> = t.partitions.iter().map(|p| p.partition).collect();
             let count = partition_count(&t.name, ids).map_err(|detail| Error::Protocol {
-                addr: conn.addr().to_string(),
+                addr: self.control.addr().to_string(),
                 detail,
             })?;
             counts.insert(t.name, count);

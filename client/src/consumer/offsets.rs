@@ -26,6 +26,7 @@ use tokio::sync::oneshot;
 use super::record::TopicPartition;
 use crate::connection::{Connection, PendingResponse};
 use crate::error::{Error, Result};
+use crate::routing::Router;
 
 /// Groups `(partition, value)` pairs by topic, in order.
 pub(crate) fn by_topic<T>(
@@ -119,16 +120,34 @@ pub(crate) fn list_offsets_result(
     })
 }
 
-/// Offsets of `partitions` at `timestamp` (see [`list_offsets_request`]).
+/// Offsets of `partitions` at `timestamp` (see [`list_offsets_request`]), each
+/// asked of its partition's leader.
 pub(crate) async fn list_offsets(
-    conn: &Connection,
+    router: &Router,
     partitions: &[TopicPartition],
     timestamp: i64,
 ) -> Result<HashMap<TopicPartition, i64>> {
-    let body = conn
-        .request(list_offsets_request(partitions, timestamp))
+    let groups = router
+        .by_leader(partitions.to_vec(), |tp| (tp.topic.as_str(), tp.partition))
         .await?;
-    list_offsets_result(conn.addr(), body)
+    let mut found = HashMap::new();
+    for (addr, partitions) in groups {
+        let asked = async {
+            let conn = router.connection(&addr).await?;
+            let body = conn
+                .request(list_offsets_request(&partitions, timestamp))
+                .await?;
+            list_offsets_result(conn.addr(), body)
+        };
+        match asked.await {
+            Ok(offsets) => found.extend(offsets),
+            Err(e) => {
+                router.note_failure(&e, &addr);
+                return Err(e);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// An OffsetCommit of `offsets` for `group` by `member_id` at `member_epoch`.

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use rill_protocol::api::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 
-use super::offsets::{list_offsets_request, list_offsets_result};
+use super::offsets::list_offsets;
 use super::record::TopicPartition;
 use super::Consumer;
 use crate::error::{Error, Result};
@@ -112,11 +112,7 @@ impl Consumer {
         if partitions.is_empty() {
             return Ok(HashMap::new());
         }
-        let conn = self.control.get().await?;
-        let body = conn
-            .request(list_offsets_request(partitions, timestamp))
-            .await?;
-        list_offsets_result(conn.addr(), body)
+        list_offsets(&self.routes, partitions, timestamp).await
     }
 
     /// Seeks each of `targets` to its offset in `found`.

@@ -21,6 +21,7 @@ use rill_client::{
     Admin, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, Partitioner, Producer,
     ProducerConfig, TopicPartition,
 };
+use rill_tests::proxy::FaultProxy;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -28,7 +29,23 @@ use tokio::time::Instant;
 /// `session_ms`, in a temporary data directory (removed when it is dropped). A
 /// stop must finish within 20 s.
 pub async fn start_broker(session_ms: u64) -> EmbeddedBroker {
-    let mut config = BrokerConfig::default();
+    start_with(session_ms, None).await
+}
+
+/// Like [`start_broker`], advertising a fault proxy in front of the broker: every
+/// client, from any bootstrap address, fetches and produces through the proxy.
+pub async fn start_broker_behind_proxy(session_ms: u64) -> (EmbeddedBroker, FaultProxy) {
+    let proxy = FaultProxy::bind().await.expect("proxy");
+    let broker = start_with(session_ms, Some(proxy.addr().to_string())).await;
+    proxy.forward_to(broker.addr());
+    (broker, proxy)
+}
+
+async fn start_with(session_ms: u64, advertised_addr: Option<String>) -> EmbeddedBroker {
+    let mut config = BrokerConfig {
+        advertised_addr,
+        ..BrokerConfig::default()
+    };
     config.groups.heartbeat_interval_ms = 100;
     config.groups.session_timeout_ms = session_ms;
     EmbeddedBroker::builder()
