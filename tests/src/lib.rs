@@ -6,7 +6,7 @@
 //! test instead of hanging it. [`client`] talks to a broker over a real socket,
 //! with requests built by [`requests`]. [`process`] runs the real `rill-broker`
 //! binary as a child process for tests that kill or signal it, and reads this
-//! process's memory. [`proxy`] is the one fault injector: a steerable proxy for
+//! process's memory; [`cluster`] runs three of them as one cluster. [`proxy`] is the one fault injector: a steerable proxy for
 //! any link a test wants to delay, hold, cut, partition or refuse.
 //!
 //! The binaries in `src/bin/` are test tools, not part of the product:
@@ -17,6 +17,7 @@
 //! whole-workspace build still builds rill-cli, as a member).
 
 pub mod client;
+pub mod cluster;
 pub mod process;
 pub mod proxy;
 pub mod requests;

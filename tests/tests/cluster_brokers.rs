@@ -16,106 +16,41 @@ use rill_protocol::api::init_producer_id::InitProducerIdRequest;
 use rill_protocol::message::{RequestBody, ResponseBody};
 use rill_protocol::{BatchBuilder, ErrorCode, ProducerInfo, RecordBatch};
 use rill_tests::client::{split_batches, TestClient};
-use rill_tests::process::BrokerProcess;
+use rill_tests::cluster::{lists, Cluster, TIMING};
 
 const BROKER: &str = env!("CARGO_BIN_EXE_broker_process");
-
-/// A free port on 127.0.0.1 (bound, read and released).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-/// Raft timing for the tests that do not measure it: the defaults, spelled out
-/// so the tests do not move when the defaults do.
-const TIMING: &[(&str, &str)] = &[
-    ("RILL_CLUSTER_HEARTBEAT_MS", "50"),
-    ("RILL_CLUSTER_ELECTION_MIN_MS", "200"),
-    ("RILL_CLUSTER_ELECTION_MAX_MS", "400"),
-];
-
-/// Starts broker `id` of three with [`TIMING`] timing.
-fn start(id: u64, ports: &[u16; 3], data: &Path) -> BrokerProcess {
-    start_with(id, ports, data, TIMING)
-}
-
-/// Starts broker `id` of three with the extra environment `env`.
-fn start_with(id: u64, ports: &[u16; 3], data: &Path, env: &[(&str, &str)]) -> BrokerProcess {
-    let peers = ports
-        .iter()
-        .enumerate()
-        .map(|(i, port)| format!("{}@127.0.0.1:{port}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let listen = format!("127.0.0.1:{}", ports[(id - 1) as usize]);
-    let node_id = id.to_string();
-    let args = [
-        "--node-id",
-        node_id.as_str(),
-        "--cluster-listen",
-        listen.as_str(),
-        "--peers",
-        peers.as_str(),
-    ];
-    let dir = data.join(format!("broker-{id}"));
-    BrokerProcess::start_with_env(BROKER, &dir, &args, env).expect("start broker")
-}
-
-/// Waits until the broker at `at` lists exactly `want` (node id, client address).
-async fn lists(at: SocketAddr, want: &[(i32, SocketAddr)]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = Vec::new();
-    while Instant::now() < deadline {
-        if let Ok(mut client) = TestClient::connect(at).await {
-            if let Ok(metadata) = client.metadata(&[]).await {
-                last = metadata
-                    .brokers
-                    .iter()
-                    .map(|b| (b.node_id, format!("{}:{}", b.host, b.port)))
-                    .collect::<Vec<_>>();
-                let wanted: Vec<(i32, String)> =
-                    want.iter().map(|(id, a)| (*id, a.to_string())).collect();
-                if last == wanted {
-                    return;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("broker {at} lists {last:?}, not {want:?}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_brokers_share_metadata_and_survive_a_sigkill() {
     let data = tempfile::tempdir().expect("tempdir");
-    let ports = [free_port(), free_port(), free_port()];
-    let mut brokers: Vec<BrokerProcess> =
-        (1..=3).map(|id| start(id, &ports, data.path())).collect();
-    let mut all: Vec<(i32, SocketAddr)> = brokers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (i as i32 + 1, b.addr()))
-        .collect();
-    for broker in &brokers {
-        lists(broker.addr(), &all).await;
+    let mut cluster = Cluster::start(BROKER, data.path(), TIMING).await;
+    let listed = |cluster: &Cluster| -> Vec<(i32, SocketAddr)> {
+        (1..=3)
+            .filter(|id| cluster.brokers[id - 1].is_some())
+            .map(|id| (id as i32, cluster.addr(id)))
+            .collect()
+    };
+    for addr in cluster.addrs() {
+        lists(addr, &listed(&cluster)).await;
     }
 
     // SIGKILL broker 1 and start it again: it comes back on a new client port,
     // registers it, and the others list the new address.
-    brokers[0].kill().expect("kill broker 1");
-    brokers[0] = start(1, &ports, data.path());
-    all[0] = (1, brokers[0].addr());
-    for broker in &brokers {
-        lists(broker.addr(), &all).await;
+    cluster.kill(1);
+    cluster.restart(1);
+    for addr in cluster.addrs() {
+        lists(addr, &listed(&cluster)).await;
     }
 
     // With broker 3 gone for good, the other two still agree on changes.
-    brokers[2].kill().expect("kill broker 3");
-    brokers[1].kill().expect("kill broker 2");
-    brokers[1] = start(2, &ports, data.path());
-    all[1] = (2, brokers[1].addr());
-    lists(brokers[0].addr(), &all[..]).await;
-    lists(brokers[1].addr(), &all[..]).await;
+    let broker_3 = (3, cluster.addr(3));
+    cluster.kill(3);
+    cluster.kill(2);
+    cluster.restart(2);
+    let mut all = listed(&cluster);
+    all.push(broker_3);
+    lists(cluster.addr(1), &all).await;
+    lists(cluster.addr(2), &all).await;
 }
 
 /// Produces one record holding `value` with acks=all to whichever broker of
@@ -232,28 +167,21 @@ async fn serving(at: &[SocketAddr]) -> usize {
     }
 }
 
-/// Three brokers started with `env` (see [`start_with`]) on fresh ports in
-/// `data`, listing each other, with the replicated topic `orders` (one
-/// partition) created through broker 2.
-async fn cluster_with_orders(data: &Path, env: &[(&str, &str)]) -> ([u16; 3], Vec<BrokerProcess>) {
-    let ports = [free_port(), free_port(), free_port()];
-    let brokers: Vec<BrokerProcess> = (1..=3)
-        .map(|id| start_with(id, &ports, data, env))
-        .collect();
-    let addrs: Vec<SocketAddr> = brokers.iter().map(BrokerProcess::addr).collect();
-    let all: Vec<(i32, SocketAddr)> = (1..=3).zip(addrs.iter().copied()).collect();
-    lists(addrs[0], &all).await;
-    let mut admin = TestClient::connect(addrs[1]).await.expect("connect");
+/// Three brokers started with `env` in `data`, with the replicated topic
+/// `orders` (one partition) created through broker 2.
+async fn cluster_with_orders(data: &Path, env: &[(&str, &str)]) -> Cluster {
+    let cluster = Cluster::start(BROKER, data, env).await;
+    let mut admin = TestClient::connect(cluster.addr(2)).await.expect("connect");
     let created = admin.create_topic("orders", 1).await.expect("create");
     assert_eq!(created.error_code, ErrorCode::None, "{created:?}");
-    (ports, brokers)
+    cluster
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkill() {
     let data = tempfile::tempdir().expect("tempdir");
-    let (ports, mut brokers) = cluster_with_orders(data.path(), TIMING).await;
-    let addrs: Vec<SocketAddr> = brokers.iter().map(BrokerProcess::addr).collect();
+    let mut cluster = cluster_with_orders(data.path(), TIMING).await;
+    let addrs = cluster.addrs();
 
     let mut acked = Vec::new();
     for i in 0..30 {
@@ -281,7 +209,7 @@ async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkil
     );
 
     // SIGKILL the leader: the survivors elect another and keep every acked record.
-    brokers[leader].kill().expect("kill the leader");
+    cluster.kill(leader + 1);
     let survivors: Vec<SocketAddr> = (0..3).filter(|i| *i != leader).map(|i| addrs[i]).collect();
     for i in 0..30 {
         let value = format!("after-{i}");
@@ -308,9 +236,9 @@ async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkil
     }
 
     // The killed broker rejoins from its own log and the partition goes on.
-    brokers[leader] = start(leader as u64 + 1, &ports, data.path());
+    cluster.restart(leader + 1);
     let mut everyone = survivors.clone();
-    everyone.push(brokers[leader].addr());
+    everyone.push(cluster.addr(leader + 1));
     let value = "rejoined".to_string();
     acked.push((produce_acked(&everyone, &value).await, value));
     assert_eq!(read_from_leader(&everyone).await, acked);
@@ -319,8 +247,8 @@ async fn a_replicated_partition_keeps_every_acked_record_through_a_leader_sigkil
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotent_retry_through_a_failover_is_not_written_twice() {
     let data = tempfile::tempdir().expect("tempdir");
-    let (_, mut brokers) = cluster_with_orders(data.path(), TIMING).await;
-    let addrs: Vec<SocketAddr> = brokers.iter().map(BrokerProcess::addr).collect();
+    let mut cluster = cluster_with_orders(data.path(), TIMING).await;
+    let addrs = cluster.addrs();
     let mut admin = TestClient::connect(addrs[2]).await.expect("connect");
     let request = InitProducerIdRequest {
         transactional_id: None,
@@ -345,7 +273,7 @@ async fn an_idempotent_retry_through_a_failover_is_not_written_twice() {
     // The leader dies; the producer, not knowing its batch was written, sends
     // it again to the new leader, which knows it from its own log.
     let leader = serving(&addrs).await;
-    brokers[leader].kill().expect("kill the leader");
+    cluster.kill(leader + 1);
     let survivors: Vec<SocketAddr> = (0..3).filter(|i| *i != leader).map(|i| addrs[i]).collect();
     assert_eq!(produce_batch(&survivors, &first).await, offset);
     let second = produce_batch(&survivors, &batch_of(stamp(1), "second")).await;
@@ -393,19 +321,19 @@ async fn failover_after_a_leader_sigkill_takes_under_two_seconds_at_p99() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let data = tempfile::tempdir().expect("tempdir");
-    let (ports, mut brokers) = cluster_with_orders(data.path(), &[]).await;
+    let mut cluster = cluster_with_orders(data.path(), &[]).await;
     let mut took = Vec::with_capacity(kills);
     for kill in 0..kills {
-        let addrs: Vec<SocketAddr> = brokers.iter().map(BrokerProcess::addr).collect();
+        let addrs = cluster.addrs();
         produce_acked(&addrs, &format!("before-{kill}")).await;
         let leader = serving(&addrs).await;
         let survivors: Vec<SocketAddr> =
             (0..3).filter(|i| *i != leader).map(|i| addrs[i]).collect();
         let killed_at = Instant::now();
-        brokers[leader].kill().expect("kill the leader");
+        cluster.kill(leader + 1);
         produce_acked(&survivors, &format!("after-{kill}")).await;
         took.push(killed_at.elapsed());
-        brokers[leader] = start_with(leader as u64 + 1, &ports, data.path(), &[]);
+        cluster.restart(leader + 1);
     }
     took.sort();
     let at = |q: f64| took[((took.len() as f64 * q).ceil() as usize).clamp(1, took.len()) - 1];

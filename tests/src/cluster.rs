@@ -1,0 +1,157 @@
+//! Three `rill-broker` processes configured as one cluster on 127.0.0.1, each
+//! with its own client port, cluster port and data directory, for tests that
+//! kill brokers with SIGKILL and start them again.
+//!
+//! Cluster ports are chosen once (bound, read and released) and kept across
+//! restarts, since the peers list names them; a restarted broker gets a new
+//! client port and registers it through the metadata group.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::client::TestClient;
+use crate::process::BrokerProcess;
+
+/// Raft timing for tests that do not measure it: the defaults, spelled out so
+/// the tests do not move when the defaults do.
+pub const TIMING: &[(&str, &str)] = &[
+    ("RILL_CLUSTER_HEARTBEAT_MS", "50"),
+    ("RILL_CLUSTER_ELECTION_MIN_MS", "200"),
+    ("RILL_CLUSTER_ELECTION_MAX_MS", "400"),
+];
+
+/// A free port on 127.0.0.1 (bound, read and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// Three broker processes forming one cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    binary: PathBuf,
+    data: PathBuf,
+    env: Vec<(String, String)>,
+    /// The cluster (Raft) port of broker `i + 1`.
+    pub ports: [u16; 3],
+    /// Broker `i + 1`, or `None` while it is down.
+    pub brokers: Vec<Option<BrokerProcess>>,
+}
+
+impl Cluster {
+    /// Starts brokers 1 to 3 of `binary` in `data` with the extra environment
+    /// `env`, and waits until broker 1 lists all three.
+    pub async fn start(binary: &str, data: &Path, env: &[(&str, &str)]) -> Cluster {
+        let mut cluster = Cluster {
+            binary: PathBuf::from(binary),
+            data: data.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ports: [free_port(), free_port(), free_port()],
+            brokers: Vec::new(),
+        };
+        for id in 1..=3 {
+            let broker = cluster.spawn(id);
+            cluster.brokers.push(Some(broker));
+        }
+        let all: Vec<(i32, SocketAddr)> = (1..=3).zip(cluster.addrs()).collect();
+        lists(cluster.addrs()[0], &all).await;
+        cluster
+    }
+
+    /// Starts broker `id` (1 to 3) in its directory under the data directory.
+    fn spawn(&self, id: usize) -> BrokerProcess {
+        let peers = self
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| format!("{}@127.0.0.1:{port}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let listen = format!("127.0.0.1:{}", self.ports[id - 1]);
+        let node_id = id.to_string();
+        let args = [
+            "--node-id",
+            node_id.as_str(),
+            "--cluster-listen",
+            listen.as_str(),
+            "--peers",
+            peers.as_str(),
+        ];
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let dir = self.data.join(format!("broker-{id}"));
+        BrokerProcess::start_with_env(&self.binary, &dir, &args, &env).expect("start broker")
+    }
+
+    /// The client address of broker `id` (1 to 3), which must be running.
+    pub fn addr(&self, id: usize) -> SocketAddr {
+        self.brokers[id - 1]
+            .as_ref()
+            .map(BrokerProcess::addr)
+            .unwrap_or_else(|| panic!("broker {id} is down"))
+    }
+
+    /// The client addresses of the running brokers, in id order.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.brokers
+            .iter()
+            .flatten()
+            .map(BrokerProcess::addr)
+            .collect()
+    }
+
+    /// The running brokers' client addresses as a bootstrap list (`a,b,c`).
+    pub fn bootstrap(&self) -> String {
+        self.addrs()
+            .iter()
+            .map(SocketAddr::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// SIGKILLs broker `id` (1 to 3).
+    pub fn kill(&mut self, id: usize) {
+        if let Some(mut broker) = self.brokers[id - 1].take() {
+            broker.kill().expect("kill broker");
+        }
+    }
+
+    /// Starts broker `id` (1 to 3) again on its data directory.
+    pub fn restart(&mut self, id: usize) {
+        let broker = self.spawn(id);
+        self.brokers[id - 1] = Some(broker);
+    }
+}
+
+/// Waits up to 30 s until the broker at `at` lists exactly `want` (node id,
+/// client address).
+pub async fn lists(at: SocketAddr, want: &[(i32, SocketAddr)]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = Vec::new();
+    let wanted: Vec<(i32, String)> = want.iter().map(|(id, a)| (*id, a.to_string())).collect();
+    while Instant::now() < deadline {
+        if let Ok(mut client) = TestClient::connect(at).await {
+            if let Ok(metadata) = client.metadata(&[]).await {
+                last = metadata
+                    .brokers
+                    .iter()
+                    .map(|b| (b.node_id, format!("{}:{}", b.host, b.port)))
+                    .collect::<Vec<_>>();
+                if last == wanted {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("broker {at} lists {last:?}, not {want:?}");
+}

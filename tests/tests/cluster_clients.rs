@@ -1,0 +1,158 @@
+//! The client library against three `rill-broker` processes, given only the
+//! bootstrap list: the producer sends each partition to its leader, the consumer
+//! fetches from each leader and the admin reads offsets from each, across
+//! partitions led by different brokers and through a SIGKILL of one leader, with
+//! default retry settings.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rill_client::{
+    Admin, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig, TopicInfo,
+    TopicPartition,
+};
+use rill_tests::cluster::{Cluster, TIMING};
+
+const BROKER: &str = env!("CARGO_BIN_EXE_broker_process");
+const TOPIC: &str = "purchases";
+const PARTITIONS: i32 = 3;
+
+/// (partition, offset) to value, for every acknowledged record.
+type Acked = BTreeMap<(i32, i64), String>;
+
+/// Waits up to 30 s until `admin` describes every partition with its offsets
+/// (each partition's leader answers).
+async fn described(admin: &Admin) -> TopicInfo {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match admin.describe_topic(TOPIC).await {
+            Ok(info) => return info,
+            Err(e) if Instant::now() > deadline => panic!("{TOPIC} not described in 30 s: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Sends `values` keyed by their index, awaits every delivery and records where
+/// each landed.
+async fn send_all(producer: &Producer, values: &[String], acked: &mut Acked) {
+    let mut deliveries = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let key = format!("customer-{}", i % 17);
+        let delivery = producer
+            .enqueue(TOPIC, Some(key.as_bytes()), Some(value.as_bytes()), &[])
+            .await
+            .expect("enqueue");
+        deliveries.push((value.clone(), delivery));
+    }
+    for (value, delivery) in deliveries {
+        let meta = delivery
+            .await
+            .unwrap_or_else(|e| panic!("{value} not acknowledged: {e}"));
+        let earlier = acked.insert((meta.partition, meta.offset), value.clone());
+        assert!(earlier.is_none(), "{value} acknowledged at a taken offset");
+    }
+}
+
+/// Polls `consumer` until it has returned `want` records (up to 60 s); what it
+/// returned, by (partition, offset).
+async fn receive(consumer: &mut Consumer, want: usize, got: &mut Acked) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < want {
+        assert!(
+            Instant::now() < deadline,
+            "received {} of {want} records in 60 s",
+            got.len()
+        );
+        for r in consumer
+            .poll(Duration::from_millis(500))
+            .await
+            .expect("poll")
+        {
+            let value = String::from_utf8_lossy(&r.value.unwrap_or_default()).into_owned();
+            let earlier = got.insert((r.partition, r.offset), value);
+            assert!(
+                earlier.is_none(),
+                "{}/{} returned twice",
+                r.partition,
+                r.offset
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_follow_partition_leaders_through_a_leader_sigkill() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut cluster = Cluster::start(BROKER, data.path(), TIMING).await;
+    let bootstrap = cluster.bootstrap();
+    let admin = Admin::connect(&bootstrap).await.expect("admin");
+    admin
+        .create_topic(TOPIC, PARTITIONS, &[])
+        .await
+        .expect("create");
+    // Leaders are wherever the elections put them; the SIGKILL below moves at
+    // least one, so the clients must follow leaders either way.
+    let info = described(&admin).await;
+
+    let producer = Producer::connect(&bootstrap, ProducerConfig::new())
+        .await
+        .expect("producer");
+    let mut acked = Acked::new();
+    let first: Vec<String> = (0..300).map(|i| format!("purchase-{i}")).collect();
+    send_all(&producer, &first, &mut acked).await;
+    let used: BTreeSet<i32> = acked.keys().map(|(p, _)| *p).collect();
+    assert_eq!(
+        used.len(),
+        PARTITIONS as usize,
+        "keys spread over every partition"
+    );
+
+    let config = ConsumerConfig::new().offset_reset(OffsetReset::Earliest);
+    let mut consumer = Consumer::connect(&bootstrap, config)
+        .await
+        .expect("consumer");
+    let all: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(TOPIC, p))
+        .collect();
+    consumer.assign(&all).await.expect("assign");
+    let mut got = Acked::new();
+    receive(&mut consumer, acked.len(), &mut got).await;
+    assert_eq!(got, acked, "the consumer reads what was acknowledged");
+
+    // SIGKILL the leader of partition 0; everything keeps working through the
+    // same producer and consumer, and a new admin, on the default settings.
+    let victim = info
+        .partitions
+        .iter()
+        .find(|p| p.partition == 0)
+        .map(|p| p.leader)
+        .expect("partition 0");
+    cluster.kill(usize::try_from(victim).expect("broker id"));
+    let second: Vec<String> = (300..600).map(|i| format!("purchase-{i}")).collect();
+    send_all(&producer, &second, &mut acked).await;
+    receive(&mut consumer, acked.len(), &mut got).await;
+    assert_eq!(
+        got, acked,
+        "every acknowledged record, once, where it was acknowledged"
+    );
+
+    let admin = Admin::connect(cluster.bootstrap()).await.expect("admin");
+    let after = described(&admin).await;
+    for p in &after.partitions {
+        let records = acked.keys().filter(|(q, _)| *q == p.partition).count();
+        assert!(
+            p.high_watermark >= i64::try_from(records).expect("count"),
+            "partition {} ends at {} below its {records} records",
+            p.partition,
+            p.high_watermark
+        );
+        assert_ne!(
+            p.leader, victim,
+            "the killed broker still leads {}",
+            p.partition
+        );
+    }
+    producer.close().await.expect("close producer");
+    consumer.close().await.expect("close consumer");
+}
