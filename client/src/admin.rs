@@ -59,15 +59,21 @@ pub struct PartitionInfo {
     pub partition: i32,
     /// Node id of the broker that leads it.
     pub leader: i32,
-    /// First offset still in the log.
+    /// First offset still in the log; -1 when its leader could not be asked (a
+    /// leader is being elected, or the one named is down).
     pub log_start_offset: i64,
-    /// Offset after the last record readers may see.
+    /// Offset after the last record readers may see; -1 when its leader could
+    /// not be asked.
     pub high_watermark: i64,
 }
 
 impl PartitionInfo {
-    /// Records currently readable (high watermark minus log start).
+    /// Records currently readable (high watermark minus log start; 0 when the
+    /// offsets are not known).
     pub fn records(&self) -> i64 {
+        if self.log_start_offset < 0 || self.high_watermark < 0 {
+            return 0;
+        }
         self.high_watermark.saturating_sub(self.log_start_offset)
     }
 }
@@ -373,6 +379,9 @@ fn topic_info(topic: &MetadataTopic, offsets: &OffsetTable) -> Result<TopicInfo>
         let (log_start_offset, high_watermark) =
             match offsets.0.get(&(topic.name.clone(), p.partition)) {
                 Some(Ok(pair)) => *pair,
+                // A leader moving or down: the partition is described without
+                // offsets rather than failing the whole topic.
+                Some(Err(e)) if e.is_retriable() => (-1, -1),
                 Some(Err(e)) => return Err(e.clone()),
                 None => (-1, -1),
             };
@@ -408,5 +417,49 @@ fn one_topic_result(addr: &str, results: Vec<TopicResult>, name: &str) -> Result
             name,
             None,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rill_protocol::api::metadata::MetadataPartition;
+
+    use super::*;
+
+    #[test]
+    fn a_partition_whose_leader_cannot_be_asked_is_described_without_offsets() {
+        let topic = MetadataTopic {
+            error_code: ErrorCode::None,
+            error_message: None,
+            name: "shop".into(),
+            partitions: (0..3)
+                .map(|partition| MetadataPartition {
+                    partition,
+                    error_code: ErrorCode::None,
+                    leader_id: partition + 1,
+                })
+                .collect(),
+        };
+        let mut offsets = OffsetTable::default();
+        offsets.0.insert(("shop".into(), 0), Ok((0, 10)));
+        let down = Error::Connect {
+            addr: "127.0.0.1:9402".into(),
+            reason: "refused".into(),
+        };
+        offsets.0.insert(("shop".into(), 1), Err(down));
+        let moving = Error::broker_at(ErrorCode::NotLeaderOrFollower, None, "shop", Some(2));
+        offsets.0.insert(("shop".into(), 2), Err(moving));
+        let info = topic_info(&topic, &offsets).expect("described");
+        let ends: Vec<(i64, i64)> = info
+            .partitions
+            .iter()
+            .map(|p| (p.log_start_offset, p.high_watermark))
+            .collect();
+        assert_eq!(ends, vec![(0, 10), (-1, -1), (-1, -1)]);
+        assert_eq!(info.records(), 10, "unknown offsets count no records");
+
+        let refused = Error::broker_at(ErrorCode::InvalidRequest, None, "shop", Some(1));
+        offsets.0.insert(("shop".into(), 1), Err(refused.clone()));
+        assert_eq!(topic_info(&topic, &offsets), Err(refused));
     }
 }

@@ -129,6 +129,12 @@ async fn clients_follow_partition_leaders_through_a_leader_sigkill() {
         .map(|p| p.leader)
         .expect("partition 0");
     cluster.kill(usize::try_from(victim).expect("broker id"));
+    // At once, before a new leader is elected, the topic is still described.
+    let during = admin
+        .describe_topic(TOPIC)
+        .await
+        .expect("describe, leader down");
+    assert_eq!(during.partitions.len(), PARTITIONS as usize);
     let second: Vec<String> = (300..600).map(|i| format!("purchase-{i}")).collect();
     send_all(&producer, &second, &mut acked).await;
     receive(&mut consumer, acked.len(), &mut got).await;

@@ -6,7 +6,7 @@
 //! where compaction removed none; a compacted partition can hold fewer.
 
 use clap::Subcommand;
-use rill_client::Admin;
+use rill_client::{Admin, PartitionInfo};
 
 use super::table;
 use crate::error::Result;
@@ -71,11 +71,7 @@ pub async fn run(admin: &Admin, command: TopicCommand) -> Result<()> {
                 .await?
                 .into_iter()
                 .map(|t| {
-                    let offsets: i64 = t
-                        .partitions
-                        .iter()
-                        .map(|p| p.high_watermark.saturating_sub(p.log_start_offset))
-                        .sum();
+                    let offsets: i64 = t.partitions.iter().map(PartitionInfo::records).sum();
                     let partitions = t.partitions.len();
                     vec![t.name, partitions.to_string(), offsets.to_string()]
                 })
@@ -92,8 +88,8 @@ pub async fn run(admin: &Admin, command: TopicCommand) -> Result<()> {
                         name.clone(),
                         p.partition.to_string(),
                         p.leader.to_string(),
-                        p.log_start_offset.to_string(),
-                        p.high_watermark.to_string(),
+                        offset(p.log_start_offset),
+                        offset(p.high_watermark),
                     ]
                 })
                 .collect();
@@ -119,4 +115,14 @@ pub fn stdout_error(e: std::io::Error) -> Result<()> {
     // would read right here: say it directly, the way every failure is said.
     eprintln!("rill: cannot write to standard output: {e}");
     std::process::exit(1);
+}
+
+/// An offset for a table: `-` when it is not known (its leader could not be
+/// asked).
+fn offset(offset: i64) -> String {
+    if offset < 0 {
+        "-".to_string()
+    } else {
+        offset.to_string()
+    }
 }
