@@ -44,7 +44,14 @@ struct View {
     leaders: HashMap<String, Vec<Option<i32>>>,
     /// When the last refresh was asked for.
     refreshed_at: Option<Instant>,
+    /// Brokers whose last metadata answer failed or did not come in time: asked
+    /// last, until one answers again.
+    suspects: BTreeSet<String>,
 }
+
+/// The longest wait for a Metadata answer (or the request timeout, if shorter):
+/// a paused or overloaded broker must not hold up finding the others for long.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Router {
     /// A router over the comma-separated bootstrap `list`; connects to nothing yet.
@@ -143,7 +150,7 @@ impl Router {
         })
     }
 
-    /// The seeds, then every other broker the metadata named.
+    /// The seeds, then every other broker the metadata named; suspects last.
     fn candidates(&self) -> Vec<String> {
         let mut out = self.seeds.clone();
         let view = locks::lock(&self.view);
@@ -154,6 +161,8 @@ impl Router {
                 out.push(addr.clone());
             }
         }
+        // A stable sort: the order among the trusted, and among the suspects, stays.
+        out.sort_by_key(|addr| view.suspects.contains(addr));
         out
     }
 
@@ -162,15 +171,27 @@ impl Router {
     pub(crate) async fn refresh(&self, topics: Vec<String>) -> Result<MetadataResponse> {
         locks::lock(&self.view).refreshed_at = Some(Instant::now());
         let conn = self.any().await?;
-        let metadata = match conn.call(MetadataRequest { topics }).await {
+        let wait = METADATA_TIMEOUT.min(self.options.request_timeout);
+        let answer = match tokio::time::timeout(wait, conn.call(MetadataRequest { topics })).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Error::Timeout {
+                what: format!("a Metadata answer from {}", conn.addr()),
+                after: wait,
+            }),
+        };
+        let metadata = match answer {
             Ok(m) => m,
             Err(e) => {
                 if !matches!(e, Error::Broker { .. }) {
                     conn.close();
+                    locks::lock(&self.view)
+                        .suspects
+                        .insert(conn.addr().to_string());
                 }
                 return Err(e);
             }
         };
+        locks::lock(&self.view).suspects.remove(conn.addr());
         self.absorb(&metadata);
         Ok(metadata)
     }

@@ -3,13 +3,14 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::start_broker;
 use rill_client::{Admin, Connection, Error, Producer, ProducerConfig};
 use rill_protocol::api::metadata::MetadataRequest;
 use rill_protocol::message::RequestBody;
 use rill_protocol::ErrorCode;
+use rill_tests::proxy::FaultProxy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -231,4 +232,33 @@ async fn a_refused_request_and_a_lost_connection_become_errors() {
         .await
         .expect_err("closed");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+/// A bootstrap broker that stops answering costs one metadata timeout (5 s, not
+/// the 30 s request timeout); after that the next broker of the list is asked
+/// first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_stops_answering_metadata_is_asked_last() {
+    let broker = start_broker().await;
+    let proxy = FaultProxy::start(broker.addr()).await.expect("proxy");
+    let list = format!("{},{}", proxy.addr(), broker.addr());
+    let admin = Admin::connect(&list).await.expect("admin");
+    admin.create_topic("t", 1, &[]).await.expect("create");
+    proxy.hold(true);
+    let started = Instant::now();
+    let err = admin.describe_topic("t").await.expect_err("held");
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let again = Instant::now();
+    let topic = admin.describe_topic("t").await.expect("asked elsewhere");
+    assert_eq!(topic.partitions.len(), 1);
+    assert!(
+        again.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        again.elapsed()
+    );
 }
