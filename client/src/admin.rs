@@ -18,16 +18,13 @@ use rill_protocol::api::create_topics::{
     CreatableTopic, CreateTopicsRequest, TopicConfig, TopicResult,
 };
 use rill_protocol::api::delete_topics::DeleteTopicsRequest;
-use rill_protocol::api::list_offsets::{
-    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic,
-    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
-};
+use rill_protocol::api::list_offsets::{ListOffsetsResponse, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use rill_protocol::api::metadata::MetadataTopic;
-use rill_protocol::message::{RequestBody, ResponseBody};
+use rill_protocol::message::ResponseBody;
 use rill_protocol::ErrorCode;
 
 use crate::connection::{Connection, ConnectionOptions};
-use crate::consumer::offsets::by_topic;
+use crate::consumer::offsets::list_offsets_request;
 use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
 use crate::routing::Router;
@@ -289,27 +286,11 @@ impl Admin {
         partitions: &[(String, i32)],
         table: &mut OffsetTable,
     ) -> Result<()> {
-        let query = |timestamp| {
-            RequestBody::ListOffsets(ListOffsetsRequest {
-                topics: by_topic(
-                    partitions
-                        .iter()
-                        .map(|(t, p)| (TopicPartition::new(t, *p), ())),
-                )
-                .into_iter()
-                .map(|(name, ps)| ListOffsetsTopic {
-                    name,
-                    partitions: ps
-                        .into_iter()
-                        .map(|(partition, ())| ListOffsetsPartition {
-                            partition,
-                            timestamp,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            })
-        };
+        let partitions: Vec<TopicPartition> = partitions
+            .iter()
+            .map(|(topic, partition)| TopicPartition::new(topic, *partition))
+            .collect();
+        let query = |timestamp| list_offsets_request(&partitions, timestamp);
         let conn = self.router.connection(addr).await?;
         let earliest = conn.submit(query(EARLIEST_TIMESTAMP))?;
         let latest = conn.submit(query(LATEST_TIMESTAMP))?;

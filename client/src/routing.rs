@@ -12,8 +12,9 @@
 //! the next refresh, so nothing is sent to a broker known to be wrong; a refresh
 //! asks any broker that answers, seeds first.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use rill_protocol::api::metadata::{MetadataRequest, MetadataResponse};
@@ -356,6 +357,30 @@ impl Router {
             conn.close();
         }
     }
+}
+
+/// Polls the oldest of `requests` on each connection (`conn` names a request's
+/// connection) and returns the place and output of the first that is ready.
+/// Answers on one connection come in the order its requests were sent; this
+/// keeps that order per connection while a slow broker holds up no other's.
+pub(crate) fn poll_oldest_per_connection<T, O>(
+    requests: &mut VecDeque<T>,
+    cx: &mut Context<'_>,
+    conn: impl Fn(&T) -> u64,
+    mut poll: impl FnMut(&mut T, &mut Context<'_>) -> Poll<O>,
+) -> Poll<(usize, O)> {
+    let mut polled: Vec<u64> = Vec::new();
+    for (at, request) in requests.iter_mut().enumerate() {
+        let id = conn(request);
+        if polled.contains(&id) {
+            continue;
+        }
+        polled.push(id);
+        if let Poll::Ready(out) = poll(request, cx) {
+            return Poll::Ready((at, out));
+        }
+    }
+    Poll::Pending
 }
 
 #[cfg(test)]

@@ -32,7 +32,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
 use rill_protocol::message::{RequestBody, ResponseBody};
@@ -44,7 +43,7 @@ use super::offsets::by_topic;
 use super::record::{decode, ConsumerRecord, TopicPartition};
 use crate::connection::{Connection, PendingResponse};
 use crate::error::{Error, Result};
-use crate::routing::Router;
+use crate::routing::{poll_oldest_per_connection, Router};
 
 /// Where a partition will be read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,18 +334,12 @@ impl Fetcher {
         let answered = tokio::time::timeout_at(
             deadline,
             std::future::poll_fn(|cx| {
-                let mut polled: Vec<u64> = Vec::new();
-                for (at, fetch) in in_flight.iter_mut().enumerate() {
-                    let conn = fetch.conn.id();
-                    if polled.contains(&conn) {
-                        continue;
-                    }
-                    polled.push(conn);
-                    if let Poll::Ready(answer) = Pin::new(&mut fetch.pending).poll(cx) {
-                        return Poll::Ready((at, answer));
-                    }
-                }
-                Poll::Pending
+                poll_oldest_per_connection(
+                    in_flight,
+                    cx,
+                    |f| f.conn.id(),
+                    |f, cx| Pin::new(&mut f.pending).poll(cx),
+                )
             }),
         )
         .await;

@@ -38,7 +38,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Instant;
 
 use rill_protocol::api::produce::{
@@ -53,6 +52,7 @@ use super::producer_id::request_producer_id;
 use super::shared::Shared;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
+use crate::routing::poll_oldest_per_connection;
 use flow::{Flow, Identity};
 
 /// The answer to one request: the response, `None` for acks 0, or why it failed.
@@ -498,18 +498,12 @@ impl Sender {
 /// broker wrote them in; a slow broker does not hold up the others' answers.
 async fn next_answer(in_flight: &mut VecDeque<InFlight>) -> (usize, Answer) {
     std::future::poll_fn(|cx| {
-        let mut polled: Vec<u64> = Vec::new();
-        for (at, request) in in_flight.iter_mut().enumerate() {
-            let conn = request.conn.id();
-            if polled.contains(&conn) {
-                continue;
-            }
-            polled.push(conn);
-            if let Poll::Ready(answer) = request.answer.as_mut().poll(cx) {
-                return Poll::Ready((at, answer));
-            }
-        }
-        Poll::Pending
+        poll_oldest_per_connection(
+            in_flight,
+            cx,
+            |r| r.conn.id(),
+            |r, cx| r.answer.as_mut().poll(cx),
+        )
     })
     .await
 }
