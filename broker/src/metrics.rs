@@ -107,6 +107,7 @@ pub struct Metrics {
     raft_applied: Family<GroupLabels, Gauge>,
     replica_lag: Family<ReplicaLabels, Gauge>,
     under_replicated: Gauge,
+    leaders_elected: Counter,
 }
 
 impl Default for Metrics {
@@ -135,6 +136,7 @@ impl Metrics {
             raft_applied: Family::default(),
             replica_lag: Family::default(),
             under_replicated: Gauge::default(),
+            leaders_elected: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -208,7 +210,18 @@ impl Metrics {
             "Groups led here with a follower out of sync (no acknowledgement within the maximum election timeout)",
             m.under_replicated.clone(),
         );
+        registry.register(
+            "partition_leaderships",
+            "Partition leaderships this broker has taken up since it started (one per term it was elected and began serving in)",
+            m.leaders_elected.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Counts a partition leadership taken up here: elected for a new term and
+    /// serving.
+    pub fn leadership_taken(&self) {
+        self.leaders_elected.inc();
     }
 
     /// Counts an appended batch.

@@ -287,8 +287,14 @@ fn record_leaders(
                         .meta()
                         .propose_anywhere(&command, CHANGE_TIMEOUT)
                         .await;
-                    if let Err(failure) = proposed {
-                        tracing::warn!(topic = %key.0, partition = key.1, ?failure, "cannot record this broker as the partition's leader yet");
+                    match proposed {
+                        Ok(MetaReply::Done) => broker.metrics.leadership_taken(),
+                        Ok(refused) => {
+                            tracing::debug!(topic = %key.0, partition = key.1, ?refused, "the metadata did not record this broker as the partition's leader");
+                        }
+                        Err(failure) => {
+                            tracing::warn!(topic = %key.0, partition = key.1, ?failure, "cannot record this broker as the partition's leader yet");
+                        }
                     }
                 }
                 lock(&recording).remove(&key);

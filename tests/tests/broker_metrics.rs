@@ -264,6 +264,15 @@ async fn a_partition_leader_reports_replica_lag_and_a_lost_follower() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         text = get(metrics, "/metrics").await.1;
     }
+    // It counts the leadership it took up once the metadata recorded it.
+    while sample(&text, "rill_partition_leaderships_total").unwrap_or(0.0) < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the leadership was never counted: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        text = get(metrics, "/metrics").await.1;
+    }
 
     // Stop a follower: the leader soon counts the partition under-replicated.
     let follower = (leader + 1) % 3;
