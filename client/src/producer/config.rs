@@ -104,7 +104,7 @@ impl Default for ProducerConfig {
             buffer_bytes: 32 << 20,
             max_request_bytes: 1 << 20,
             max_in_flight: 5,
-            retries: 5,
+            retries: 10,
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(1),
             request_timeout: Duration::from_secs(30),
@@ -180,7 +180,8 @@ impl ProducerConfig {
     }
 
     /// How often a batch is sent again after a failure that may pass (lost
-    /// connection, timeout, storage error, unknown partition). Default 5.
+    /// connection, timeout, storage error, unknown partition, a partition's
+    /// leader moving). Default 10.
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = retries;
         self
@@ -195,8 +196,9 @@ impl ProducerConfig {
     }
 
     /// The longest wait between two attempts of a batch. With the defaults the
-    /// waits are 100, 200, 400, 800 and 1,000 ms: 2.5 s in all, longer than a
-    /// cluster takes to elect a new leader (docs/REPLICATION.md). Default 1 s.
+    /// waits are 100, 200, 400 and 800 ms, then 1 s six times: a batch is given
+    /// up 7.5 s after its first failure, several times what a cluster takes to
+    /// elect a new leader (docs/REPLICATION.md). Default 1 s.
     pub fn retry_backoff_max(mut self, backoff: Duration) -> Self {
         self.retry_backoff_max = backoff;
         self
