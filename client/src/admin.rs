@@ -10,9 +10,10 @@
 
 pub mod groups;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rill_protocol::api::create_topics::{
     CreatableTopic, CreateTopicsRequest, TopicConfig, TopicResult,
@@ -21,13 +22,12 @@ use rill_protocol::api::delete_topics::DeleteTopicsRequest;
 use rill_protocol::api::list_offsets::{ListOffsetsResponse, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use rill_protocol::api::metadata::MetadataTopic;
 use rill_protocol::message::ResponseBody;
-use rill_protocol::ErrorCode;
 
 use crate::connection::{Connection, ConnectionOptions};
 use crate::consumer::offsets::list_offsets_request;
 use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
-use crate::routing::Router;
+use crate::routing::{no_leader, Router};
 
 /// How long the broker may take over a topic creation or deletion, in ms.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
@@ -241,33 +241,19 @@ impl Admin {
     /// is asked first when a leader is not known). A partition whose leader is
     /// unknown, cannot be reached or refused it gets its error.
     async fn offsets(&self, partitions: Vec<(String, i32)>) -> OffsetTable {
-        let (mut routed, mut unrouted) = self.router.split(partitions, partition_key);
+        let routes = self
+            .router
+            .route(partitions, partition_key, Duration::ZERO)
+            .await;
         let mut table = OffsetTable::default();
-        let mut refresh_failed = None;
-        if !unrouted.is_empty() {
-            let topics: BTreeSet<String> = unrouted.iter().map(|(t, _)| t.clone()).collect();
-            match self.router.refresh(topics.into_iter().collect()).await {
-                Ok(_) => {
-                    let (more, still) = self.router.split(unrouted, partition_key);
-                    for (addr, partitions) in more {
-                        routed.entry(addr).or_default().extend(partitions);
-                    }
-                    unrouted = still;
-                }
-                Err(e) => refresh_failed = Some(e),
-            }
-        }
-        for (topic, partition) in unrouted {
-            let error = refresh_failed.clone().unwrap_or_else(|| {
-                Error::broker_at(
-                    ErrorCode::LeaderNotAvailable,
-                    Some("the metadata names no leader for it".into()),
-                    &topic,
-                    Some(partition),
-                )
-            });
+        for (topic, partition) in routes.unrouted {
+            let error = match &routes.refresh_error {
+                Some(e) => e.clone(),
+                None => no_leader(&topic, partition),
+            };
             table.0.insert((topic, partition), Err(error));
         }
+        let routed = routes.routed;
         for (addr, partitions) in routed {
             if let Err(e) = self.offsets_at(&addr, &partitions, &mut table).await {
                 self.router.note_failure(&e, &addr);
@@ -404,6 +390,7 @@ fn one_topic_result(addr: &str, results: Vec<TopicResult>, name: &str) -> Result
 #[cfg(test)]
 mod tests {
     use rill_protocol::api::metadata::MetadataPartition;
+    use rill_protocol::ErrorCode;
 
     use super::*;
 

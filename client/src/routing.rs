@@ -36,6 +36,41 @@ pub(crate) struct Router {
     pool: tokio::sync::Mutex<HashMap<String, Connection>>,
 }
 
+/// Items grouped by the address of their partition's leader.
+#[derive(Debug)]
+pub(crate) struct Routes<T> {
+    /// By leader address.
+    pub(crate) routed: BTreeMap<String, Vec<T>>,
+    /// Those whose leader is not known.
+    pub(crate) unrouted: Vec<T>,
+    /// Why the metadata could not be asked, if it could not.
+    pub(crate) refresh_error: Option<Error>,
+}
+
+impl<T> Routes<T> {
+    /// Why some items have no leader: the failed refresh, else
+    /// LEADER_NOT_AVAILABLE for the first of them (`key` names its partition).
+    pub(crate) fn failure(&self, key: impl Fn(&T) -> (&str, i32)) -> Option<Error> {
+        let item = self.unrouted.first()?;
+        let (topic, partition) = key(item);
+        Some(
+            self.refresh_error
+                .clone()
+                .unwrap_or_else(|| no_leader(topic, partition)),
+        )
+    }
+}
+
+/// LEADER_NOT_AVAILABLE for `topic`/`partition`: the metadata names no leader.
+pub(crate) fn no_leader(topic: &str, partition: i32) -> Error {
+    Error::broker_at(
+        ErrorCode::LeaderNotAvailable,
+        Some("the metadata names no leader for it yet".into()),
+        topic,
+        Some(partition),
+    )
+}
+
 /// What the last Metadata answers said.
 #[derive(Debug, Default)]
 struct View {
@@ -242,12 +277,25 @@ impl Router {
 
     /// The address of the broker leading `topic`/`partition`, if known.
     pub(crate) fn leader(&self, topic: &str, partition: i32) -> Option<String> {
+        self.with_leader(topic, partition, |addr| addr.map(str::to_string))
+    }
+
+    /// `f` of the address of the broker leading `topic`/`partition`, if known,
+    /// read in place: the senders ask this for every partition on every round,
+    /// so it copies nothing.
+    pub(crate) fn with_leader<R>(
+        &self,
+        topic: &str,
+        partition: i32,
+        f: impl FnOnce(Option<&str>) -> R,
+    ) -> R {
         let view = locks::lock(&self.view);
-        let id = (*view
+        let id = view
             .leaders
-            .get(topic)?
-            .get(usize::try_from(partition).ok()?)?)?;
-        view.brokers.get(&id).cloned()
+            .get(topic)
+            .zip(usize::try_from(partition).ok())
+            .and_then(|(leaders, at)| leaders.get(at).copied().flatten());
+        f(id.and_then(|id| view.brokers.get(&id)).map(String::as_str))
     }
 
     /// Forgets the leader of `topic`/`partition` (it refused the partition).
@@ -300,34 +348,53 @@ impl Router {
         (routed, unrouted)
     }
 
-    /// Like [`Router::split`], asking the metadata first when a leader is not
-    /// known; fails with LEADER_NOT_AVAILABLE (which callers retry) if one still
-    /// is not.
+    /// Like [`Router::split`], first asking the metadata for the topics of items
+    /// whose leader is not known, unless it was asked less than `interval` ago.
+    pub(crate) async fn route<T>(
+        &self,
+        items: Vec<T>,
+        key: impl Fn(&T) -> (&str, i32),
+        interval: Duration,
+    ) -> Routes<T> {
+        let (mut routed, mut unrouted) = self.split(items, &key);
+        let mut refresh_error = None;
+        if !unrouted.is_empty() {
+            let topics: BTreeSet<String> = unrouted.iter().map(|i| key(i).0.to_string()).collect();
+            match self
+                .refresh_if_due(topics.into_iter().collect(), interval)
+                .await
+            {
+                Ok(true) => {
+                    let (more, still) = self.split(unrouted, &key);
+                    for (addr, items) in more {
+                        routed.entry(addr).or_default().extend(items);
+                    }
+                    unrouted = still;
+                }
+                Ok(false) => {}
+                Err(e) => refresh_error = Some(e),
+            }
+        }
+        Routes {
+            routed,
+            unrouted,
+            refresh_error,
+        }
+    }
+
+    /// Like [`Router::route`], always asking; fails if an item still has no
+    /// known leader (with LEADER_NOT_AVAILABLE, which callers retry, or why the
+    /// metadata could not be had).
     pub(crate) async fn by_leader<T>(
         &self,
         items: Vec<T>,
         key: impl Fn(&T) -> (&str, i32),
     ) -> Result<BTreeMap<String, Vec<T>>> {
-        let (mut routed, unrouted) = self.split(items, &key);
-        if unrouted.is_empty() {
-            return Ok(routed);
+        let routes = self.route(items, &key, Duration::ZERO).await;
+        match routes.failure(key) {
+            Some(e) => Err(e),
+            None => Ok(routes.routed),
         }
-        let topics: BTreeSet<String> = unrouted.iter().map(|i| key(i).0.to_string()).collect();
-        self.refresh(topics.into_iter().collect()).await?;
-        let (more, still) = self.split(unrouted, &key);
-        if let Some(item) = still.first() {
-            let (topic, partition) = key(item);
-            return Err(Error::broker_at(
-                ErrorCode::LeaderNotAvailable,
-                Some("the metadata names no leader for it yet".into()),
-                topic,
-                Some(partition),
-            ));
-        }
-        for (addr, items) in more {
-            routed.entry(addr).or_default().extend(items);
-        }
-        Ok(routed)
     }
 
     /// Learns from `error`, met talking to the broker at `addr`: a partition it

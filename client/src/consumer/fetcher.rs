@@ -28,7 +28,7 @@
 //!   its fetch position is still the offset that was asked for; anything else
 //!   (revoked, sought, reset meanwhile) is dropped.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -243,36 +243,10 @@ impl Fetcher {
         if wanted.is_empty() {
             return Ok(());
         }
-        let (mut routed, mut unrouted) = self.router.split(wanted, partition_of);
-        let mut failure = None;
-        if !unrouted.is_empty() {
-            let topics: BTreeSet<String> =
-                unrouted.iter().map(|(tp, _)| tp.topic.clone()).collect();
-            let interval = self.config.retry_backoff;
-            match self
-                .router
-                .refresh_if_due(topics.into_iter().collect(), interval)
-                .await
-            {
-                Ok(true) => {
-                    let (more, still) = self.router.split(unrouted, partition_of);
-                    for (addr, partitions) in more {
-                        routed.entry(addr).or_default().extend(partitions);
-                    }
-                    unrouted = still;
-                }
-                Ok(false) => {}
-                Err(e) => failure = Some(e),
-            }
-            if let (None, Some((tp, _))) = (&failure, unrouted.first()) {
-                failure = Some(Error::broker_at(
-                    ErrorCode::LeaderNotAvailable,
-                    Some("the metadata names no leader for it yet".into()),
-                    &tp.topic,
-                    Some(tp.partition),
-                ));
-            }
-        }
+        let interval = self.config.retry_backoff;
+        let routes = self.router.route(wanted, partition_of, interval).await;
+        let mut failure = routes.failure(partition_of);
+        let routed = routes.routed;
         for (addr, partitions) in routed {
             let to_addr = self.in_flight.iter().filter(|f| f.conn.addr() == addr);
             if to_addr.count() >= self.config.max_in_flight_fetches {

@@ -41,7 +41,7 @@ impl Sender {
             }
             let retry = Instant::now() + interval;
             *wake_at = Some(wake_at.map_or(retry, |w| w.min(retry)));
-            let unrouted = |t: &str, p: i32| router.leader(t, p).is_none();
+            let unrouted = |t: &str, p: i32| router.with_leader(t, p, |a| a.is_none());
             let batches = self.drain(Route::Unreachable, &unrouted, wake_at);
             for b in batches {
                 let error = self.refresh_error.clone().unwrap_or_else(|| {
@@ -57,7 +57,7 @@ impl Sender {
         }
         let max_in_flight = shared.config.max_in_flight;
         for addr in targets.leaders {
-            let led_by = |t: &str, p: i32| router.leader(t, p).as_deref() == Some(addr.as_str());
+            let led_by = |t: &str, p: i32| router.with_leader(t, p, |a| a == Some(addr.as_str()));
             while self.in_flight_to(&addr) < max_in_flight {
                 let conn = match router.connection(&addr).await {
                     Ok(conn) => conn,
@@ -101,14 +101,15 @@ impl Sender {
                 if !waiting {
                     continue;
                 }
-                match router.leader(&topic.name, partition) {
-                    Some(addr) => {
-                        targets.leaders.insert(addr);
+                router.with_leader(&topic.name, partition, |addr| match addr {
+                    Some(addr) if !targets.leaders.contains(addr) => {
+                        targets.leaders.insert(addr.to_string());
                     }
+                    Some(_) => {}
                     None => {
                         targets.unrouted.insert(topic.name.clone());
                     }
-                }
+                });
             }
         }
         targets
