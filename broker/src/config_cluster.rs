@@ -23,6 +23,11 @@ pub struct ClusterConfig {
     /// Every broker's cluster listener, this one included: an array of
     /// `"ID@HOST:PORT"`, or one string of them separated by commas. Default: none.
     pub peers: Peers,
+    /// Where this broker dials some peers instead of their address in `peers`
+    /// (through a NAT, a tunnel or a test's fault proxy): `"ID@HOST:PORT"` entries
+    /// in the form of `peers`, each naming another broker of `peers`. The
+    /// cluster still knows each broker by its `peers` address. Default: none.
+    pub dial: Peers,
     /// How often a Raft leader sends heartbeats, in ms. Default 50; allowed
     /// 10 ..= 10000.
     pub heartbeat_ms: u64,
@@ -39,6 +44,7 @@ impl Default for ClusterConfig {
         ClusterConfig {
             listen: None,
             peers: Peers::default(),
+            dial: Peers::default(),
             heartbeat_ms: 50,
             election_min_ms: 200,
             election_max_ms: 400,
@@ -188,6 +194,7 @@ impl ClusterConfig {
                     .join(", ")
             ));
         }
+        self.validate_dial(me)?;
         if !(10..=10_000).contains(&self.heartbeat_ms) {
             return Err(format!(
                 "cluster.heartbeat_ms = {}: allowed 10 ..= 10000",
@@ -202,6 +209,30 @@ impl ClusterConfig {
                 "cluster.election_min_ms = {} and cluster.election_max_ms = {}: the minimum must be at least twice cluster.heartbeat_ms ({}), the maximum above the minimum and at most 60000",
                 self.election_min_ms, self.election_max_ms, self.heartbeat_ms
             ));
+        }
+        Ok(())
+    }
+}
+
+impl ClusterConfig {
+    /// Checks `dial`: each entry names another broker of `peers`, once.
+    fn validate_dial(&self, me: u64) -> Result<(), String> {
+        let dial = &self.dial.0;
+        for (i, entry) in dial.iter().enumerate() {
+            if entry.id == me {
+                return Err(format!(
+                    "cluster.dial: {entry} names this broker (node_id = {me}); list only the peers it dials elsewhere"
+                ));
+            }
+            if !self.peers.0.iter().any(|p| p.id == entry.id) {
+                return Err(format!(
+                    "cluster.dial: {entry} names node {}, which is not in cluster.peers",
+                    entry.id
+                ));
+            }
+            if dial[..i].iter().any(|d| d.id == entry.id) {
+                return Err(format!("cluster.dial: node {} appears twice", entry.id));
+            }
         }
         Ok(())
     }
@@ -289,6 +320,33 @@ mod tests {
             (clustered("1@a:1,2@a:1"), 1, "address a:1 appears twice"),
             (ok.clone(), 4, "node_id = 4 is not in cluster.peers"),
             (ok.clone(), -1, "node id of 0 or more"),
+            (
+                ClusterConfig {
+                    dial: Peers(vec![Peer::parse("2@proxy:7").expect("peer")]),
+                    ..ok.clone()
+                },
+                2,
+                "2@proxy:7 names this broker",
+            ),
+            (
+                ClusterConfig {
+                    dial: Peers(vec![Peer::parse("9@proxy:7").expect("peer")]),
+                    ..ok.clone()
+                },
+                1,
+                "names node 9, which is not in cluster.peers",
+            ),
+            (
+                ClusterConfig {
+                    dial: Peers(vec![
+                        Peer::parse("2@proxy:7").expect("peer"),
+                        Peer::parse("2@proxy:8").expect("peer"),
+                    ]),
+                    ..ok.clone()
+                },
+                1,
+                "node 2 appears twice",
+            ),
             (
                 ClusterConfig {
                     heartbeat_ms: 5,

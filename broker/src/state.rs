@@ -132,7 +132,7 @@ async fn join_cluster(config: &BrokerConfig) -> Result<Cluster> {
         node_id,
         listener,
         members,
-        routes: Default::default(),
+        routes: c.dial.0.iter().map(|p| (p.id, p.addr.clone())).collect(),
         dir: config.data_dir.join(CLUSTER_DIR),
         timing: RaftTiming {
             heartbeat_ms: c.heartbeat_ms,
