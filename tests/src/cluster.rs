@@ -5,6 +5,15 @@
 //! Cluster ports are chosen once (bound, read and released) and kept across
 //! restarts, since the peers list names them; a restarted broker gets a new
 //! client port and registers it through the metadata group.
+//!
+//! [`Cluster::start_linked`] puts every inter-broker link through a fault proxy
+//! of its own: broker `a` dials broker `b` at the proxy `link(a, b)`
+//! (`cluster.dial`), so a test can cut one direction of one pair, isolate a
+//! broker from the others while clients still reach it, or delay a link. A
+//! link carries the requests its dialler sends and their answers, so cutting
+//! `link(a, b)` stops `a`'s Raft requests to `b` while `b`'s to `a` still flow.
+//! Brokers can also be paused (SIGSTOP) and resumed (SIGCONT), and a broker's
+//! data directory wiped while it is down.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::TestClient;
 use crate::process::BrokerProcess;
+use crate::proxy::FaultProxy;
 
 /// Raft timing for tests that do not measure it: the defaults, spelled out so
 /// the tests do not move when the defaults do.
@@ -39,12 +49,39 @@ pub struct Cluster {
     pub ports: [u16; 3],
     /// Broker `i + 1`, or `None` while it is down.
     pub brokers: Vec<Option<BrokerProcess>>,
+    /// The link from broker `a` to broker `b` at `links[a - 1][b - 1]` when the
+    /// links are proxied (`None` on the diagonal).
+    links: Vec<Vec<Option<FaultProxy>>>,
 }
 
 impl Cluster {
     /// Starts brokers 1 to 3 of `binary` in `data` with the extra environment
     /// `env`, and waits until broker 1 lists all three.
     pub async fn start(binary: &str, data: &Path, env: &[(&str, &str)]) -> Cluster {
+        Cluster::launch(binary, data, env, false).await
+    }
+
+    /// Like [`Cluster::start`], with every inter-broker link through its own
+    /// fault proxy ([`Cluster::link`]).
+    pub async fn start_linked(binary: &str, data: &Path, env: &[(&str, &str)]) -> Cluster {
+        Cluster::launch(binary, data, env, true).await
+    }
+
+    async fn launch(binary: &str, data: &Path, env: &[(&str, &str)], linked: bool) -> Cluster {
+        let ports = [free_port(), free_port(), free_port()];
+        let mut links = Vec::new();
+        for from in 0..3 {
+            let mut row = Vec::new();
+            for (to, port) in ports.iter().enumerate() {
+                row.push(if linked && from != to {
+                    let upstream = SocketAddr::from(([127, 0, 0, 1], *port));
+                    Some(FaultProxy::start(upstream).await.expect("link proxy"))
+                } else {
+                    None
+                });
+            }
+            links.push(row);
+        }
         let mut cluster = Cluster {
             binary: PathBuf::from(binary),
             data: data.to_path_buf(),
@@ -52,8 +89,9 @@ impl Cluster {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            ports: [free_port(), free_port(), free_port()],
+            ports,
             brokers: Vec::new(),
+            links,
         };
         for id in 1..=3 {
             let broker = cluster.spawn(id);
@@ -83,12 +121,21 @@ impl Cluster {
             "--peers",
             peers.as_str(),
         ];
-        let env: Vec<(&str, &str)> = self
+        let dial = self.links[id - 1]
+            .iter()
+            .enumerate()
+            .filter_map(|(to, link)| link.as_ref().map(|l| format!("{}@{}", to + 1, l.addr())))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut env: Vec<(&str, &str)> = self
             .env
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let dir = self.data.join(format!("broker-{id}"));
+        if !dial.is_empty() {
+            env.push(("RILL_CLUSTER_DIAL", dial.as_str()));
+        }
+        let dir = self.dir(id);
         BrokerProcess::start_with_env(&self.binary, &dir, &args, &env).expect("start broker")
     }
 
@@ -129,6 +176,60 @@ impl Cluster {
     pub fn restart(&mut self, id: usize) {
         let broker = self.spawn(id);
         self.brokers[id - 1] = Some(broker);
+    }
+
+    /// Broker `id`'s data directory.
+    pub fn dir(&self, id: usize) -> PathBuf {
+        self.data.join(format!("broker-{id}"))
+    }
+
+    /// Deletes the data directory of broker `id`, which must be down.
+    pub fn wipe(&mut self, id: usize) {
+        assert!(self.brokers[id - 1].is_none(), "broker {id} is running");
+        match std::fs::remove_dir_all(self.dir(id)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("wipe broker {id}: {e}"),
+        }
+    }
+
+    /// Stops broker `id` with SIGSTOP (`true`) or lets it go on with SIGCONT
+    /// (`false`); it keeps its sockets and answers nothing while stopped.
+    pub fn pause(&self, id: usize, on: bool) {
+        let Some(broker) = &self.brokers[id - 1] else {
+            panic!("broker {id} is down");
+        };
+        let signal = if on { "-STOP" } else { "-CONT" };
+        let status = std::process::Command::new("kill")
+            .args([signal, &broker.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} broker {id}: {status}");
+    }
+
+    /// The proxy that broker `from` dials broker `to` through (clusters started
+    /// with [`Cluster::start_linked`]).
+    pub fn link(&self, from: usize, to: usize) -> &FaultProxy {
+        self.links[from - 1][to - 1]
+            .as_ref()
+            .unwrap_or_else(|| panic!("no link {from} -> {to}: not started linked"))
+    }
+
+    /// Cuts (`true`) or heals every link to and from broker `id`: the other two
+    /// still reach each other and clients still reach `id`.
+    pub fn isolate(&self, id: usize, on: bool) {
+        for other in (1..=3).filter(|o| *o != id) {
+            self.link(id, other).partition(on);
+            self.link(other, id).partition(on);
+        }
+    }
+
+    /// Heals every link and takes away every delay.
+    pub fn heal(&self) {
+        for link in self.links.iter().flatten().flatten() {
+            link.partition(false);
+            link.delay(Duration::ZERO);
+        }
     }
 }
 
