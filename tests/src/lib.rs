@@ -6,8 +6,11 @@
 //! test instead of hanging it. [`client`] talks to a broker over a real socket,
 //! with requests built by [`requests`]. [`process`] runs the real `rill-broker`
 //! binary as a child process for tests that kill or signal it, and reads this
-//! process's memory; [`cluster`] runs three of them as one cluster. [`proxy`] is the one fault injector: a steerable proxy for
-//! any link a test wants to delay, hold, cut, partition or refuse.
+//! process's memory; [`cluster`] runs three of them as one cluster, each
+//! inter-broker link optionally through a proxy of its own. [`proxy`] is the one
+//! fault injector: a steerable proxy for any link a test wants to delay, hold,
+//! cut, partition or refuse. [`checker`] judges the history of a test that
+//! attacks a cluster (no acknowledged record lost, no fork, no duplicate).
 //!
 //! The binaries in `src/bin/` are test tools, not part of the product:
 //! `broker_process` (the `rill-broker` entry point, behind the default
@@ -16,6 +19,7 @@
 //! that feature, so `cargo test -p rill-client` builds no rill-cli for it (a
 //! whole-workspace build still builds rill-cli, as a member).
 
+pub mod checker;
 pub mod client;
 pub mod cluster;
 pub mod process;
