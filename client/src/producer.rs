@@ -44,12 +44,11 @@ pub use config::{Acks, PartitionFn, Partitioner, ProducerConfig};
 pub use delivery::{Delivery, RecordMetadata};
 
 use crate::clock::now_ms;
-use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::locks;
 use crate::routing::Router;
 use accumulator::{Accumulator, NewRecord};
-use producer_id::init_producer_id;
+use producer_id::identify;
 use shared::{connection_options, Shared};
 
 /// Bytes a record costs beyond its key, value and headers (length, attributes,
@@ -105,16 +104,12 @@ impl Producer {
     pub async fn connect(addr: impl Display, config: ProducerConfig) -> Result<Producer> {
         config.validate()?;
         let addr = addr.to_string();
-        let conn = Connection::connect_with(&addr, connection_options(&config)).await?;
-        let identity = if config.idempotent() {
-            init_producer_id(&conn, &config).await?
-        } else {
-            None
-        };
+        let router = Router::new(&addr, connection_options(&config))?;
+        let identity = identify(&router, &config).await?;
         let shared = Arc::new(Shared {
             memory: Semaphore::new(config.buffer_bytes),
             config,
-            router: Router::with(&addr, conn)?,
+            router,
             addr,
             identity,
             acc: Mutex::new(Accumulator::default()),

@@ -8,10 +8,11 @@ use rill_protocol::ErrorCode;
 use super::config::ProducerConfig;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
+use crate::routing::Router;
 
 /// Asks for a producer id. A broker without InitProducerId is tolerated only when
 /// idempotence was not asked for explicitly: the producer then runs without it.
-pub(super) async fn init_producer_id(
+async fn init_producer_id(
     conn: &Connection,
     config: &ProducerConfig,
 ) -> Result<Option<(i64, i16)>> {
@@ -45,5 +46,33 @@ pub(crate) async fn request_producer_id(
         Ok((r.producer_id, r.producer_epoch))
     } else {
         Err(Error::broker(r.error_code, r.error_message))
+    }
+}
+
+/// Reaches a broker of `router` and, for an idempotent producer, gets its
+/// producer id there. A broker that is lost or cannot grant an id yet (its
+/// cluster is electing) is noted and the next one asked, `retries` times with
+/// the producer's backoff, as a send would be retried. Fails at once when no
+/// broker can be reached at all.
+pub(super) async fn identify(
+    router: &Router,
+    config: &ProducerConfig,
+) -> Result<Option<(i64, i16)>> {
+    let mut attempts = 0;
+    loop {
+        let conn = router.any().await?;
+        if !config.idempotent() {
+            return Ok(None);
+        }
+        match init_producer_id(&conn, config).await {
+            Err(e) if e.is_retriable() && attempts < config.retries => {
+                attempts += 1;
+                tracing::debug!(broker = conn.addr(), error = %e, attempts, "no producer id yet");
+                router.note_failure(&e, conn.addr());
+                conn.close();
+                tokio::time::sleep(config.backoff(attempts)).await;
+            }
+            done => return done,
+        }
     }
 }
