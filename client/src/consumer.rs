@@ -405,6 +405,12 @@ impl Consumer {
         self.fetcher.position(tp)
     }
 
+    /// `tp`'s high watermark (the offset after the last committed record) as
+    /// the last fetch answer for it reported.
+    pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
+        self.fetcher.high_watermark(tp)
+    }
+
     /// How far `tp`'s position is behind the log end, as of the last fetch.
     pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
         let (end, position) = (self.fetcher.high_watermark(tp)?, self.fetcher.position(tp)?);
