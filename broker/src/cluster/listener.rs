@@ -28,6 +28,7 @@ use super::entry_codec as codec;
 use super::meta_store::MetaStore;
 use super::metadata::MetaCommand;
 use super::partition_state::PartitionStore;
+use super::rejoin::Rejoin;
 use super::types::{metadata_group, Applied, Payload, Raft, RaftTypes};
 use crate::locks::{read, write};
 
@@ -54,13 +55,14 @@ macro_rules! on_raft {
 /// The Raft groups this broker runs, by id, as the listener finds them.
 #[derive(Default)]
 pub struct Groups {
-    groups: RwLock<HashMap<GroupId, GroupRaft>>,
+    groups: RwLock<HashMap<GroupId, (GroupRaft, Arc<Rejoin>)>>,
 }
 
 impl Groups {
-    /// Makes `raft` answer the RPCs for `group`.
-    pub fn insert(&self, group: GroupId, raft: GroupRaft) {
-        write(&self.groups).insert(group, raft);
+    /// Makes `raft` answer the RPCs for `group`; `rejoin` says whether it may
+    /// vote yet.
+    pub fn insert(&self, group: GroupId, raft: GroupRaft, rejoin: Arc<Rejoin>) {
+        write(&self.groups).insert(group, (raft, rejoin));
     }
 
     /// Stops answering for `group`.
@@ -68,7 +70,7 @@ impl Groups {
         write(&self.groups).remove(group);
     }
 
-    fn get(&self, group: &GroupId) -> Option<GroupRaft> {
+    fn get(&self, group: &GroupId) -> Option<(GroupRaft, Arc<Rejoin>)> {
         read(&self.groups).get(group).cloned()
     }
 }
@@ -190,12 +192,19 @@ async fn vote(
     request: wire::RaftVoteRequest,
     groups: &Groups,
 ) -> Result<wire::VoteAnswer, Refusal> {
-    let Some(raft) = groups.get(&request.group) else {
+    let Some((raft, rejoin)) = groups.get(&request.group) else {
         return Err(no_group(&request.group));
     };
+    let candidate_last = request.last_log_id.as_ref().map(codec::log_id_from_wire);
+    if !rejoin.may_vote(candidate_last.as_ref()) {
+        return Err(refusal(
+            ErrorCode::LeaderNotAvailable,
+            "this member started with an empty log and votes once it has caught up with a leader",
+        ));
+    }
     let rpc = VoteRequest {
         vote: codec::vote_from_wire(&request.vote),
-        last_log_id: request.last_log_id.as_ref().map(codec::log_id_from_wire),
+        last_log_id: candidate_last,
         leadership_transfer: request.leadership_transfer,
     };
     let result = if request.pre_vote {
@@ -217,9 +226,10 @@ async fn append(
     request: wire::RaftAppendRequest,
     groups: &Groups,
 ) -> Result<wire::AppendResult, Refusal> {
-    let Some(raft) = groups.get(&request.group) else {
+    let Some((raft, rejoin)) = groups.get(&request.group) else {
         return Err(no_group(&request.group));
     };
+    let leader_commit = request.leader_commit.as_ref().map(codec::log_id_from_wire);
     let entries: Result<Vec<_>, _> = request
         .entries
         .into_iter()
@@ -235,7 +245,12 @@ async fn append(
         entries,
         leader_commit: request.leader_commit.as_ref().map(codec::log_id_from_wire),
     };
-    match on_raft!(raft, r => r.append_entries(rpc).await) {
+    let result = on_raft!(&raft, r => r.append_entries(rpc).await);
+    if rejoin.is_rejoining() && matches!(result, Ok(AppendEntriesResponse::Success)) {
+        rejoin.heard(leader_commit);
+        caught_up(&raft, &rejoin, &request.group);
+    }
+    match result {
         Ok(AppendEntriesResponse::Success) => Ok(wire::AppendResult::Success),
         Ok(AppendEntriesResponse::PartialSuccess(id)) => Ok(wire::AppendResult::PartialSuccess(
             id.as_ref().map(codec::log_id_to_wire),
@@ -248,11 +263,23 @@ async fn append(
     }
 }
 
+/// Makes a rejoining member a voter again once its log reaches its target.
+fn caught_up(raft: &GroupRaft, rejoin: &Rejoin, group: &GroupId) {
+    use openraft::async_runtime::watch::WatchReceiver;
+    let last = on_raft!(raft, r => r.metrics().borrow_watched().last_log_index);
+    if rejoin.progressed(last) {
+        tracing::info!(
+            group = %format_args!("{}/{}", group.topic, group.partition),
+            "caught up after starting with an empty log; votes again"
+        );
+    }
+}
+
 async fn snapshot(
     request: wire::RaftSnapshotRequest,
     groups: &Groups,
 ) -> Result<wire::SnapshotAnswer, Refusal> {
-    let Some(raft) = groups.get(&request.group) else {
+    let Some((raft, rejoin)) = groups.get(&request.group) else {
         return Err(no_group(&request.group));
     };
     let meta = match codec::snapshot_meta_from_wire(&request.meta) {
@@ -264,7 +291,11 @@ async fn snapshot(
         snapshot: request.data.to_vec(),
     };
     let vote = codec::vote_from_wire(&request.vote);
-    match on_raft!(raft, r => r.install_full_snapshot(vote, snapshot).await) {
+    let result = on_raft!(&raft, r => r.install_full_snapshot(vote, snapshot).await);
+    if result.is_ok() {
+        caught_up(&raft, &rejoin, &request.group);
+    }
+    match result {
         Ok(r) => Ok(wire::SnapshotAnswer {
             vote: codec::vote_to_wire(&r.vote),
         }),
@@ -278,7 +309,7 @@ async fn propose(
     groups: &Groups,
 ) -> Result<wire::ProposeAnswer, Refusal> {
     let group = metadata_group();
-    let Some(GroupRaft::Meta(raft)) = groups.get(&group) else {
+    let Some((GroupRaft::Meta(raft), _)) = groups.get(&group) else {
         return Err(no_group(&group));
     };
     if let Err(e) = MetaCommand::decode(&request.command) {

@@ -20,6 +20,7 @@ use super::meta_store::{MetaStore, MetaView};
 use super::metadata::{MetaCommand, MetaReply, MetaState};
 use super::network::Router;
 use super::raft_node::{self, NodeStart, ProposeFailure, RaftStatus, RaftTiming};
+use super::rejoin::Rejoin;
 use super::types::{metadata_group, Applied, NodeAddr, Raft};
 use crate::error::{Error, Result};
 
@@ -27,6 +28,7 @@ use crate::error::{Error, Result};
 pub struct MetaGroup {
     node_id: u64,
     raft: Raft<MetaStore>,
+    rejoin: Arc<Rejoin>,
     store: MetaStore,
     router: Router,
 }
@@ -54,7 +56,7 @@ impl MetaGroup {
                 dir.display()
             ))
         })?;
-        let raft = raft_node::start(NodeStart {
+        let started = raft_node::start(NodeStart {
             node_id,
             group: metadata_group(),
             members,
@@ -67,7 +69,8 @@ impl MetaGroup {
         .await?;
         Ok(MetaGroup {
             node_id,
-            raft,
+            raft: started.raft,
+            rejoin: started.rejoin,
             store,
             router,
         })
@@ -128,6 +131,11 @@ impl MetaGroup {
     /// The group's openraft handle, for the cluster listener.
     pub(crate) fn raft(&self) -> Raft<MetaStore> {
         self.raft.clone()
+    }
+
+    /// Whether this member may vote yet (see `rejoin`).
+    pub(crate) fn rejoin(&self) -> Arc<Rejoin> {
+        Arc::clone(&self.rejoin)
     }
 
     /// The metadata as applied on this broker, updated after every change.

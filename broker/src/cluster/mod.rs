@@ -18,11 +18,12 @@
 //! Brokers talk on their own cluster listener (`listener`); a broker's
 //! connections to its peers (`peer`) are shared by every group through one
 //! router (`network`). `meta_group` starts this broker's member of the metadata
-//! group; `runtime` starts and stops the whole of a broker's cluster part.
+//! group (a member that starts with an empty log votes only once caught up:
+//! `rejoin`); `runtime` starts and stops the whole of a broker's cluster part.
 //!
 //! Reading order: `metadata`, `types`, `entry_codec`, `entry_batch`,
 //! `raft_state`, `state_store`, `raft_log`, `entry_log`, `meta_store`, `entry_index`,
-//! `partition_log`, `partition_state`, `peer`, `network`, `listener`,
+//! `partition_log`, `partition_state`, `rejoin`, `peer`, `network`, `listener`,
 //! `meta_group`, `runtime`.
 
 pub mod entry_batch;
@@ -41,6 +42,7 @@ pub mod peer;
 pub mod raft_log;
 pub mod raft_node;
 pub mod raft_state;
+pub mod rejoin;
 pub mod runtime;
 pub mod state_store;
 pub mod types;

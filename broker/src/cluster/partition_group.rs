@@ -23,6 +23,7 @@ use super::network::Router;
 use super::partition_log::PartitionLog;
 use super::partition_state::{PartitionState, PartitionStore, PartitionView};
 use super::raft_node::{self, NodeStart, ProposeFailure, RaftStatus, RaftTiming};
+use super::rejoin::Rejoin;
 use super::types::{Applied, NodeAddr, Raft};
 use crate::error::{Error, Result};
 
@@ -66,6 +67,7 @@ pub enum Leadership {
 pub struct PartitionGroup {
     group: GroupId,
     raft: Raft<PartitionStore>,
+    rejoin: Arc<Rejoin>,
     log: PartitionLog,
     view: watch::Receiver<PartitionView>,
 }
@@ -83,7 +85,7 @@ impl PartitionGroup {
         let store = PartitionStore::open(&start.log.dir().join(STATE_DIR), state)
             .map_err(|e| fail("opening the raft state", e))?;
         let view = store.subscribe();
-        let raft = raft_node::start(NodeStart {
+        let started = raft_node::start(NodeStart {
             node_id: start.node_id,
             group: start.group.clone(),
             members: start.replicas,
@@ -99,7 +101,8 @@ impl PartitionGroup {
         .await?;
         Ok(PartitionGroup {
             group: start.group,
-            raft,
+            raft: started.raft,
+            rejoin: started.rejoin,
             log,
             view,
         })
@@ -179,6 +182,11 @@ impl PartitionGroup {
     /// The group's openraft handle, for the cluster listener.
     pub(crate) fn raft(&self) -> Raft<PartitionStore> {
         self.raft.clone()
+    }
+
+    /// Whether this member may vote yet (see `rejoin`).
+    pub(crate) fn rejoin(&self) -> Arc<Rejoin> {
+        Arc::clone(&self.rejoin)
     }
 
     /// Stops the member; the log and state stay on disk.

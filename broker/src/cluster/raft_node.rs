@@ -18,6 +18,7 @@ use openraft_multi::GroupNetworkFactory;
 use rill_protocol::cluster::GroupId;
 
 use super::network::Router;
+use super::rejoin::Rejoin;
 use super::types::{Applied, NodeAddr, Payload, Raft, RaftTypes};
 use crate::error::{Error, Result};
 
@@ -78,8 +79,20 @@ pub struct NodeStart<LS, SM> {
     pub tune: fn(&mut openraft::Config),
 }
 
-/// Starts the member and initializes the group if it is new.
-pub async fn start<LS, SM>(start: NodeStart<LS, SM>) -> Result<Raft<SM>>
+/// A started member: its openraft node, and whether it may vote yet.
+pub struct Started<SM>
+where
+    SM: RaftStateMachine<RaftTypes, SnapshotData = Vec<u8>>,
+{
+    /// The openraft node.
+    pub raft: Raft<SM>,
+    /// Rejoining when the member started with an empty log.
+    pub rejoin: Arc<Rejoin>,
+}
+
+/// Starts the member and initializes the group if its log is empty (then the
+/// member is rejoining: see `rejoin`).
+pub async fn start<LS, SM>(start: NodeStart<LS, SM>) -> Result<Started<SM>>
 where
     LS: RaftLogStorage<RaftTypes>,
     SM: RaftStateMachine<RaftTypes, SnapshotData = Vec<u8>>,
@@ -93,6 +106,10 @@ where
         heartbeat_interval: start.timing.heartbeat_ms,
         election_timeout_min: start.timing.election_min_ms,
         election_timeout_max: start.timing.election_max_ms,
+        // A broker whose data directory was lost comes back with an empty log;
+        // its leaders then replicate to it from the start instead of stopping
+        // (docs/REPLICATION.md, "Disk wiped on one broker").
+        allow_log_reversion: Some(true),
         ..Default::default()
     };
     (start.tune)(&mut config);
@@ -109,10 +126,15 @@ where
     )
     .await
     .map_err(|e| fail("starting", &e))?;
-    match raft.initialize(start.members).await {
-        Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(raft),
-        Err(e) => Err(fail("initializing", &e)),
-    }
+    let empty = match raft.initialize(start.members).await {
+        Ok(()) => true,
+        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => false,
+        Err(e) => return Err(fail("initializing", &e)),
+    };
+    Ok(Started {
+        raft,
+        rejoin: Arc::new(Rejoin::new(empty)),
+    })
 }
 
 /// Proposes `payload` to the group and returns what applying it answered, once

@@ -83,7 +83,11 @@ impl Cluster {
                 return Err(e);
             }
         };
-        groups.insert(metadata_group(), GroupRaft::Meta(meta.raft()));
+        groups.insert(
+            metadata_group(),
+            GroupRaft::Meta(meta.raft()),
+            meta.rejoin(),
+        );
         Ok(Cluster {
             meta,
             members: start.members,
@@ -139,8 +143,11 @@ impl Cluster {
             })
             .await?,
         );
-        self.groups
-            .insert(group.clone(), GroupRaft::Partition(member.raft()));
+        self.groups.insert(
+            group.clone(),
+            GroupRaft::Partition(member.raft()),
+            member.rejoin(),
+        );
         lock(&self.partitions).insert(group, Arc::clone(&member));
         Ok(member)
     }
