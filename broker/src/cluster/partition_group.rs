@@ -55,9 +55,11 @@ pub enum Leadership {
     /// This member leads and has applied an entry of its own term, so its
     /// committed offset is the group's: it serves produce and fetch.
     Serving,
-    /// This member was just elected and has not yet applied an entry of its
-    /// term; until it has, its committed offset may be behind the group's, so it
-    /// answers nothing (clients retry in a moment).
+    /// This member leads but was just elected and has not yet applied an entry
+    /// of its term (its committed offset may be behind the group's), or no
+    /// majority has acknowledged it within the lease (the minimum election
+    /// timeout: it may have been deposed without knowing, and its committed
+    /// offset may be stale). It answers nothing; clients retry in a moment.
     Settling,
     /// Another member leads (the one named, if known).
     Elsewhere(Option<u64>),
@@ -70,6 +72,9 @@ pub struct PartitionGroup {
     rejoin: Arc<Rejoin>,
     log: PartitionLog,
     view: watch::Receiver<PartitionView>,
+    /// How recently a majority must have acknowledged the leader for it to
+    /// serve.
+    lease: Duration,
 }
 
 impl PartitionGroup {
@@ -103,6 +108,7 @@ impl PartitionGroup {
             group: start.group,
             raft: started.raft,
             rejoin: started.rejoin,
+            lease: Duration::from_millis(start.timing.election_min_ms),
             log,
             view,
         })
@@ -131,7 +137,13 @@ impl PartitionGroup {
             .last_applied
             .as_ref()
             .is_some_and(|applied| applied.leader_id.term == m.current_term);
-        match settled {
+        // A group of one voter is its own majority.
+        let alone = m.membership_config.membership().voter_ids().count() == 1;
+        let confirmed = alone
+            || m.last_quorum_acked
+                .as_ref()
+                .is_some_and(|acked| openraft::Instant::elapsed(&**acked) < self.lease);
+        match settled && confirmed {
             true => Leadership::Serving,
             false => Leadership::Settling,
         }

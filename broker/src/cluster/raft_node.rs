@@ -110,6 +110,10 @@ where
         // its leaders then replicate to it from the start instead of stopping
         // (docs/REPLICATION.md, "Disk wiped on one broker").
         allow_log_reversion: Some(true),
+        // A restarted leader stands for election again rather than resuming its
+        // term: its state machine restarts behind the commit, and an election
+        // (whose blank entry it must apply before serving) brings it up to date.
+        enable_leader_restore: Some(false),
         ..Default::default()
     };
     (start.tune)(&mut config);
