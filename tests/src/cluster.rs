@@ -3,8 +3,9 @@
 //! kill brokers with SIGKILL and start them again.
 //!
 //! Cluster ports are chosen once (bound, read and released) and kept across
-//! restarts, since the peers list names them; a restarted broker gets a new
-//! client port and registers it through the metadata group.
+//! restarts, since the peers list names them. A broker's client port is the one
+//! it first listened on, kept across restarts too, as a real broker keeps its
+//! address: clients that knew it find it again.
 //!
 //! [`Cluster::start_linked`] puts every inter-broker link through a fault proxy
 //! of its own: broker `a` dials broker `b` at the proxy `link(a, b)`
@@ -49,6 +50,10 @@ pub struct Cluster {
     pub ports: [u16; 3],
     /// Broker `i + 1`, or `None` while it is down.
     pub brokers: Vec<Option<BrokerProcess>>,
+    /// The client address broker `i + 1` first listened on.
+    clients: Vec<SocketAddr>,
+    /// Where broker `i + 1` serves `/metrics`.
+    metrics: [u16; 3],
     /// The link from broker `a` to broker `b` at `links[a - 1][b - 1]` when the
     /// links are proxied (`None` on the diagonal).
     links: Vec<Vec<Option<FaultProxy>>>,
@@ -91,10 +96,13 @@ impl Cluster {
                 .collect(),
             ports,
             brokers: Vec::new(),
+            clients: Vec::new(),
+            metrics: [free_port(), free_port(), free_port()],
             links,
         };
         for id in 1..=3 {
             let broker = cluster.spawn(id);
+            cluster.clients.push(broker.addr());
             cluster.brokers.push(Some(broker));
         }
         let all: Vec<(i32, SocketAddr)> = (1..=3).zip(cluster.addrs()).collect();
@@ -135,8 +143,15 @@ impl Cluster {
         if !dial.is_empty() {
             env.push(("RILL_CLUSTER_DIAL", dial.as_str()));
         }
+        let metrics = format!("127.0.0.1:{}", self.metrics[id - 1]);
+        env.push(("RILL_METRICS_LISTEN", metrics.as_str()));
         let dir = self.dir(id);
-        BrokerProcess::start_with_env(&self.binary, &dir, &args, &env).expect("start broker")
+        let listen = self
+            .clients
+            .get(id - 1)
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        BrokerProcess::start_on(&self.binary, &dir, listen, &args, &env).expect("start broker")
     }
 
     /// The client address of broker `id` (1 to 3), which must be running.
@@ -172,10 +187,41 @@ impl Cluster {
         }
     }
 
-    /// Starts broker `id` (1 to 3) again on its data directory.
+    /// Starts broker `id` (1 to 3) again on its data directory and client port.
     pub fn restart(&mut self, id: usize) {
         let broker = self.spawn(id);
         self.brokers[id - 1] = Some(broker);
+    }
+
+    /// Starts broker `id` (1 to 3) again on its data directory and a new client
+    /// port, as a broker moved to another address.
+    pub fn restart_elsewhere(&mut self, id: usize) {
+        self.clients[id - 1] = SocketAddr::from(([127, 0, 0, 1], 0));
+        let broker = self.spawn(id);
+        self.clients[id - 1] = broker.addr();
+        self.brokers[id - 1] = Some(broker);
+    }
+
+    /// Broker `id`'s Prometheus metrics text, if it is running and answers
+    /// within a second.
+    pub async fn metrics(&self, id: usize) -> Option<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.brokers[id - 1].as_ref()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.metrics[id - 1]));
+        let get = async {
+            let mut socket = tokio::net::TcpStream::connect(addr).await.ok()?;
+            let request = "GET /metrics HTTP/1.1\r\nHost: rill\r\nConnection: close\r\n\r\n";
+            socket.write_all(request.as_bytes()).await.ok()?;
+            let mut response = String::new();
+            socket.read_to_string(&mut response).await.ok()?;
+            response
+                .split_once("\r\n\r\n")
+                .map(|(_, body)| body.to_string())
+        };
+        tokio::time::timeout(Duration::from_secs(1), get)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Broker `id`'s data directory.

@@ -22,6 +22,7 @@
 pub mod checker;
 pub mod client;
 pub mod cluster;
+pub mod nemesis;
 pub mod process;
 pub mod proxy;
 pub mod requests;

@@ -34,10 +34,24 @@ impl BrokerProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> io::Result<Self> {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        BrokerProcess::start_on(binary, data_dir, any_port, args, env)
+    }
+
+    /// Like [`BrokerProcess::start_with_env`], listening for clients on
+    /// `listen` (port 0: any free port).
+    pub fn start_on(
+        binary: impl Into<PathBuf>,
+        data_dir: &Path,
+        listen: SocketAddr,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> io::Result<Self> {
         let mut child = Command::new(binary.into())
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
+            .arg("--listen")
+            .arg(listen.to_string())
             .args(args)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())

@@ -37,7 +37,7 @@ async fn three_brokers_share_metadata_and_survive_a_sigkill() {
     // SIGKILL broker 1 and start it again: it comes back on a new client port,
     // registers it, and the others list the new address.
     cluster.kill(1);
-    cluster.restart(1);
+    cluster.restart_elsewhere(1);
     for addr in cluster.addrs() {
         lists(addr, &listed(&cluster)).await;
     }
