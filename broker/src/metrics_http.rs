@@ -124,14 +124,7 @@ fn raft_gauges(broker: &Broker) -> Vec<RaftGauges> {
             followers: s
                 .followers
                 .iter()
-                .map(|f| {
-                    let lag = s
-                        .last_log_index
-                        .unwrap_or(0)
-                        .saturating_sub(f.matched_index.unwrap_or(0));
-                    let in_sync = f.last_ack.is_some_and(|ago| ago <= in_sync_window);
-                    (f.node, lag, in_sync)
-                })
+                .map(|f| (f.node, s.lag_of(f), f.in_sync(in_sync_window)))
                 .collect(),
             is_partition: s.group != metadata_group(),
         })

@@ -13,6 +13,7 @@ use crate::api::consumer_group_heartbeat::{
 };
 use crate::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse};
 use crate::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
+use crate::api::describe_cluster::{DescribeClusterRequest, DescribeClusterResponse};
 use crate::api::describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
 use crate::api::fetch::{FetchRequest, FetchResponse};
 use crate::api::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
@@ -142,6 +143,7 @@ messages! {
     ListGroups => ListGroupsRequest, ListGroupsResponse;
     InitProducerId => InitProducerIdRequest, InitProducerIdResponse;
     ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse;
+    DescribeCluster => DescribeClusterRequest, DescribeClusterResponse;
 }
 
 /// A decoded request.

@@ -51,7 +51,7 @@ use crate::coverage::Coverage;
 use crate::spec::{parse, Spec, PROTOCOL_MD};
 
 /// The api_keys this test's requests use, by §5's names.
-const KEYS: [(&str, i16); 13] = [
+const KEYS: [(&str, i16); 14] = [
     ("Produce", api_data::PRODUCE),
     ("Fetch", api_data::FETCH),
     ("ListOffsets", api_data::LIST_OFFSETS),
@@ -65,6 +65,7 @@ const KEYS: [(&str, i16); 13] = [
     ("DeleteTopics", api_admin::DELETE_TOPICS),
     ("InitProducerId", api_data::INIT_PRODUCER_ID),
     ("ConsumerGroupHeartbeat", api_groups::HEARTBEAT),
+    ("DescribeCluster", api_admin::DESCRIBE_CLUSTER),
 ];
 
 fn check_keys(spec: &Spec) {
@@ -98,6 +99,7 @@ async fn the_broker_answers_as_protocol_md_says() {
     cases_admin::api_versions_cases(c, &mut cov, &spec).await;
     cases_admin::create_topics_cases(c, &mut cov).await;
     cases_admin::metadata_cases(c, &mut cov, addr).await;
+    cases_admin::describe_cluster_cases(c, &mut cov, addr).await;
     cases_admin::delete_topics_cases(c, &mut cov).await;
     cases_produce::success_cases(c, &mut cov).await;
     cases_produce::error_cases(c, &mut cov).await;

@@ -202,6 +202,23 @@ pub struct FollowerProgress {
     pub last_ack: Option<Duration>,
 }
 
+impl RaftStatus {
+    /// How many entries `follower` lacks of this (leader's) log.
+    pub fn lag_of(&self, follower: &FollowerProgress) -> u64 {
+        self.last_log_index
+            .unwrap_or(0)
+            .saturating_sub(follower.matched_index.unwrap_or(0))
+    }
+}
+
+impl FollowerProgress {
+    /// Whether the follower acknowledged the leader within `window` (the
+    /// maximum election timeout: openraft's leader lease).
+    pub fn in_sync(&self, window: Duration) -> bool {
+        self.last_ack.is_some_and(|ago| ago <= window)
+    }
+}
+
 /// `raft`'s state as its metrics stand now.
 pub fn status<SM>(group: &GroupId, raft: &Raft<SM>) -> RaftStatus
 where

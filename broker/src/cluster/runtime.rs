@@ -162,6 +162,11 @@ impl Cluster {
         }
     }
 
+    /// This broker's partition group members, in no set order.
+    pub fn partitions(&self) -> Vec<Arc<PartitionGroup>> {
+        lock(&self.partitions).values().cloned().collect()
+    }
+
     /// The Raft state of every group member on this broker: the metadata
     /// group's first, then the partitions' in no set order.
     pub fn status(&self) -> Vec<RaftStatus> {

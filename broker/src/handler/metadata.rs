@@ -49,7 +49,7 @@ pub fn handle(broker: &Broker, request: MetadataRequest) -> MetadataResponse {
 }
 
 /// This broker, and in a cluster every broker registered in the metadata.
-fn brokers(broker: &Broker, me: MetadataBroker) -> Vec<MetadataBroker> {
+pub(crate) fn brokers(broker: &Broker, me: MetadataBroker) -> Vec<MetadataBroker> {
     let Some(cluster) = &broker.cluster else {
         return vec![me];
     };

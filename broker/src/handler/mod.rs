@@ -14,6 +14,7 @@ mod api_versions;
 mod consumer_group_heartbeat;
 mod create_topics;
 mod delete_topics;
+mod describe_cluster;
 mod describe_groups;
 mod fetch;
 mod init_producer_id;
@@ -158,6 +159,9 @@ enum Reply {
 async fn dispatch(broker: &Broker, client_id: Option<String>, body: RequestBody) -> Reply {
     Reply::Body(match body {
         RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle()),
+        RequestBody::DescribeCluster(_) => {
+            ResponseBody::DescribeCluster(describe_cluster::handle(broker).await)
+        }
         RequestBody::Metadata(r) => ResponseBody::Metadata(metadata::handle(broker, r)),
         RequestBody::CreateTopics(r) => {
             ResponseBody::CreateTopics(create_topics::handle(broker, r).await)

@@ -8,6 +8,7 @@ pub mod api_versions;
 pub mod consumer_group_heartbeat;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_groups;
 pub mod fetch;
 pub mod init_producer_id;
@@ -150,11 +151,14 @@ pub enum ApiKey {
     InitProducerId,
     /// Join, heartbeat in, or leave a consumer group; receive assignments.
     ConsumerGroupHeartbeat,
+    /// One broker's view of the cluster: brokers, metadata leader, its
+    /// replicas' Raft state and, where it leads, its followers' lag.
+    DescribeCluster,
 }
 
 impl ApiKey {
     /// Every API, in key order.
-    pub const ALL: [ApiKey; 13] = [
+    pub const ALL: [ApiKey; 14] = [
         ApiKey::Produce,
         ApiKey::Fetch,
         ApiKey::ListOffsets,
@@ -167,6 +171,7 @@ impl ApiKey {
         ApiKey::CreateTopics,
         ApiKey::DeleteTopics,
         ApiKey::InitProducerId,
+        ApiKey::DescribeCluster,
         ApiKey::ConsumerGroupHeartbeat,
     ];
 
@@ -185,6 +190,7 @@ impl ApiKey {
             ApiKey::DescribeGroups => 15,
             ApiKey::ListGroups => 16,
             ApiKey::InitProducerId => 22,
+            ApiKey::DescribeCluster => 60,
             ApiKey::ConsumerGroupHeartbeat => 68,
         }
     }
@@ -212,6 +218,7 @@ impl ApiKey {
             ApiKey::DescribeGroups => "DescribeGroups",
             ApiKey::ListGroups => "ListGroups",
             ApiKey::InitProducerId => "InitProducerId",
+            ApiKey::DescribeCluster => "DescribeCluster",
             ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
         }
     }

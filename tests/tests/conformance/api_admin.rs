@@ -1,5 +1,6 @@
-//! docs/PROTOCOL.md §5.1–5.4 by hand: ApiVersions, Metadata, CreateTopics and
-//! DeleteTopics, each request laid out and each response read field by field.
+//! docs/PROTOCOL.md §5.1–5.4 and §5.14 by hand: ApiVersions, Metadata,
+//! CreateTopics, DeleteTopics and DescribeCluster, each request laid out and each
+//! response read field by field.
 
 use crate::conn::Conn;
 use crate::wire::{Reader, Status, Writer};
@@ -12,6 +13,63 @@ pub const METADATA: i16 = 3;
 pub const CREATE_TOPICS: i16 = 19;
 /// DeleteTopics' api_key.
 pub const DELETE_TOPICS: i16 = 20;
+/// DescribeCluster's api_key.
+pub const DESCRIBE_CLUSTER: i16 = 60;
+
+/// A DescribeClusterResponse partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterPartition {
+    /// topic and partition.
+    pub at: (String, i32),
+    /// role and serving.
+    pub role: (String, i8),
+    /// term and leader.
+    pub term_leader: (i64, i32),
+    /// replicas.
+    pub replicas: Vec<i32>,
+    /// (node_id, lag_entries, in_sync).
+    pub followers: Vec<(i32, i64, i8)>,
+}
+
+/// DescribeClusterResponse v0.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    /// error_code and error_message.
+    pub status: Status,
+    /// node_id and metadata_leader.
+    pub ids: (i32, i32),
+    /// (node_id, host, port).
+    pub brokers: Vec<(i32, String, i32)>,
+    /// The partitions.
+    pub partitions: Vec<ClusterPartition>,
+}
+
+/// DescribeCluster (empty request body).
+pub async fn describe_cluster(conn: &mut Conn) -> ClusterView {
+    let body = conn.call(DESCRIBE_CLUSTER, &[]).await;
+    let mut r = Reader::new(&body, "DescribeClusterResponse");
+    let status = r.status();
+    let ids = (r.i32("node_id"), r.i32("metadata_leader"));
+    let brokers = r.array("brokers", |r| {
+        (r.i32("node_id"), r.string("host"), r.i32("port"))
+    });
+    let partitions = r.array("partitions", |r| ClusterPartition {
+        at: (r.string("topic"), r.i32("partition")),
+        role: (r.string("role"), r.i8("serving")),
+        term_leader: (r.i64("term"), r.i32("leader")),
+        replicas: r.array("replicas", |r| r.i32("replica")),
+        followers: r.array("followers", |r| {
+            (r.i32("node_id"), r.i64("lag_entries"), r.i8("in_sync"))
+        }),
+    });
+    r.end();
+    ClusterView {
+        status,
+        ids,
+        brokers,
+        partitions,
+    }
+}
 
 /// ApiVersionsResponse v0: error_code, then (api_key, min_version, max_version)s.
 pub async fn api_versions(conn: &mut Conn) -> (i16, Vec<(i16, i16, i16)>) {

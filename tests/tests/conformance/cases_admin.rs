@@ -1,12 +1,13 @@
-//! Cases for §5.1–5.4 on a healthy broker: what ApiVersions lists, what Metadata
-//! describes, and each code CreateTopics and DeleteTopics answer per topic
-//! (storage failures and the topic limit are in `cases_faults`).
+//! Cases for §5.1–5.4 and §5.14 on a healthy broker: what ApiVersions lists, what
+//! Metadata and DescribeCluster describe, and each code CreateTopics and
+//! DeleteTopics answer per topic (storage failures and the topic limit are in
+//! `cases_faults`).
 
 use std::net::SocketAddr;
 
 use crate::api_admin::{
-    api_versions, create_topic, create_topics, delete_topics, metadata, API_VERSIONS,
-    CREATE_TOPICS, DELETE_TOPICS, METADATA,
+    api_versions, create_topic, create_topics, delete_topics, describe_cluster, metadata,
+    ClusterPartition, API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, DESCRIBE_CLUSTER, METADATA,
 };
 use crate::conn::Conn;
 use crate::coverage::Coverage;
@@ -101,6 +102,37 @@ pub async fn metadata_cases(conn: &mut Conn, cov: &mut Coverage, addr: SocketAdd
     );
     assert_eq!(named.topics[1].name, "never-created");
     cov.entry(METADATA, "a missing topic", &named.topics[1].status, 3);
+}
+
+/// DescribeCluster on a broker without cluster settings: a one-node cluster,
+/// itself the metadata leader and the serving leader of every partition, the
+/// only replica, with no followers.
+pub async fn describe_cluster_cases(conn: &mut Conn, cov: &mut Coverage, addr: SocketAddr) {
+    let view = describe_cluster(conn).await;
+    cov.entry(DESCRIBE_CLUSTER, "one broker", &view.status, 0);
+    let (node_id, metadata_leader) = view.ids;
+    assert_eq!(metadata_leader, node_id, "a one-node cluster leads itself");
+    assert_eq!(
+        view.brokers,
+        vec![(node_id, addr.ip().to_string(), i32::from(addr.port()))],
+        "the brokers, as Metadata lists them"
+    );
+    let orders: Vec<&ClusterPartition> = view
+        .partitions
+        .iter()
+        .filter(|p| p.at.0 == ORDERS)
+        .collect();
+    assert_eq!(orders.len(), ORDERS_PARTITIONS as usize, "{view:?}");
+    for (i, p) in orders.iter().enumerate() {
+        let want = ClusterPartition {
+            at: (ORDERS.to_string(), i as i32),
+            role: ("leader".to_string(), 1),
+            term_leader: (0, node_id),
+            replicas: vec![node_id],
+            followers: Vec::new(),
+        };
+        assert_eq!(**p, want, "partitions in order, served here");
+    }
 }
 
 /// DeleteTopics: a deleted topic is gone; a missing one gets 3; the internal

@@ -186,6 +186,11 @@ impl<'a> Reader<'a> {
         out
     }
 
+    /// int8.
+    pub fn i8(&mut self, field: &str) -> i8 {
+        i8::from_be_bytes(self.fixed(field))
+    }
+
     /// int16.
     pub fn i16(&mut self, field: &str) -> i16 {
         i16::from_be_bytes(self.fixed(field))
