@@ -1,11 +1,12 @@
 //! The `rill` command line: topics, producing from standard input, consuming to
-//! standard output, and consumer groups, against the broker at `--broker`.
+//! standard output, consumer groups and the cluster's state, against the broker at `--broker`.
 //!
 //! Output meant for scripts goes to standard output (record values, tables);
 //! every failure is one line `rill: ...` on standard error with a non-zero exit
 //! status: 2 for bad flags, 1 for everything else (unreachable broker, missing
 //! topic, refused request). Logs (`RUST_LOG`, default `warn`) go to standard error.
 
+mod cluster;
 mod consume;
 mod demo;
 mod group;
@@ -53,6 +54,9 @@ enum Command {
     /// List and describe consumer groups.
     #[command(subcommand)]
     Group(group::GroupCommand),
+    /// The cluster's brokers, partition leaders, replicas and replica lag.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// The shop and its four services: every service receives every purchase.
     Demo(demo::DemoArgs),
     /// Throughput and latency benchmark (an embedded broker unless --broker is given).
@@ -110,6 +114,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Produce(args) => produce::run(broker, args).await,
         Command::Consume(args) => consume::run(broker, args).await,
         Command::Group(command) => group::run(&connect(broker).await?, command).await,
+        Command::Cluster(command) => cluster::run(&connect(broker).await?, command).await,
         Command::Demo(args) => demo::run(cli.broker, args).await,
         Command::Bench(args) => Ok(rill_bench::run_cli(cli.broker, args).await?),
     }

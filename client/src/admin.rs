@@ -8,6 +8,7 @@
 //! from the partition's leader with two pipelined ListOffsets requests (earliest
 //! and latest) per broker.
 
+pub mod cluster;
 pub mod groups;
 
 use std::collections::HashMap;

@@ -26,6 +26,7 @@ mod locks;
 pub mod producer;
 mod routing;
 
+pub use admin::cluster::{BrokerStatus, ClusterStatus, PartitionStatus};
 pub use admin::groups::{GroupDescription, GroupListing, GroupMember, GroupPartition};
 pub use admin::{Admin, PartitionInfo, TopicInfo};
 pub use connection::{Connection, ConnectionOptions};

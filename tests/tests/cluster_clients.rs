@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use rill_client::{
-    Admin, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig, TopicInfo,
-    TopicPartition,
+    Admin, ClusterStatus, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig,
+    TopicInfo, TopicPartition,
 };
 use rill_tests::cluster::{Cluster, TIMING};
 
@@ -161,4 +161,75 @@ async fn clients_follow_partition_leaders_through_a_leader_sigkill() {
     }
     producer.close().await.expect("close producer");
     consumer.close().await.expect("close consumer");
+}
+
+/// Waits up to 30 s until `admin` describes a cluster for which `ok` holds;
+/// the last status otherwise, in the panic.
+async fn status_until(admin: &Admin, ok: impl Fn(&ClusterStatus) -> bool) -> ClusterStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = admin.describe_cluster().await;
+        match status {
+            Ok(status) if ok(&status) => return status,
+            other if Instant::now() > deadline => panic!("cluster status after 30 s: {other:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_status_shows_brokers_leaders_and_replicas_in_sync() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut cluster = Cluster::start(BROKER, data.path(), TIMING).await;
+    let admin = Admin::connect(cluster.bootstrap()).await.expect("admin");
+    admin
+        .create_topic(TOPIC, PARTITIONS, &[])
+        .await
+        .expect("create");
+
+    let healthy = status_until(&admin, |s| {
+        s.partitions.iter().filter(|p| p.topic == TOPIC).count() == PARTITIONS as usize
+            && s.partitions.iter().all(|p| p.leader.is_some())
+            && s.under_replicated() == 0
+    })
+    .await;
+    let ids: Vec<i32> = healthy.brokers.iter().map(|b| b.node_id).collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    assert!(
+        healthy.brokers.iter().all(|b| b.down.is_none()),
+        "{healthy:?}"
+    );
+    assert!(healthy.metadata_leader.is_some(), "{healthy:?}");
+    for p in healthy.partitions.iter().filter(|p| p.topic == TOPIC) {
+        let mut replicas = p.replicas.clone();
+        replicas.sort_unstable();
+        assert_eq!(replicas, vec![1, 2, 3], "{p:?}");
+        assert_eq!(p.in_sync, vec![1, 2, 3], "{p:?}");
+        assert_eq!(p.lag.len(), 2, "the leader reports both followers: {p:?}");
+    }
+
+    // SIGKILL broker 3: it is down, and every partition (each has a replica
+    // on it) is under-replicated, with a leader among the other two.
+    cluster.kill(3);
+    let degraded = status_until(&admin, |s| {
+        s.partitions
+            .iter()
+            .filter(|p| p.topic == TOPIC)
+            .all(|p| p.leader.is_some_and(|l| l != 3) && p.in_sync.len() == 2)
+    })
+    .await;
+    let down: Vec<i32> = degraded
+        .brokers
+        .iter()
+        .filter(|b| b.down.is_some())
+        .map(|b| b.node_id)
+        .collect();
+    assert_eq!(down, vec![3], "{degraded:?}");
+    assert!(
+        degraded.under_replicated() >= PARTITIONS as usize,
+        "{degraded:?}"
+    );
+    for p in degraded.partitions.iter().filter(|p| p.topic == TOPIC) {
+        assert!(!p.in_sync.contains(&3), "{p:?}");
+    }
 }
