@@ -7,6 +7,7 @@
 //! brokers (every partition is replicated to all three). When no broker names a
 //! leader (an election under way), a random broker stands in.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -185,10 +186,13 @@ impl Nemesis {
 }
 
 /// Waits up to `timeout` until the cluster is whole again: all three brokers
-/// run, and every one of the `groups` Raft groups (the metadata group and each
+/// run, every one of the `groups` Raft groups (the metadata group and each
 /// partition) has a leader reporting both followers at most `slack` entries
-/// behind (`rill_replica_lag_entries`). Returns how long that took, or `None`
-/// if it did not happen in time.
+/// behind (`rill_replica_lag_entries`), and every broker has applied each
+/// group to within `slack` entries of the others (`rill_raft_applied_index`).
+/// The second test matters after a wipe: a leader keeps a wiped follower's old
+/// progress until it next hears from it, so its lag alone looks whole. Returns
+/// how long that took, or `None` if it did not happen in time.
 pub async fn replicated(
     cluster: &Cluster,
     groups: usize,
@@ -198,16 +202,36 @@ pub async fn replicated(
     let start = Instant::now();
     while start.elapsed() < timeout {
         let mut lags = Vec::new();
+        let mut applied: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         for id in 1..=3 {
-            if let Some(text) = cluster.metrics(id).await {
-                lags.extend(
-                    text.lines()
-                        .filter(|l| l.starts_with("rill_replica_lag_entries{"))
-                        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<i64>().ok()),
-                );
+            let Some(text) = cluster.metrics(id).await else {
+                continue;
+            };
+            for line in text.lines() {
+                let Some((name, value)) = line.rsplit_once(' ') else {
+                    continue;
+                };
+                let Ok(value) = value.parse::<i64>() else {
+                    continue;
+                };
+                if name.starts_with("rill_replica_lag_entries{") {
+                    lags.push(value);
+                } else if let Some(labels) = name.strip_prefix("rill_raft_applied_index") {
+                    applied.entry(labels.to_string()).or_default().push(value);
+                }
             }
         }
-        if lags.len() == 2 * groups && lags.iter().all(|lag| (0..=slack).contains(lag)) {
+        let lag_ok = lags.len() == 2 * groups && lags.iter().all(|lag| (0..=slack).contains(lag));
+        let applied_ok = applied.len() == groups
+            && applied.values().all(|at| {
+                at.len() == 3
+                    && at
+                        .iter()
+                        .max()
+                        .zip(at.iter().min())
+                        .is_some_and(|(hi, lo)| *lo >= 0 && hi - lo <= slack)
+            });
+        if lag_ok && applied_ok {
             return Some(start.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
