@@ -37,7 +37,7 @@ pub async fn handle(broker: &Broker) -> DescribeClusterResponse {
             port: b.port,
         })
         .collect();
-    let (metadata_leader, partitions) = match &broker.cluster {
+    let (metadata_leader, mut partitions) = match &broker.cluster {
         Some(cluster) => {
             let window = Duration::from_millis(broker.config.cluster.election_max_ms);
             let leader = cluster.meta().leader().await;
@@ -45,6 +45,7 @@ pub async fn handle(broker: &Broker) -> DescribeClusterResponse {
         }
         None => (node_id, alone(broker, node_id)),
     };
+    partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     DescribeClusterResponse {
         error_code: ErrorCode::None,
         error_message: None,
@@ -63,7 +64,7 @@ fn node(id: Option<u64>) -> i32 {
 /// Each partition group member on this broker.
 fn clustered(cluster: &Cluster, window: Duration) -> Vec<PartitionState> {
     let view = cluster.meta().view().borrow().clone();
-    let mut out: Vec<PartitionState> = cluster
+    cluster
         .partitions()
         .iter()
         .map(|member| {
@@ -94,9 +95,7 @@ fn clustered(cluster: &Cluster, window: Duration) -> Vec<PartitionState> {
                     .collect(),
             }
         })
-        .collect();
-    out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    out
+        .collect()
 }
 
 /// Every partition of a one-node broker, led and served here.
@@ -116,6 +115,5 @@ fn alone(broker: &Broker, node_id: i32) -> Vec<PartitionState> {
             });
         }
     }
-    out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     out
 }
