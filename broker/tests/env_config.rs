@@ -78,6 +78,9 @@ fn another_value(key: &str, documented: &toml::Value, default: Option<&toml::Val
         (toml::Value::Array(_), Some(_)) if key == "cluster.peers" => {
             "[\"0@127.0.0.1:9500\"]".to_string()
         }
+        (toml::Value::Array(_), Some(_)) if key == "cluster.dial" => {
+            "[\"1@127.0.0.1:9600\"]".to_string()
+        }
         other => panic!("{key}: no rule for a value like {other:?}"),
     }
 }
@@ -88,6 +91,10 @@ fn companions(key: &str) -> &'static [(&'static str, &'static str)] {
     match key {
         "cluster.listen" => &[("RILL_CLUSTER_PEERS", "0@127.0.0.1:9500")],
         "cluster.peers" => &[("RILL_CLUSTER_LISTEN", "127.0.0.1:9500")],
+        "cluster.dial" => &[
+            ("RILL_CLUSTER_LISTEN", "127.0.0.1:9500"),
+            ("RILL_CLUSTER_PEERS", "0@127.0.0.1:9500,1@127.0.0.1:9501"),
+        ],
         _ => &[],
     }
 }
