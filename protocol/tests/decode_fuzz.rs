@@ -85,6 +85,7 @@ fn valid_requests() -> Vec<Vec<u8>> {
     use rill_protocol::api::consumer_group_heartbeat::ConsumerGroupHeartbeatRequest;
     use rill_protocol::api::create_topics::{CreatableTopic, CreateTopicsRequest, TopicConfig};
     use rill_protocol::api::delete_topics::DeleteTopicsRequest;
+    use rill_protocol::api::describe_cluster::DescribeClusterRequest;
     use rill_protocol::api::describe_groups::DescribeGroupsRequest;
     use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchTopic};
     use rill_protocol::api::init_producer_id::InitProducerIdRequest;
@@ -195,6 +196,7 @@ fn valid_requests() -> Vec<Vec<u8>> {
                 partitions: vec![0, 2],
             }]),
         }),
+        RequestBody::DescribeCluster(DescribeClusterRequest),
     ];
     bodies
         .into_iter()
