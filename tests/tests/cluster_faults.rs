@@ -8,7 +8,8 @@
 //!
 //! By default the schedule is at least 50 fault events in at most 3 minutes.
 //! `FAULT_MINUTES=N` runs for at least N minutes and 1,000 fault events
-//! instead; `FAULT_SEED` replays a schedule. The report (and, for leader
+//! instead; `FAULT_SEED` replays a schedule; `FAULT_ONLY=kill-leader,...`
+//! draws only the faults named (as printed, spaces as dashes). The report (and, for leader
 //! kills, the time from the kill to the first acknowledged produce on the
 //! partitions it led) is printed; run with `--nocapture` to see it.
 
@@ -61,6 +62,29 @@ fn schedule() -> Schedule {
             at_most: Some(Duration::from_secs(180)),
         },
     }
+}
+
+/// The faults a schedule draws from: every one, or those `FAULT_ONLY` names.
+fn faults() -> Vec<Fault> {
+    let Ok(only) = std::env::var("FAULT_ONLY") else {
+        return nemesis::ALL.to_vec();
+    };
+    let name = |f: &Fault| f.to_string().replace(' ', "-");
+    only.split(',')
+        .map(|wanted| {
+            let wanted = wanted.trim();
+            nemesis::ALL
+                .into_iter()
+                .find(|f| name(f) == wanted)
+                .unwrap_or_else(|| {
+                    let allowed: Vec<String> = nemesis::ALL.iter().map(name).collect();
+                    panic!(
+                        "FAULT_ONLY names {wanted:?}; allowed: {}",
+                        allowed.join(", ")
+                    )
+                })
+        })
+        .collect()
 }
 
 /// What the clients saw, shared by their tasks.
@@ -281,6 +305,7 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_acknowledged_record_is_lost_through_faults() {
     let schedule = schedule();
+    let faults = faults();
     let seed = std::env::var("FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -325,7 +350,7 @@ async fn no_acknowledged_record_is_lost_through_faults() {
     let mut events = Vec::new();
     let mut count = 0;
     while count < schedule.faults || started.elapsed() < schedule.at_least {
-        let fault = nemesis::ALL[rng.gen_range(0..nemesis::ALL.len())];
+        let fault = faults[rng.gen_range(0..faults.len())];
         let event = nemesis.strike(&mut cluster, fault).await;
         println!(
             "{:>8.1?} {fault} (broker {}, leading {:?})",
