@@ -102,6 +102,21 @@ impl Error {
         }
     }
 
+    /// Whether the failure says where a partition is served has changed or
+    /// could not be reached: not the leader, no leader yet, a connection
+    /// refused or lost. Retrying it needs fresh metadata rather than a broker
+    /// given time to recover.
+    pub(crate) fn is_leader_move(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::ConnectionLost { .. } => true,
+            Error::Broker { code, .. } => matches!(
+                code,
+                ErrorCode::LeaderNotAvailable | ErrorCode::NotLeaderOrFollower
+            ),
+            _ => false,
+        }
+    }
+
     /// Whether trying the same operation again may succeed: connection losses,
     /// timeouts and the broker codes that describe a passing condition.
     pub fn is_retriable(&self) -> bool {

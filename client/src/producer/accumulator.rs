@@ -50,6 +50,9 @@ pub(crate) struct Batch {
     pub(crate) attempts: u32,
     /// Not to be sent again before this instant.
     pub(crate) retry_at: Option<Instant>,
+    /// When its first record arrived: a failure after `delivery_timeout` from
+    /// here is final.
+    pub(crate) created: Instant,
 }
 
 impl Batch {
@@ -145,6 +148,7 @@ impl TopicQueues {
                 sent: false,
                 attempts: 0,
                 retry_at: None,
+                created: open.created,
             });
             self.spread.batch_closed(partition);
         }

@@ -88,6 +88,7 @@ pub struct ProducerConfig {
     pub(crate) retry_backoff: Duration,
     pub(crate) retry_backoff_max: Duration,
     pub(crate) request_timeout: Duration,
+    pub(crate) delivery_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) idempotence: Option<bool>,
     pub(crate) partitioner: Partitioner,
@@ -104,10 +105,11 @@ impl Default for ProducerConfig {
             buffer_bytes: 32 << 20,
             max_request_bytes: 1 << 20,
             max_in_flight: 5,
-            retries: 10,
+            retries: u32::MAX,
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(1),
             request_timeout: Duration::from_secs(30),
+            delivery_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
             idempotence: None,
             partitioner: Partitioner::Default,
@@ -181,7 +183,8 @@ impl ProducerConfig {
 
     /// How often a batch is sent again after a failure that may pass (lost
     /// connection, timeout, storage error, unknown partition, a partition's
-    /// leader moving). Default 10.
+    /// leader moving). Default: no limit, so
+    /// [`ProducerConfig::delivery_timeout`] alone decides when to give up.
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = retries;
         self
@@ -189,16 +192,18 @@ impl ProducerConfig {
 
     /// Wait before sending a failed batch again the first time; each further
     /// attempt waits twice as long, up to [`ProducerConfig::retry_backoff_max`].
-    /// Default 100 ms.
+    /// A batch whose partition's leader moved or could not be reached (not the
+    /// leader, no leader yet, connection refused or lost) always waits just
+    /// this long: it waits for the next metadata, not for a broker to recover,
+    /// so a failover costs the election and one wait. Default 100 ms.
     pub fn retry_backoff(mut self, backoff: Duration) -> Self {
         self.retry_backoff = backoff;
         self
     }
 
-    /// The longest wait between two attempts of a batch. With the defaults the
-    /// waits are 100, 200, 400 and 800 ms, then 1 s six times: a batch is given
-    /// up 7.5 s after its first failure, several times what a cluster takes to
-    /// elect a new leader (docs/REPLICATION.md). Default 1 s.
+    /// The longest wait between two attempts of a batch that failed for another
+    /// reason (a timeout, a storage error, an unknown partition). With the
+    /// defaults the waits are 100, 200, 400 and 800 ms, then 1 s. Default 1 s.
     pub fn retry_backoff_max(mut self, backoff: Duration) -> Self {
         self.retry_backoff_max = backoff;
         self
@@ -208,6 +213,16 @@ impl ProducerConfig {
     /// closed and the batches in flight are retried. Default 30 s.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How long after its first record a batch may still be retried: a
+    /// failure after this is final and reported to every record's delivery.
+    /// It bounds how long a send waits through a broker or cluster outage, as
+    /// Kafka's `delivery.timeout.ms` does. At least `linger` plus
+    /// `request_timeout`. Default 120 s.
+    pub fn delivery_timeout(mut self, timeout: Duration) -> Self {
+        self.delivery_timeout = timeout;
         self
     }
 
@@ -281,6 +296,13 @@ impl ProducerConfig {
         }
         if self.request_timeout.is_zero() {
             return fail("request_timeout must be above 0".into());
+        }
+        if self.delivery_timeout < self.linger + self.request_timeout {
+            return fail(format!(
+                "delivery_timeout is {:?}; at least linger + request_timeout ({:?}) is allowed",
+                self.delivery_timeout,
+                self.linger + self.request_timeout
+            ));
         }
         Ok(())
     }

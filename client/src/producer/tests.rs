@@ -120,3 +120,14 @@ fn retry_waits_double_up_to_the_maximum() {
     );
     assert_eq!(config.backoff(u32::MAX), Duration::from_secs(1));
 }
+
+#[test]
+fn a_delivery_timeout_shorter_than_one_attempt_is_refused() {
+    let short = ProducerConfig::new().delivery_timeout(Duration::from_secs(10));
+    let message = short.validate().expect_err("refused").to_string();
+    assert!(
+        message.contains("delivery_timeout is 10s") && message.contains("30.005s"),
+        "{message}"
+    );
+    assert!(ProducerConfig::new().validate().is_ok());
+}

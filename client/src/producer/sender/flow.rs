@@ -69,11 +69,18 @@ impl Flow {
             batch.attempts += 1;
         }
         self.recovering = true;
+        let now = Instant::now();
         let retriable = config.acks != Acks::None
             && (error.is_retriable() || (idempotent && out_of_order))
-            && batch.attempts <= config.retries;
+            && batch.attempts <= config.retries
+            && now < batch.created + config.delivery_timeout;
         if retriable {
-            batch.retry_at = Some(Instant::now() + config.backoff(batch.attempts));
+            let wait = if error.is_leader_move() {
+                config.retry_backoff
+            } else {
+                config.backoff(batch.attempts)
+            };
+            batch.retry_at = Some(now + wait);
             let at = self
                 .retry
                 .iter()
@@ -361,5 +368,68 @@ mod tests {
         flow.in_flight = 0;
         assert!(flow.may_send(Some(1), Some((9, 0)), 5, &mut failed));
         assert_eq!((flow.identity, flow.next_sequence), (Some((9, 0)), 0));
+    }
+
+    /// One batch of one record, not yet sent, for partition 0 of topic `t`.
+    fn lone_batch(config: &ProducerConfig) -> Batch {
+        let mut acc = Accumulator::default();
+        acc.set_partition_count("t", 1, 0);
+        batch(&mut acc, config, 1)
+    }
+
+    /// How long after now `flow` waits to send its first queued retry.
+    fn queued_wait(flow: &mut Flow) -> (Batch, std::time::Duration) {
+        let retry = flow.retry.pop_front().expect("queued for a retry");
+        let at = retry.retry_at.expect("a retry time");
+        let wait = at.saturating_duration_since(Instant::now());
+        (retry, wait)
+    }
+
+    #[test]
+    fn a_moved_leader_is_retried_after_the_first_backoff_however_often_it_failed() {
+        use std::time::Duration;
+        let config = ProducerConfig::new();
+        let mut flow = Flow::default();
+        let mut batch = lone_batch(&config);
+        batch.attempts = 8;
+        let not_leader = Error::broker(ErrorCode::NotLeaderOrFollower, None);
+        assert!(flow.failed(batch, not_leader, false, &config).is_none());
+        let (mut batch, wait) = queued_wait(&mut flow);
+        assert!(wait <= Duration::from_millis(100), "waited {wait:?}");
+
+        // A timeout after as many failures waits the longest backoff instead.
+        let timeout = Error::Timeout {
+            what: "a Produce answer".into(),
+            after: Duration::from_secs(30),
+        };
+        batch.attempts = 8;
+        assert!(flow.failed(batch, timeout, false, &config).is_none());
+        let (_, wait) = queued_wait(&mut flow);
+        assert!(wait > Duration::from_millis(900), "waited {wait:?}");
+    }
+
+    #[test]
+    fn a_batch_failing_after_the_delivery_timeout_is_given_up() {
+        use std::time::Duration;
+        let config = ProducerConfig::new();
+        let mut flow = Flow::default();
+        let mut batch = lone_batch(&config);
+        batch.created = Instant::now()
+            .checked_sub(Duration::from_secs(121))
+            .expect("an instant 121 s ago");
+        let given_up = flow.failed(batch, lost("refused"), false, &config);
+        assert!(
+            given_up.is_some(),
+            "retried past the 120 s delivery timeout"
+        );
+        assert!(flow.retry.is_empty());
+
+        let mut batch = lone_batch(&config);
+        batch.attempts = 1_000;
+        assert!(
+            flow.failed(batch, lost("refused"), false, &config)
+                .is_none(),
+            "the number of attempts alone gives nothing up"
+        );
     }
 }
