@@ -46,6 +46,11 @@ pub(crate) struct Batch {
     /// Whether a request carrying the batch was ever handed to a connection: only
     /// then may the broker have written it.
     pub(crate) sent: bool,
+    /// Whether some attempt went out and ended without an answer that says the
+    /// batch was not written (a lost connection, a timeout, a storage error): it
+    /// may be in the log under its sequence number, whatever later attempts are
+    /// told, so giving it up must not free that number.
+    pub(crate) in_doubt: bool,
     /// Failed sends so far.
     pub(crate) attempts: u32,
     /// Not to be sent again before this instant.
@@ -146,6 +151,7 @@ impl TopicQueues {
                 memory: open.memory,
                 sequence: None,
                 sent: false,
+                in_doubt: false,
                 attempts: 0,
                 retry_at: None,
                 created: open.created,

@@ -8,8 +8,12 @@
 //! the retry queue is renumbered past any refused batch so the broker sees
 //! consecutive sequence numbers again.
 //!
-//! A batch given up after it went out may have been written, so the broker's next
-//! expected sequence is unknown and no renumbering can be trusted. The partition
+//! A batch given up after some attempt of it went out and got no answer that
+//! says it was not written (a lost connection, a timeout) may be in the log,
+//! whatever a later attempt was told (a new leader that does not know the
+//! producer id yet): the broker's next expected sequence is unknown, and a later
+//! batch renumbered into its sequence would be taken for it, acknowledged at its
+//! offset and dropped. The partition
 //! then starts over, as Kafka's producer does: once nothing of it is in flight it
 //! takes a producer id the broker has not seen on it (the sender asks for one with
 //! InitProducerId) and numbers its waiting batches from 0 again. A waiting batch
@@ -69,6 +73,9 @@ impl Flow {
             batch.attempts += 1;
         }
         self.recovering = true;
+        if batch.sent && !not_written(&error) {
+            batch.in_doubt = true;
+        }
         let now = Instant::now();
         let retriable = config.acks != Acks::None
             && (error.is_retriable() || (idempotent && out_of_order))
@@ -90,7 +97,7 @@ impl Flow {
             None
         } else {
             if let Some(sequence) = batch.sequence {
-                if !batch.sent || not_written(&error) {
+                if !batch.in_doubt {
                     self.holes.push((sequence, batch.count()));
                 } else {
                     self.needs_new_id = true;
@@ -355,6 +362,28 @@ mod tests {
         let retry = flow.retry.front().expect("queued for a retry");
         assert_eq!(header(retry), (8, 0), "numbered from 0 under the new id");
         assert_eq!(flow.next_sequence, 1);
+    }
+
+    #[test]
+    fn a_batch_lost_in_flight_once_is_never_a_hole_whatever_it_is_told_later() {
+        let config = ProducerConfig::new();
+        let (mut flow, mut first, _second) = two_in_flight(&config);
+        first.sent = true;
+        flow.in_flight -= 1;
+        // The answer to its first attempt was lost: the old leader may have
+        // written it (and a new leader may hold it at sequence 0).
+        assert!(flow
+            .failed(first, lost("answer lost"), true, &config)
+            .is_none());
+        let first = flow.retry.pop_front().expect("queued for a retry");
+        // The next attempt is refused outright.
+        let unknown = Error::broker(ErrorCode::UnknownProducerId, None);
+        assert!(flow.failed(first, unknown, true, &config).is_some());
+        assert!(
+            flow.needs_new_id,
+            "its sequence may be in the log: a later batch must not reuse it"
+        );
+        assert!(flow.holes.is_empty());
     }
 
     #[test]
