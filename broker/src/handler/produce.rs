@@ -11,13 +11,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use rill_protocol::api::produce::{
     ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse,
     ProduceTopicResponse,
 };
-use rill_protocol::{CheckedBatch, ErrorCode, ProducerInfo, RecordBatch};
+use rill_protocol::{BatchHeader, CheckedBatch, ErrorCode, ProducerInfo, RecordBatch};
 
 use crate::api_error::ApiError;
 use crate::group::offsets::OFFSETS_TOPIC;
@@ -41,6 +42,7 @@ pub async fn handle(broker: &Broker, request: ProduceRequest) -> ProduceResponse
         .filter(|(_, count)| *count > 1)
         .map(|((name, partition), _)| (name.to_string(), partition))
         .collect();
+    await_producer_ids(broker, &request).await;
     let mut pending = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
@@ -92,6 +94,36 @@ pub async fn handle(broker: &Broker, request: ProduceRequest) -> ProduceResponse
     ProduceResponse { topics }
 }
 
+/// How long a produce waits for this broker's metadata to learn of a producer
+/// id it names before refusing the id as never issued.
+const PRODUCER_ID_CATCH_UP: Duration = Duration::from_secs(2);
+
+/// In a cluster, waits (at most [`PRODUCER_ID_CATCH_UP`]) until this broker's
+/// copy of the metadata has every producer id the request's batches name. Ids
+/// are granted by the metadata group, so a partition leader whose metadata
+/// replica is behind (just restarted, re-replicating after its disk was wiped)
+/// can be asked about an id granted a moment ago elsewhere; it must not refuse
+/// that id as unknown.
+async fn await_producer_ids(broker: &Broker, request: &ProduceRequest) {
+    let Some(cluster) = &broker.cluster else {
+        return;
+    };
+    let newest = request
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .filter_map(|entry| BatchHeader::parse(&entry.records).ok())
+        .map(|header| header.producer.producer_id)
+        .max();
+    let Some(newest) = newest.filter(|id| *id >= 0) else {
+        return;
+    };
+    let mut view = cluster.meta().view();
+    let known = view.wait_for(|v| v.state.next_producer_id() > newest);
+    // Past the wait, issued_history refuses the id with what it knows.
+    let _ = tokio::time::timeout(PRODUCER_ID_CATCH_UP, known).await;
+}
+
 /// A running append, with the batch's record count and size for the metrics.
 type AppendJob = (
     tokio::task::JoinHandle<Result<(i64, i64), ApiError>>,
@@ -138,8 +170,9 @@ struct Stamp {
 /// Refuses a producer id this broker never issued (59) and an epoch it was not
 /// issued with (47); otherwise says how much of the id's past this broker saw.
 /// In a cluster the ids come from the metadata group, any broker may have
-/// issued one, and a partition's leader knows all of its past (its producer
-/// state is rebuilt from the log when it starts leading).
+/// issued one (the handler first waits for this broker's metadata to catch
+/// up), and a partition's leader knows all of its past (its producer state is
+/// rebuilt from the log when it starts leading).
 fn issued_history(broker: &Broker, producer: &ProducerInfo) -> Result<History, ApiError> {
     if let Some(cluster) = &broker.cluster {
         let next = cluster.meta().view().borrow().state.next_producer_id();
