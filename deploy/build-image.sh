@@ -7,7 +7,9 @@
 #
 # Static linking, first that works:
 #   1. the musl target (x86_64-unknown-linux-musl; `rustup target add` is tried
-#      when it is not installed);
+#      when it is not installed), when a musl C compiler is installed
+#      (x86_64-linux-musl-gcc, or musl-gcc from Debian's musl-tools): zstd-sys
+#      compiles C for the target;
 #   2. glibc with crt-static (RUSTFLAGS="-C target-feature=+crt-static").
 # Set RILL_STATIC=gnu to skip straight to 2. Binaries are built without debug
 # info and stripped (the workspace's release profile keeps debug = 1).
@@ -24,13 +26,15 @@ say() { printf 'build-image: %s\n' "$*" >&2; }
 
 musl=$arch-unknown-linux-musl
 gnu=$arch-unknown-linux-gnu
-if [[ ${RILL_STATIC:-musl} != gnu ]] &&
+musl_cc=$(command -v "$arch-linux-musl-gcc" || command -v musl-gcc || true)
+if [[ ${RILL_STATIC:-musl} != gnu ]] && [[ -n $musl_cc ]] &&
     { rustup target list --installed 2>/dev/null | grep -qx "$musl" ||
       rustup target add "$musl"; }; then
     triple=$musl
     flags=${RUSTFLAGS:-}
+    export "CC_${musl//-/_}=$musl_cc"
 else
-    say "not using $musl; building $gnu with crt-static"
+    say "not using $musl (no musl C compiler, or RILL_STATIC=gnu); building $gnu with crt-static"
     triple=$gnu
     flags="${RUSTFLAGS:-} -C target-feature=+crt-static"
 fi
