@@ -16,9 +16,13 @@
 //! Brokers can also be paused (SIGSTOP) and resumed (SIGCONT), and a broker's
 //! data directory wiped while it is down.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use rand::Rng;
 
 use crate::client::TestClient;
 use crate::process::BrokerProcess;
@@ -32,12 +36,30 @@ pub const TIMING: &[(&str, &str)] = &[
     ("RILL_CLUSTER_ELECTION_MAX_MS", "400"),
 ];
 
-/// A free port on 127.0.0.1 (bound, read and released).
+/// A port on 127.0.0.1 that is free now and that no other call in this
+/// process has returned, for a listener that binds it later.
+///
+/// It is picked below the kernel's ephemeral range (ip_local_port_range),
+/// from which listeners and proxies bound to port 0 get theirs: a port picked
+/// there and released could be taken by one of them before its broker binds
+/// it (seen: a broker refused to start with "Address already in use", and
+/// another's proxy answered in its place).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let below = ephemeral_from.max(12_000);
+    let mut given = GIVEN.lock().unwrap_or_else(PoisonError::into_inner);
+    for _ in 0..10_000 {
+        let port = rand::thread_rng().gen_range(10_000..below);
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 in 10000..{below}");
 }
 
 /// Three broker processes forming one cluster.
