@@ -233,3 +233,44 @@ async fn cluster_status_shows_brokers_leaders_and_replicas_in_sync() {
         assert!(!p.in_sync.contains(&3), "{p:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_cut_off_and_back_does_not_depose_the_leader() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start_linked(BROKER, data.path(), TIMING).await;
+    let admin = Admin::connect(cluster.bootstrap()).await.expect("admin");
+    admin.create_topic(TOPIC, 1, &[]).await.expect("create");
+    let led = |s: &ClusterStatus| {
+        s.partitions
+            .iter()
+            .find(|p| p.topic == TOPIC)
+            .is_some_and(|p| p.leader.is_some() && p.in_sync.len() == 3)
+    };
+    let before = status_until(&admin, led).await;
+    let partition = |s: &ClusterStatus| {
+        s.partitions
+            .iter()
+            .find(|p| p.topic == TOPIC)
+            .cloned()
+            .expect("the partition")
+    };
+    let (leader, term) = {
+        let p = partition(&before);
+        (p.leader.expect("a leader"), p.term)
+    };
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+
+    // Cut off for about ten maximum election timeouts (400 ms each).
+    let id = usize::try_from(follower).expect("broker id");
+    cluster.isolate(id, true);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    cluster.isolate(id, false);
+
+    let after = status_until(&admin, led).await;
+    let p = partition(&after);
+    assert_eq!(
+        (p.leader, p.term),
+        (Some(leader), term),
+        "broker {follower}, back from being cut off, raised the term or moved the leader: {p:?}"
+    );
+}

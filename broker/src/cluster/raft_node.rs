@@ -114,6 +114,10 @@ where
         // term: its state machine restarts behind the commit, and an election
         // (whose blank entry it must apply before serving) brings it up to date.
         enable_leader_restore: Some(false),
+        // A member that cannot win (cut off, or behind) asks first whether a
+        // majority would vote for it, without raising its term; otherwise its
+        // climbing term deposes a healthy leader the moment it is back.
+        enable_pre_vote: Some(true),
         ..Default::default()
     };
     (start.tune)(&mut config);
