@@ -4,7 +4,7 @@
 
 // The client's test support (a broker, reading partitions back), shared with
 // the client tests rather than copied.
-#[path = "../../client/tests/common/mod.rs"]
+#[path = "../../tests/tests/common/mod.rs"]
 mod common;
 
 mod rill_command;

@@ -5,7 +5,7 @@
 
 // The client's test support (a broker, producer helpers), shared with the client
 // tests rather than copied.
-#[path = "../../client/tests/consumer_support/mod.rs"]
+#[path = "../../tests/tests/consumer_support/mod.rs"]
 mod consumer_support;
 
 mod rill_command;

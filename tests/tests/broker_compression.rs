@@ -1,6 +1,6 @@
 //! Compressed batches through a real broker: stored and served exactly as the
 //! producer sent them, and a codec id Rill does not know is refused with nothing
-//! written. (client/tests/compression.rs reads every codec back with the
+//! written. (tests/tests/client_compression.rs reads every codec back with the
 //! client's consumer.)
 
 use rill_broker::embedded::EmbeddedBroker;

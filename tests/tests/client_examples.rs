@@ -10,11 +10,11 @@ use rill_broker::embedded::EmbeddedBroker;
 use rill_client::Admin;
 
 #[allow(dead_code)]
-#[path = "../examples/shop.rs"]
+#[path = "../../client/examples/shop.rs"]
 mod shop;
 
 #[allow(dead_code)]
-#[path = "../examples/payment.rs"]
+#[path = "../../client/examples/payment.rs"]
 mod payment;
 
 const EVENTS: u64 = 100;
