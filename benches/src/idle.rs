@@ -248,7 +248,7 @@ mod tests {
             })),
         };
         let mut buf = BytesMut::new();
-        response.encode(&mut buf);
+        response.encode(0, &mut buf);
         buf.to_vec()
     }
 

@@ -204,16 +204,20 @@ enum Answer {
 /// does not decode itself, or closes the connection when it cannot (no correlation
 /// id, or a Produce with acks 0: see [`handler::undecodable_gets_response`]).
 async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
+    let mut version = 0;
     let response = match Request::decode(frame) {
-        Ok(request) => match handler::handle(broker, request).await {
-            Outcome::Reply(response) => response,
-            Outcome::Fetch {
-                correlation_id,
-                answer,
-            } => return Answer::Reply(frame_fetch(correlation_id, answer)),
-            Outcome::Silent => return Answer::Silent,
-            Outcome::Close(reason) => return Answer::Close(reason),
-        },
+        Ok(request) => {
+            version = request.header.api_version;
+            match handler::handle(broker, request).await {
+                Outcome::Reply(response) => response,
+                Outcome::Fetch {
+                    correlation_id,
+                    answer,
+                } => return Answer::Reply(frame_fetch(correlation_id, answer)),
+                Outcome::Silent => return Answer::Silent,
+                Outcome::Close(reason) => return Answer::Close(reason),
+            }
+        }
         Err(DecodeFailure {
             correlation_id: Some(correlation_id),
             error,
@@ -238,14 +242,15 @@ async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
             ))
         }
     };
-    Answer::Reply(Frame::Whole(frame_response(&response)))
+    Answer::Reply(Frame::Whole(frame_response(&response, version)))
 }
 
-/// Encodes `response` as a whole frame, length prefix included.
-fn frame_response(response: &Response) -> Bytes {
+/// Encodes `response`, answering a request of `version`, as a whole frame,
+/// length prefix included.
+fn frame_response(response: &Response, version: i16) -> Bytes {
     let mut buf = BytesMut::with_capacity(4 + response.size_hint());
     buf.put_u32(0);
-    response.encode(&mut buf);
+    response.encode(version, &mut buf);
     let len = u32::try_from(buf.len() - 4).unwrap_or(u32::MAX);
     buf[..4].copy_from_slice(&len.to_be_bytes());
     buf.freeze()
@@ -272,14 +277,17 @@ fn frame_fetch(correlation_id: i32, answer: FetchAnswer) -> Frame {
         Ok(splices) => splices,
         Err(e) => {
             tracing::warn!(error = %e, "fetch answer cannot be framed");
-            return Frame::Whole(frame_response(&Response {
-                header: ResponseHeader {
-                    correlation_id,
-                    error_code: ErrorCode::Unknown,
-                    error_message: Some(e.to_string()),
+            return Frame::Whole(frame_response(
+                &Response {
+                    header: ResponseHeader {
+                        correlation_id,
+                        error_code: ErrorCode::Unknown,
+                        error_message: Some(e.to_string()),
+                    },
+                    body: None,
                 },
-                body: None,
-            }));
+                0,
+            ));
         }
     };
     let external: usize = splices.iter().map(|s| s.len).sum();

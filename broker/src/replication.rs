@@ -62,18 +62,54 @@ pub fn place(name: &str, partitions: i32, factor: usize, brokers: &[u64]) -> Vec
         .collect()
 }
 
+/// A topic a CreateTopics request asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTopic<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its partition count.
+    pub partitions: i32,
+    /// Replicas per partition; -1 for [`DEFAULT_REPLICATION_FACTOR`] (at most
+    /// every broker).
+    pub replication_factor: i16,
+    /// Its settings, as the request names them.
+    pub configs: &'a [(String, Option<String>)],
+}
+
+/// The replication factor `asked` resolves to in a cluster of `brokers`, or
+/// `INVALID_REPLICATION_FACTOR` naming what is allowed.
+pub fn replication_factor(asked: i16, brokers: usize) -> Result<usize, ApiError> {
+    let allowed = usize::try_from(asked)
+        .ok()
+        .filter(|n| (1..=brokers).contains(n));
+    match (asked, allowed) {
+        (-1, _) => Ok(DEFAULT_REPLICATION_FACTOR.min(brokers)),
+        (_, Some(factor)) => Ok(factor),
+        (n, None) => Err(ApiError::new(
+            ErrorCode::InvalidReplicationFactor,
+            format!(
+                "replication factor {n} is not allowed: 1 to {brokers} (the brokers in the \
+                 cluster), or -1 for the default, min({DEFAULT_REPLICATION_FACTOR}, brokers)"
+            ),
+        )),
+    }
+}
+
 /// Creates a replicated topic: checks it, proposes it to the metadata group,
 /// and waits until this broker holds its replicas. With `validate_only`,
 /// checks and proposes nothing.
 pub async fn create_topic(
     broker: &Broker,
     cluster: &Cluster,
-    name: &str,
-    partitions: i32,
-    configs: &[(String, Option<String>)],
+    topic: NewTopic<'_>,
     validate_only: bool,
 ) -> Result<(), ApiError> {
-    let settings = broker.topics.check_new(name, partitions, configs)?;
+    let NewTopic {
+        name, partitions, ..
+    } = topic;
+    let brokers: Vec<u64> = cluster.members().keys().copied().collect();
+    let factor = replication_factor(topic.replication_factor, brokers.len())?;
+    let settings = broker.topics.check_new(name, partitions, topic.configs)?;
     if cluster.meta().view().borrow().state.topic(name).is_some() {
         return Err(ApiError::new(
             ErrorCode::TopicAlreadyExists,
@@ -89,11 +125,10 @@ pub async fn create_topic(
             format!("the settings of topic {name:?} cannot be written as TOML: {e}"),
         )
     })?;
-    let brokers: Vec<u64> = cluster.members().keys().copied().collect();
     let command = MetaCommand::CreateTopic(TopicAssignment {
         name: name.to_string(),
         settings,
-        replicas: place(name, partitions, DEFAULT_REPLICATION_FACTOR, &brokers),
+        replicas: place(name, partitions, factor, &brokers),
     });
     match cluster
         .meta()
@@ -345,5 +380,19 @@ mod tests {
         assert_eq!(&leaders[1..], &[2, 2, 2]);
         assert_eq!(place("orders", 2, 3, &[7]), vec![vec![7], vec![7]]);
         assert_eq!(place("orders", 1, 1, &brokers)[0].len(), 1);
+    }
+
+    #[test]
+    fn a_replication_factor_is_the_default_or_one_to_every_broker() {
+        assert_eq!(replication_factor(-1, 5).ok(), Some(3));
+        assert_eq!(replication_factor(-1, 2).ok(), Some(2));
+        assert_eq!(replication_factor(-1, 1).ok(), Some(1));
+        assert_eq!(replication_factor(1, 3).ok(), Some(1));
+        assert_eq!(replication_factor(3, 3).ok(), Some(3));
+        for refused in [0, -2, 4, i16::MAX, i16::MIN] {
+            let err = replication_factor(refused, 3).expect_err("outside 1..=3");
+            assert_eq!(err.code, ErrorCode::InvalidReplicationFactor);
+            assert!(err.message.contains("1 to 3"), "{}", err.message);
+        }
     }
 }

@@ -111,15 +111,24 @@ async fn topics_produce_consume_and_group_lag_round_trip() {
     let described = ok(&addr, &["topic", "describe", "shop"], "").await;
     assert_eq!(
         described.lines().next().map(cells),
-        Some(cells("TOPIC PARTITION LEADER LOG-START LOG-END")),
+        Some(cells(
+            "TOPIC PARTITION LEADER EPOCH REPLICAS LOG-START LOG-END"
+        )),
         "{described}"
     );
+    // One broker, not in a cluster: it leads every partition at epoch 0 and is
+    // its only replica.
+    for line in described.lines().skip(1) {
+        let row = cells(line);
+        assert_eq!(row[3], "0", "{described}");
+        assert_eq!(row[4], row[2], "{described}");
+    }
     let offsets: i64 = described
         .lines()
         .skip(1)
         .map(|l| {
             let number = |i: usize| cells(l)[i].parse::<i64>().expect("number");
-            number(4) - number(3)
+            number(6) - number(5)
         })
         .sum();
     assert_eq!(offsets, 10, "{described}");
@@ -302,6 +311,21 @@ async fn errors_are_one_clear_line() {
     assert_one_line_error(&out, 1, "nope");
     let out = rill(&["--broker", &addr, "topic", "create", "shop"], "", None).await;
     assert_one_line_error(&out, 1, "TOPIC_ALREADY_EXISTS");
+    // One broker outside a cluster holds the only replica.
+    let args = ["topic", "create", "wide", "--replication-factor", "2"];
+    let out = rill(
+        &[&["--broker", addr.as_str()], &args[..]].concat(),
+        "",
+        None,
+    )
+    .await;
+    assert_one_line_error(&out, 1, "INVALID_REPLICATION_FACTOR");
+    ok(
+        &addr,
+        &["topic", "create", "single", "--replication-factor", "1"],
+        "",
+    )
+    .await;
     let out = rill(&["--broker", &addr, "group", "describe", "ghost"], "", None).await;
     assert_one_line_error(&out, 1, "GROUP_ID_NOT_FOUND");
     let out = rill(
@@ -315,6 +339,10 @@ async fn errors_are_one_clear_line() {
     for (args, needle) in [
         (vec!["topic", "create"], "NAME"),
         (vec!["topic", "create", "x", "--partitions", "many"], "many"),
+        (
+            vec!["topic", "create", "x", "--replication-factor", "0"],
+            "0",
+        ),
         (vec!["consume", "shop", "--offset", "3"], "--partition"),
         (
             vec!["consume", "shop", "--from-time", "yesterday"],

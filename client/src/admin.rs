@@ -51,12 +51,17 @@ impl TopicInfo {
 }
 
 /// One partition of a topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
     /// Partition index.
     pub partition: i32,
     /// Node id of the broker that leads it.
     pub leader: i32,
+    /// The leader's epoch (its Raft term), -1 when the answering broker did not
+    /// know it.
+    pub leader_epoch: i32,
+    /// Node ids of the brokers holding a replica, preferred leader first.
+    pub replicas: Vec<i32>,
     /// First offset still in the log; -1 when its leader could not be asked (a
     /// leader is being elected, or the one named is down).
     pub log_start_offset: i64,
@@ -130,12 +135,27 @@ impl Admin {
 
     /// Creates `name` with `partitions` partitions and per-topic settings `configs`
     /// (`("fsync", "always")`, `("retention_ms", "60000")`, ...; docs/PROTOCOL.md
-    /// §5.3 lists them). Fails with the broker's reason, e.g.
+    /// §5.3 lists them), each partition with the cluster's default number of
+    /// replicas, min(3, brokers). Fails with the broker's reason, e.g.
     /// `TOPIC_ALREADY_EXISTS` or `INVALID_CONFIG` with the allowed values.
     pub async fn create_topic(
         &self,
         name: &str,
         partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<()> {
+        self.create_topic_replicated(name, partitions, -1, configs)
+            .await
+    }
+
+    /// As [`Admin::create_topic`], with `replication_factor` replicas of each
+    /// partition (-1: the cluster's default). A factor above the number of
+    /// brokers fails with `INVALID_REPLICATION_FACTOR`.
+    pub async fn create_topic_replicated(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
         configs: &[(&str, &str)],
     ) -> Result<()> {
         if name.is_empty() {
@@ -146,10 +166,17 @@ impl Admin {
                 "topic {name:?} needs at least 1 partition, not {partitions}"
             )));
         }
+        if replication_factor < 1 && replication_factor != -1 {
+            return Err(Error::InvalidArgument(format!(
+                "topic {name:?} needs a replication factor of at least 1 (or -1 for the \
+                 default), not {replication_factor}"
+            )));
+        }
         let request = CreateTopicsRequest {
             topics: vec![CreatableTopic {
                 name: name.to_string(),
                 partitions,
+                replication_factor,
                 configs: configs
                     .iter()
                     .map(|(k, v)| TopicConfig {
@@ -354,6 +381,8 @@ fn topic_info(topic: &MetadataTopic, offsets: &OffsetTable) -> Result<TopicInfo>
         partitions.push(PartitionInfo {
             partition: p.partition,
             leader: p.leader_id,
+            leader_epoch: p.leader_epoch,
+            replicas: p.replicas.clone(),
             log_start_offset,
             high_watermark,
         });
@@ -404,6 +433,8 @@ mod tests {
                     partition,
                     error_code: ErrorCode::None,
                     leader_id: partition + 1,
+                    leader_epoch: 1,
+                    replicas: vec![partition + 1],
                 })
                 .collect(),
         };

@@ -316,7 +316,7 @@ impl Connection {
             }
             other => {
                 let mut buf = BytesMut::with_capacity(other.size_hint());
-                other.encode(&mut buf);
+                other.encode(api.versions().1, &mut buf);
                 buf
             }
         };

@@ -476,6 +476,8 @@ mod tests {
                         partition,
                         error_code,
                         leader_id,
+                        leader_epoch: 1,
+                        replicas: vec![leader_id],
                     })
                     .collect(),
             }],

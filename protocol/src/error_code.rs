@@ -47,6 +47,8 @@ pub enum ErrorCode {
     TopicAlreadyExists,
     /// 37: the partition count is not allowed.
     InvalidPartitions,
+    /// 38: the replication factor is outside 1 to the number of brokers.
+    InvalidReplicationFactor,
     /// 40: a topic setting is unknown or has a value outside its allowed range.
     InvalidConfig,
     /// 42: the request is malformed or violates a rule; the message says which.
@@ -72,7 +74,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every named code (without `Other`).
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::None,
         ErrorCode::Unknown,
         ErrorCode::OffsetOutOfRange,
@@ -90,6 +92,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedVersion,
         ErrorCode::TopicAlreadyExists,
         ErrorCode::InvalidPartitions,
+        ErrorCode::InvalidReplicationFactor,
         ErrorCode::InvalidConfig,
         ErrorCode::InvalidRequest,
         ErrorCode::OutOfOrderSequenceNumber,
@@ -121,6 +124,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedVersion => 35,
             ErrorCode::TopicAlreadyExists => 36,
             ErrorCode::InvalidPartitions => 37,
+            ErrorCode::InvalidReplicationFactor => 38,
             ErrorCode::InvalidConfig => 40,
             ErrorCode::InvalidRequest => 42,
             ErrorCode::OutOfOrderSequenceNumber => 45,
@@ -168,6 +172,7 @@ impl std::fmt::Display for ErrorCode {
             ErrorCode::UnsupportedVersion => "UNSUPPORTED_VERSION",
             ErrorCode::TopicAlreadyExists => "TOPIC_ALREADY_EXISTS",
             ErrorCode::InvalidPartitions => "INVALID_PARTITIONS",
+            ErrorCode::InvalidReplicationFactor => "INVALID_REPLICATION_FACTOR",
             ErrorCode::InvalidConfig => "INVALID_CONFIG",
             ErrorCode::InvalidRequest => "INVALID_REQUEST",
             ErrorCode::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",

@@ -23,7 +23,7 @@ use crate::api::metadata::{MetadataRequest, MetadataResponse};
 use crate::api::offset_commit::{OffsetCommitRequest, OffsetCommitResponse};
 use crate::api::offset_fetch::{OffsetFetchRequest, OffsetFetchResponse};
 use crate::api::produce::{ProduceRequest, ProduceResponse};
-use crate::api::ApiKey;
+use crate::api::{ApiKey, Versioned};
 use crate::header::{RequestHeader, ResponseHeader};
 use crate::{Error, Result};
 
@@ -71,10 +71,10 @@ macro_rules! messages {
                 }
             }
 
-            /// Appends the body.
-            pub fn encode(&self, buf: &mut BytesMut) {
+            /// Appends the body as `version` lays it out.
+            pub fn encode(&self, version: i16, buf: &mut BytesMut) {
                 match self {
-                    $(RequestBody::$api(m) => m.encode(buf),)*
+                    $(RequestBody::$api(m) => m.encode_at(version, buf),)*
                 }
             }
 
@@ -82,7 +82,7 @@ macro_rules! messages {
             pub fn decode(api: ApiKey, version: i16, body: &[u8]) -> Result<Self> {
                 api.check_version(version)?;
                 Ok(match api {
-                    $(ApiKey::$api => RequestBody::$api($req::decode(body)?),)*
+                    $(ApiKey::$api => RequestBody::$api($req::decode_at(version, body)?),)*
                 })
             }
         }
@@ -111,10 +111,10 @@ macro_rules! messages {
                 }
             }
 
-            /// Appends the body.
-            pub fn encode(&self, buf: &mut BytesMut) {
+            /// Appends the body as `version` lays it out.
+            pub fn encode(&self, version: i16, buf: &mut BytesMut) {
                 match self {
-                    $(ResponseBody::$api(m) => m.encode(buf),)*
+                    $(ResponseBody::$api(m) => m.encode_at(version, buf),)*
                 }
             }
 
@@ -122,7 +122,7 @@ macro_rules! messages {
             pub fn decode(api: ApiKey, version: i16, body: &[u8]) -> Result<Self> {
                 api.check_version(version)?;
                 Ok(match api {
-                    $(ApiKey::$api => ResponseBody::$api($resp::decode(body)?),)*
+                    $(ApiKey::$api => ResponseBody::$api($resp::decode_at(version, body)?),)*
                 })
             }
         }
@@ -195,10 +195,11 @@ impl Request {
         }
     }
 
-    /// Appends header and body (the frame body, without the length prefix).
+    /// Appends header and body (the frame body, without the length prefix), the
+    /// body laid out as the header's version.
     pub fn encode(&self, buf: &mut BytesMut) {
         self.header.encode(buf);
-        self.body.encode(buf);
+        self.body.encode(self.header.api_version, buf);
     }
 
     /// Decodes a frame body.
@@ -224,11 +225,12 @@ pub struct Response {
 }
 
 impl Response {
-    /// Appends header and body (the frame body, without the length prefix).
-    pub fn encode(&self, buf: &mut BytesMut) {
+    /// Appends header and body (the frame body, without the length prefix), the
+    /// body laid out as `version`, the version of the request it answers.
+    pub fn encode(&self, version: i16, buf: &mut BytesMut) {
         self.header.encode(buf);
         if let Some(body) = &self.body {
-            body.encode(buf);
+            body.encode(version, buf);
         }
     }
 
@@ -317,7 +319,7 @@ mod tests {
             }],
         });
         let mut buf = BytesMut::new();
-        body.encode(&mut buf);
+        body.encode(0, &mut buf);
         assert_eq!(body.size_hint(), buf.len());
 
         let response = Response {
@@ -339,7 +341,7 @@ mod tests {
             })),
         };
         let mut buf = BytesMut::new();
-        response.encode(&mut buf);
+        response.encode(0, &mut buf);
         assert!(
             response.size_hint() >= buf.len(),
             "{} < {}",
@@ -392,7 +394,7 @@ mod tests {
             body: None,
         };
         let mut buf = BytesMut::new();
-        response.encode(&mut buf);
+        response.encode(0, &mut buf);
         assert_eq!(Response::decode(ApiKey::Fetch, 0, &buf), Ok(response));
         buf.extend_from_slice(&[0]);
         assert!(Response::decode(ApiKey::Fetch, 0, &buf).is_err());

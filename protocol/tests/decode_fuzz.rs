@@ -38,9 +38,12 @@ fn every_request_and_response_body_decoder_survives_arbitrary_bytes() {
         let mut runner = runner();
         runner
             .run(&input(), |bytes| {
-                let _ = RequestBody::decode(api, 0, &bytes);
-                let _ = ResponseBody::decode(api, 0, &bytes);
-                let _ = Response::decode(api, 0, &bytes);
+                let (min, max) = api.versions();
+                for version in min..=max {
+                    let _ = RequestBody::decode(api, version, &bytes);
+                    let _ = ResponseBody::decode(api, version, &bytes);
+                    let _ = Response::decode(api, version, &bytes);
+                }
                 Ok(())
             })
             .unwrap_or_else(|e| panic!("{}: {e}", api.name()));
@@ -146,6 +149,7 @@ fn valid_requests() -> Vec<Vec<u8>> {
             topics: vec![CreatableTopic {
                 name: "purchases".into(),
                 partitions: 6,
+                replication_factor: 3,
                 configs: vec![TopicConfig {
                     key: "fsync".into(),
                     value: Some("always".into()),

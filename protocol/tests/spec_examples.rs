@@ -55,7 +55,7 @@ fn request(frame: &[u8]) -> Request {
 fn response(api: ApiKey, frame: &[u8]) -> Response {
     let response = Response::decode(api, 0, body(frame)).expect("the example decodes");
     let mut again = BytesMut::new();
-    response.encode(&mut again);
+    response.encode(0, &mut again);
     assert_eq!(&again[..], body(frame), "re-encoding gives the same bytes");
     response
 }

@@ -207,10 +207,11 @@ impl TestClient {
         }
     }
 
-    /// Reads the next response, which must answer request `correlation_id` to `api`.
+    /// Reads the next response, which must answer request `correlation_id` to `api`
+    /// sent at the API's newest version (as [`encode_request`] sends it).
     pub async fn recv(&mut self, api: ApiKey, correlation_id: i32) -> io::Result<Response> {
         let frame = self.recv_frame().await?;
-        let response = Response::decode(api, 0, &frame)
+        let response = Response::decode(api, api.versions().1, &frame)
             .map_err(|e| invalid(format!("{} response: {e}", api.name())))?;
         if response.header.correlation_id != correlation_id {
             return Err(invalid(format!(

@@ -48,6 +48,7 @@ pub fn create_topics_request(topics: &[(&str, i32)], configs: &[(&str, &str)]) -
             .map(|&(name, partitions)| CreatableTopic {
                 name: name.to_string(),
                 partitions,
+                replication_factor: -1,
                 configs: configs
                     .iter()
                     .map(|(k, v)| TopicConfig {

@@ -275,6 +275,7 @@ async fn timeout_ms_takes_any_value() {
             topics: vec![CreatableTopic {
                 name: "t".into(),
                 partitions: 1,
+                replication_factor: -1,
                 configs: Vec::new(),
             }],
             timeout_ms,

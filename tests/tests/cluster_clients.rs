@@ -33,14 +33,19 @@ async fn described(admin: &Admin) -> TopicInfo {
     }
 }
 
-/// Sends `values` keyed by their index, awaits every delivery and records where
-/// each landed.
+/// Sends `values` to [`TOPIC`] keyed by their index, awaits every delivery and
+/// records where each landed.
 async fn send_all(producer: &Producer, values: &[String], acked: &mut Acked) {
+    send_all_to(producer, TOPIC, values, acked).await;
+}
+
+/// As [`send_all`], to `topic`.
+async fn send_all_to(producer: &Producer, topic: &str, values: &[String], acked: &mut Acked) {
     let mut deliveries = Vec::new();
     for (i, value) in values.iter().enumerate() {
         let key = format!("customer-{}", i % 17);
         let delivery = producer
-            .enqueue(TOPIC, Some(key.as_bytes()), Some(value.as_bytes()), &[])
+            .enqueue(topic, Some(key.as_bytes()), Some(value.as_bytes()), &[])
             .await
             .expect("enqueue");
         deliveries.push((value.clone(), delivery));
@@ -273,4 +278,58 @@ async fn a_follower_cut_off_and_back_does_not_depose_the_leader() {
         (Some(leader), term),
         "broker {follower}, back from being cut off, raised the term or moved the leader: {p:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_get_the_replication_factor_asked_for() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start(BROKER, data.path(), TIMING).await;
+    let admin = Admin::connect(cluster.bootstrap()).await.expect("admin");
+    for (name, factor) in [("single", 1), ("pair", 2), ("default", -1)] {
+        admin
+            .create_topic_replicated(name, 3, factor, &[])
+            .await
+            .unwrap_or_else(|e| panic!("create {name} with {factor} replicas: {e}"));
+    }
+    let refused = admin
+        .create_topic_replicated("too-many", 1, 4, &[])
+        .await
+        .expect_err("4 replicas on 3 brokers");
+    assert_eq!(
+        refused.code(),
+        Some(rill_protocol::ErrorCode::InvalidReplicationFactor),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("1 to 3"), "{refused}");
+    assert!(admin.describe_topic("too-many").await.is_err());
+
+    let producer = Producer::connect(cluster.bootstrap(), ProducerConfig::default())
+        .await
+        .expect("producer");
+    for (name, factor) in [("single", 1), ("pair", 2), ("default", 3)] {
+        let values: Vec<String> = (0..30).map(|i| format!("{name}-{i}")).collect();
+        let mut acked = Acked::new();
+        send_all_to(&producer, name, &values, &mut acked).await;
+        assert_eq!(acked.len(), 30);
+        let info = admin.describe_topic(name).await.expect("describe");
+        for p in &info.partitions {
+            let distinct: BTreeSet<i32> = p.replicas.iter().copied().collect();
+            assert_eq!(p.replicas.len(), factor, "{name}: {p:?}");
+            assert_eq!(distinct.len(), factor, "{name}: {p:?}");
+            assert!(distinct.is_subset(&BTreeSet::from([1, 2, 3])), "{p:?}");
+            assert!(p.replicas.contains(&p.leader), "{name}: {p:?}");
+            assert!(p.leader_epoch >= 1, "{name}: {p:?}");
+            // Raft's own entries take offsets too (as control records), so
+            // the log end is past the last acknowledged record, not at 30.
+            let last = acked
+                .keys()
+                .filter(|(q, _)| *q == p.partition)
+                .map(|k| k.1)
+                .max();
+            assert!(
+                last.is_none_or(|last| last < p.high_watermark),
+                "{name}: {p:?}"
+            );
+        }
+    }
 }

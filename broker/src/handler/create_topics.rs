@@ -4,7 +4,7 @@
 use rill_protocol::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse, TopicResult};
 use rill_protocol::ErrorCode;
 
-use crate::replication;
+use crate::replication::{self, NewTopic};
 use crate::state::Broker;
 
 /// Creates each requested topic; one topic's failure does not affect the others.
@@ -18,27 +18,29 @@ pub async fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopi
             .collect();
         let result = match &broker.cluster {
             Some(cluster) => {
-                replication::create_topic(
-                    broker,
-                    cluster,
-                    &topic.name,
-                    topic.partitions,
-                    &configs,
-                    request.validate_only,
-                )
-                .await
+                let new = NewTopic {
+                    name: &topic.name,
+                    partitions: topic.partitions,
+                    replication_factor: topic.replication_factor,
+                    configs: &configs,
+                };
+                replication::create_topic(broker, cluster, new, request.validate_only).await
             }
-            None => {
-                broker
-                    .topics
-                    .create(
-                        &topic.name,
-                        topic.partitions,
-                        &configs,
-                        request.validate_only,
-                    )
-                    .await
-            }
+            // One broker, not in a cluster: the only replica of its partitions.
+            None => match replication::replication_factor(topic.replication_factor, 1) {
+                Ok(_) => {
+                    broker
+                        .topics
+                        .create(
+                            &topic.name,
+                            topic.partitions,
+                            &configs,
+                            request.validate_only,
+                        )
+                        .await
+                }
+                Err(e) => Err(e),
+            },
         };
         topics.push(match result {
             Ok(()) => TopicResult {

@@ -122,12 +122,48 @@ fn describe(broker: &Broker, topic: &Topic) -> MetadataTopic {
                         leader => (ErrorCode::LeaderNotAvailable, leader),
                     },
                 };
+                let (leader_epoch, replicas) = replication_of(broker, topic, slot, node_id);
                 MetadataPartition {
                     partition: slot.index(),
                     error_code,
                     leader_id,
+                    leader_epoch,
+                    replicas,
                 }
             })
             .collect(),
     }
+}
+
+/// A partition's leader epoch and replicas as this broker knows them. Not in a
+/// cluster: epoch 0, this broker the only replica. In a cluster: the term of
+/// the partition's group member here, else the term its last recorded leader
+/// was elected in, else -1; the replicas from the topic's assignment.
+fn replication_of(broker: &Broker, topic: &Topic, slot: &Slot, node_id: i32) -> (i32, Vec<i32>) {
+    let Some(cluster) = &broker.cluster else {
+        return (0, vec![node_id]);
+    };
+    let here = slot
+        .partition()
+        .and_then(|p| p.replica())
+        .map(|group| group.term());
+    let recorded = || {
+        let view = cluster.meta().view();
+        let leader = view.borrow().state.leader(&topic.name, slot.index());
+        leader.map(|l| l.term)
+    };
+    let epoch = here
+        .or_else(recorded)
+        .and_then(|term| i32::try_from(term).ok())
+        .unwrap_or(-1);
+    let replicas = usize::try_from(slot.index())
+        .ok()
+        .and_then(|i| topic.replicas.get(i))
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| i32::try_from(*id).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    (epoch, replicas)
 }

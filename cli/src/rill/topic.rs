@@ -21,6 +21,10 @@ pub enum TopicCommand {
         /// Number of partitions.
         #[arg(long, default_value_t = 1, value_name = "N")]
         partitions: i32,
+        /// Replicas of each partition, 1 to the number of brokers [default:
+        /// min(3, brokers)].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i16).range(1..))]
+        replication_factor: Option<i16>,
         /// A topic setting as KEY=VALUE (fsync, segment_bytes, retention_ms,
         /// cleanup, ...); repeat for several.
         #[arg(long = "config", value_name = "KEY=VALUE", value_parser = key_value)]
@@ -30,8 +34,9 @@ pub enum TopicCommand {
     /// start, summed over the partitions (the record count unless compaction
     /// removed records).
     List,
-    /// Show a topic's partitions: leader, log start offset and log end offset
-    /// (high watermark: the offset after the last record readers may see).
+    /// Show a topic's partitions: leader, leader epoch, replicas, log start
+    /// offset and log end offset (high watermark: the offset after the last
+    /// record readers may see).
     Describe {
         /// Topic name.
         name: String,
@@ -56,13 +61,17 @@ pub async fn run(admin: &Admin, command: TopicCommand) -> Result<()> {
         TopicCommand::Create {
             name,
             partitions,
+            replication_factor,
             configs,
         } => {
             let configs: Vec<(&str, &str)> = configs
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            admin.create_topic(&name, partitions, &configs).await?;
+            let factor = replication_factor.unwrap_or(-1);
+            admin
+                .create_topic_replicated(&name, partitions, factor, &configs)
+                .await?;
             println!("created topic {name} with {partitions} partitions");
         }
         TopicCommand::List => {
@@ -88,12 +97,22 @@ pub async fn run(admin: &Admin, command: TopicCommand) -> Result<()> {
                         name.clone(),
                         p.partition.to_string(),
                         p.leader.to_string(),
+                        offset(i64::from(p.leader_epoch)),
+                        replicas(&p.replicas),
                         offset(p.log_start_offset),
                         offset(p.high_watermark),
                     ]
                 })
                 .collect();
-            let header = ["TOPIC", "PARTITION", "LEADER", "LOG-START", "LOG-END"];
+            let header = [
+                "TOPIC",
+                "PARTITION",
+                "LEADER",
+                "EPOCH",
+                "REPLICAS",
+                "LOG-START",
+                "LOG-END",
+            ];
             table::print(&header, &rows).or_else(stdout_error)?;
         }
         TopicCommand::Delete { name } => {
@@ -117,8 +136,17 @@ pub fn stdout_error(e: std::io::Error) -> Result<()> {
     std::process::exit(1);
 }
 
-/// An offset for a table: `-` when it is not known (its leader could not be
-/// asked).
+/// Replica ids for a table, comma-separated; `-` when none are known.
+fn replicas(ids: &[i32]) -> String {
+    if ids.is_empty() {
+        return "-".to_string();
+    }
+    let ids: Vec<String> = ids.iter().map(i32::to_string).collect();
+    ids.join(",")
+}
+
+/// An offset or epoch for a table: `-` when it is not known (its leader could
+/// not be asked).
 fn offset(offset: i64) -> String {
     if offset < 0 {
         "-".to_string()

@@ -2,17 +2,18 @@
 //! configuration.
 //!
 //! ```text
-//! CreateTopicsRequest v0
+//! CreateTopicsRequest v0 and v1
 //!   topics        array<
 //!     name          string
 //!     partitions    int32
+//!     replication_factor int16   v1 only: -1 = the cluster's default
 //!     configs       array<
 //!       key           string
 //!       value         nullable_string > >
 //!   timeout_ms    int32
 //!   validate_only int8    0 or 1: check the request but create nothing
 //!
-//! CreateTopicsResponse v0
+//! CreateTopicsResponse v0 and v1
 //!   topics        array<
 //!     name          string
 //!     error_code    int16
@@ -21,6 +22,7 @@
 
 use bytes::BytesMut;
 
+use crate::api::Versioned;
 use crate::error_code::ErrorCode;
 use crate::wire::{Reader, Writer};
 use crate::{Error, Result};
@@ -41,6 +43,9 @@ pub struct CreatableTopic {
     pub name: String,
     /// Number of partitions.
     pub partitions: i32,
+    /// Replicas of each partition; -1 for the cluster's default, min(3, brokers).
+    /// A v0 request has no such field and asks for the default.
+    pub replication_factor: i16,
     /// Per-topic settings.
     pub configs: Vec<TopicConfig>,
 }
@@ -57,27 +62,34 @@ pub struct CreateTopicsRequest {
 }
 
 impl CreateTopicsRequest {
-    /// Appends the body.
-    pub fn encode(&self, buf: &mut BytesMut) {
+    /// Appends the body as `version` lays it out.
+    pub fn encode(&self, version: i16, buf: &mut BytesMut) {
         Writer::new(buf)
             .array_of(&self.topics, |w, t| {
-                w.string(&t.name)
-                    .i32(t.partitions)
-                    .array_of(&t.configs, |w, c| {
-                        w.string(&c.key).nullable_string(c.value.as_deref());
-                    });
+                w.string(&t.name).i32(t.partitions);
+                if version >= 1 {
+                    w.i16(t.replication_factor);
+                }
+                w.array_of(&t.configs, |w, c| {
+                    w.string(&c.key).nullable_string(c.value.as_deref());
+                });
             })
             .i32(self.timeout_ms)
             .i8(i8::from(self.validate_only));
     }
 
-    /// Decodes a body.
-    pub fn decode(body: &[u8]) -> Result<Self> {
+    /// Decodes a body laid out as `version`.
+    pub fn decode(version: i16, body: &[u8]) -> Result<Self> {
         let mut r = Reader::new(body, "CreateTopics request");
         let topics = r.array_of("topics", 10, |r| {
             Ok(CreatableTopic {
                 name: r.string("topic name")?,
                 partitions: r.i32("partitions")?,
+                replication_factor: if version >= 1 {
+                    r.i16("replication_factor")?
+                } else {
+                    -1
+                },
                 configs: r.array_of("configs", 4, |r| {
                     Ok(TopicConfig {
                         key: r.string("config key")?,
@@ -103,6 +115,16 @@ impl CreateTopicsRequest {
             timeout_ms,
             validate_only,
         })
+    }
+}
+
+impl Versioned for CreateTopicsRequest {
+    fn encode_at(&self, version: i16, buf: &mut BytesMut) {
+        self.encode(version, buf)
+    }
+
+    fn decode_at(version: i16, body: &[u8]) -> Result<Self> {
+        Self::decode(version, body)
     }
 }
 
@@ -169,6 +191,7 @@ mod tests {
             topics: vec![CreatableTopic {
                 name: "purchases".to_string(),
                 partitions: 6,
+                replication_factor: 3,
                 configs: vec![
                     TopicConfig {
                         key: "cleanup".to_string(),
@@ -204,16 +227,22 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_every_truncation() {
-        check_round_trip(
-            &request(),
-            CreateTopicsRequest::encode,
-            CreateTopicsRequest::decode,
-        );
-        check_truncations(
-            &request(),
-            CreateTopicsRequest::encode,
-            CreateTopicsRequest::decode,
-        );
+        for version in [0, 1] {
+            let mut expected = request();
+            if version == 0 {
+                expected.topics[0].replication_factor = -1;
+            }
+            check_round_trip(
+                &expected,
+                |m, b| m.encode(version, b),
+                |b| CreateTopicsRequest::decode(version, b),
+            );
+            check_truncations(
+                &request(),
+                |m, b| m.encode(version, b),
+                |b| CreateTopicsRequest::decode(version, b),
+            );
+        }
         check_round_trip(
             &response(),
             CreateTopicsResponse::encode,
@@ -227,12 +256,24 @@ mod tests {
     }
 
     #[test]
+    fn a_v0_request_asks_for_the_default_replication_factor() {
+        let mut v0 = BytesMut::new();
+        request().encode(0, &mut v0);
+        let mut v1 = BytesMut::new();
+        request().encode(1, &mut v1);
+        assert_eq!(v1.len(), v0.len() + 2);
+        let decoded = CreateTopicsRequest::decode(0, &v0).expect("a v0 request decodes");
+        assert_eq!(decoded.topics[0].replication_factor, -1);
+        assert!(CreateTopicsRequest::decode(1, &v0).is_err());
+    }
+
+    #[test]
     fn validate_only_must_be_zero_or_one() {
         let mut buf = BytesMut::new();
-        request().encode(&mut buf);
+        request().encode(1, &mut buf);
         let last = buf.len() - 1;
         buf[last] = 2;
-        let err = CreateTopicsRequest::decode(&buf).expect_err("2 is not a bool");
+        let err = CreateTopicsRequest::decode(1, &buf).expect_err("2 is not a bool");
         assert!(err.to_string().contains("allowed: 0 or 1"), "{err}");
     }
 }

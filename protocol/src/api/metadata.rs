@@ -1,10 +1,10 @@
 //! Metadata (key 3): the brokers, and the topics with their partitions.
 //!
 //! ```text
-//! MetadataRequest v0
+//! MetadataRequest v0 and v1
 //!   topics        array<string>   empty = every topic
 //!
-//! MetadataResponse v0
+//! MetadataResponse v0 and v1
 //!   brokers       array<
 //!     node_id       int32
 //!     host          string
@@ -16,11 +16,16 @@
 //!     partitions    array<
 //!       partition     int32
 //!       error_code    int16
-//!       leader_id     int32 > >
+//!       leader_id     int32
+//!       leader_epoch  int32          v1 only: the leader's Raft term, -1 unknown
+//!       replicas      array<int32> > >  v1 only: preferred leader first
 //! ```
+//!
+//! A v0 answer has no leader epoch and no replicas: decoded, they are -1 and empty.
 
 use bytes::BytesMut;
 
+use crate::api::Versioned;
 use crate::error_code::ErrorCode;
 use crate::wire::{Reader, Writer};
 use crate::Result;
@@ -69,6 +74,13 @@ pub struct MetadataPartition {
     pub error_code: ErrorCode,
     /// The broker that leads it.
     pub leader_id: i32,
+    /// The leader's epoch (its Raft term in the partition's group), -1 when not
+    /// known (a v0 answer). A client that has seen a higher epoch for the
+    /// partition holds newer metadata than this answer.
+    pub leader_epoch: i32,
+    /// The brokers holding a replica, preferred leader first (empty in a v0
+    /// answer). One broker, not in a cluster, is the only replica of its partitions.
+    pub replicas: Vec<i32>,
 }
 
 /// One topic's metadata.
@@ -93,9 +105,19 @@ pub struct MetadataResponse {
     pub topics: Vec<MetadataTopic>,
 }
 
+impl Versioned for MetadataResponse {
+    fn encode_at(&self, version: i16, buf: &mut BytesMut) {
+        self.encode(version, buf)
+    }
+
+    fn decode_at(version: i16, body: &[u8]) -> Result<Self> {
+        Self::decode(version, body)
+    }
+}
+
 impl MetadataResponse {
-    /// Appends the body.
-    pub fn encode(&self, buf: &mut BytesMut) {
+    /// Appends the body as `version` lays it out.
+    pub fn encode(&self, version: i16, buf: &mut BytesMut) {
         Writer::new(buf)
             .array_of(&self.brokers, |w, b| {
                 w.i32(b.node_id).string(&b.host).i32(b.port);
@@ -106,12 +128,17 @@ impl MetadataResponse {
                     .string(&t.name)
                     .array_of(&t.partitions, |w, p| {
                         w.i32(p.partition).i16(p.error_code.code()).i32(p.leader_id);
+                        if version >= 1 {
+                            w.i32(p.leader_epoch).array_of(&p.replicas, |w, r| {
+                                w.i32(*r);
+                            });
+                        }
                     });
             });
     }
 
-    /// Decodes a body.
-    pub fn decode(body: &[u8]) -> Result<Self> {
+    /// Decodes a body laid out as `version`.
+    pub fn decode(version: i16, body: &[u8]) -> Result<Self> {
         let mut r = Reader::new(body, "Metadata response");
         let brokers = r.array_of("brokers", 10, |r| {
             Ok(MetadataBroker {
@@ -126,10 +153,23 @@ impl MetadataResponse {
                 error_message: r.nullable_string("error_message")?,
                 name: r.string("topic name")?,
                 partitions: r.array_of("partitions", 10, |r| {
+                    let partition = r.i32("partition")?;
+                    let error_code = ErrorCode::from_code(r.i16("error_code")?);
+                    let leader_id = r.i32("leader_id")?;
+                    let (leader_epoch, replicas) = if version >= 1 {
+                        (
+                            r.i32("leader_epoch")?,
+                            r.array_of("replicas", 4, |r| r.i32("replica"))?,
+                        )
+                    } else {
+                        (-1, Vec::new())
+                    };
                     Ok(MetadataPartition {
-                        partition: r.i32("partition")?,
-                        error_code: ErrorCode::from_code(r.i16("error_code")?),
-                        leader_id: r.i32("leader_id")?,
+                        partition,
+                        error_code,
+                        leader_id,
+                        leader_epoch,
+                        replicas,
                     })
                 })?,
             })
@@ -160,7 +200,9 @@ mod tests {
                         .map(|partition| MetadataPartition {
                             partition,
                             error_code: ErrorCode::None,
-                            leader_id: 0,
+                            leader_id: partition,
+                            leader_epoch: 7,
+                            replicas: vec![partition, (partition + 1) % 3],
                         })
                         .collect(),
                 },
@@ -186,15 +228,29 @@ mod tests {
             MetadataRequest::encode,
             MetadataRequest::decode,
         );
-        check_round_trip(
-            &response(),
-            MetadataResponse::encode,
-            MetadataResponse::decode,
-        );
+        let v1 = |m: &MetadataResponse, buf: &mut BytesMut| m.encode(1, buf);
+        check_round_trip(&response(), v1, |b| MetadataResponse::decode(1, b));
+        check_truncations(&response(), v1, |b| MetadataResponse::decode(1, b));
+    }
+
+    #[test]
+    fn a_v0_answer_has_no_epoch_and_no_replicas() {
+        let mut buf = BytesMut::new();
+        response().encode(0, &mut buf);
+        let mut v1 = BytesMut::new();
+        response().encode(1, &mut v1);
+        assert!(buf.len() < v1.len());
+        let decoded = MetadataResponse::decode(0, &buf).expect("a v0 answer decodes");
+        let mut expected = response();
+        for p in expected.topics.iter_mut().flat_map(|t| &mut t.partitions) {
+            p.leader_epoch = -1;
+            p.replicas.clear();
+        }
+        assert_eq!(decoded, expected);
         check_truncations(
             &response(),
-            MetadataResponse::encode,
-            MetadataResponse::decode,
+            |m, b| m.encode(0, b),
+            |b| MetadataResponse::decode(0, b),
         );
     }
 

@@ -126,6 +126,65 @@ pub async fn metadata(conn: &mut Conn, topics: &[&str]) -> Metadata {
     Metadata { brokers, topics }
 }
 
+/// A MetadataResponse v1 partition: (partition, error_code, leader_id),
+/// leader_epoch and replicas.
+pub type MetaPartitionV1 = ((i32, i16, i32), i32, Vec<i32>);
+
+/// Metadata v1 for `topic`: its partitions, each with its epoch and replicas.
+pub async fn metadata_v1(conn: &mut Conn, topic: &str) -> Vec<MetaPartitionV1> {
+    let request = Writer::new()
+        .array(&[topic], |w, t| {
+            w.string(t);
+        })
+        .finish();
+    let body = conn.call_at(METADATA, 1, &request).await;
+    let mut r = Reader::new(&body, "MetadataResponse v1");
+    r.array("brokers", |r| {
+        (r.i32("node_id"), r.string("host"), r.i32("port"))
+    });
+    let mut topics = r.array("topics", |r| {
+        (r.status(), r.string("name"), {
+            r.array("partitions", |r| {
+                let first = (r.i32("partition"), r.i16("error_code"), r.i32("leader_id"));
+                let epoch = r.i32("leader_epoch");
+                (first, epoch, r.array("replicas", |r| r.i32("replica")))
+            })
+        })
+    });
+    r.end();
+    assert_eq!(
+        topics.len(),
+        1,
+        "Metadata v1 answers the one topic asked for"
+    );
+    topics.remove(0).2
+}
+
+/// CreateTopics v1 of one topic with `replication_factor`; its result.
+pub async fn create_topic_v1(
+    conn: &mut Conn,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> TopicResult {
+    let body = Writer::new()
+        .array(&[name], |w, name| {
+            w.string(name)
+                .i32(partitions)
+                .i16(replication_factor)
+                .array(&[] as &[(&str, Option<&str>)], |w, (k, v)| {
+                    w.string(k).nullable_string(*v);
+                });
+        })
+        .i32(5000)
+        .i8(0)
+        .finish();
+    let answer = conn.call_at(CREATE_TOPICS, 1, &body).await;
+    let mut results = topic_results(&answer, "CreateTopicsResponse v1");
+    assert_eq!(results.len(), 1, "CreateTopics v1 answers the one topic");
+    results.remove(0)
+}
+
 /// A topic to create: name, partitions, configs (key, value or null).
 pub type NewTopic<'a> = (&'a str, i32, &'a [(&'a str, Option<&'a str>)]);
 

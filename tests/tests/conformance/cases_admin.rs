@@ -6,8 +6,9 @@
 use std::net::SocketAddr;
 
 use crate::api_admin::{
-    api_versions, create_topic, create_topics, delete_topics, describe_cluster, metadata,
-    ClusterPartition, API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, DESCRIBE_CLUSTER, METADATA,
+    api_versions, create_topic, create_topic_v1, create_topics, delete_topics, describe_cluster,
+    metadata, metadata_v1, ClusterPartition, API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS,
+    DESCRIBE_CLUSTER, METADATA,
 };
 use crate::conn::Conn;
 use crate::coverage::Coverage;
@@ -76,6 +77,25 @@ pub async fn create_topics_cases(conn: &mut Conn, cov: &mut Coverage) {
     for topic in &meta.topics {
         cov.entry(METADATA, "a topic never created", &topic.status, 3);
     }
+
+    // v1: a broker outside a cluster is the only replica: factor 1 or -1.
+    for (name, factor, want) in [
+        ("one-replica", 1, 0),
+        ("default-replicas", -1, 0),
+        ("two-replicas", 2, 38),
+        ("no-replicas", 0, 38),
+    ] {
+        let result = create_topic_v1(conn, name, 2, factor).await;
+        assert_eq!(result.name, name);
+        cov.entry(CREATE_TOPICS, name, &result.status, want);
+    }
+    let meta = metadata(conn, &["two-replicas"]).await;
+    cov.entry(
+        METADATA,
+        "a refused factor created nothing",
+        &meta.topics[0].status,
+        3,
+    );
 }
 
 /// Metadata: the one broker, every topic (the internal one too), a named topic's
@@ -102,6 +122,15 @@ pub async fn metadata_cases(conn: &mut Conn, cov: &mut Coverage, addr: SocketAdd
     );
     assert_eq!(named.topics[1].name, "never-created");
     cov.entry(METADATA, "a missing topic", &named.topics[1].status, 3);
+
+    // v1 adds each partition's leader epoch (0 outside a cluster) and replicas
+    // (the broker alone).
+    let v1 = metadata_v1(conn, ORDERS).await;
+    let want: Vec<_> = partitions.iter().map(|p| (*p, 0, vec![node_id])).collect();
+    assert_eq!(
+        v1, want,
+        "Metadata v1: epoch 0, the broker the only replica"
+    );
 }
 
 /// DescribeCluster on a broker without cluster settings: a one-node cluster,

@@ -84,8 +84,13 @@ impl Conn {
     /// bytes, after checking the header: the same correlation id, error_code 0
     /// and a null error_message.
     pub async fn call(&mut self, api_key: i16, body: &[u8]) -> Vec<u8> {
+        self.call_at(api_key, 0, body).await
+    }
+
+    /// As [`Conn::call`], at `version` of the api.
+    pub async fn call_at(&mut self, api_key: i16, version: i16, body: &[u8]) -> Vec<u8> {
         let id = self.next_id();
-        self.send(&request(api_key, 0, id, Some(CLIENT_ID), body))
+        self.send(&request(api_key, version, id, Some(CLIENT_ID), body))
             .await;
         let frame = self.recv().await;
         let (header, rest) = response_header(&frame);

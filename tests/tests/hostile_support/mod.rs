@@ -215,10 +215,10 @@ pub fn framed(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The body alone (no header) of a request.
+/// The body alone (no header) of a request, at its API's newest version.
 pub fn body_bytes(body: &RequestBody) -> Vec<u8> {
     let mut buf = BytesMut::new();
-    body.encode(&mut buf);
+    body.encode(body.api_key().versions().1, &mut buf);
     buf.to_vec()
 }
 
