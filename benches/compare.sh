@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures issue 11's table of targets in one run, each Rill row beside the
+# Measures issue 11's table of targets (and issue 12's cost of replication) in one run, each Rill row beside the
 # physical reference it is judged against, measured in the same run, and prints a
 # markdown table: row | Rill | reference (what, value) | ratio | target | met?.
 #
@@ -14,9 +14,13 @@
 # producer, 100 B; 5 and 6 4 and 1 producers, 1 KiB, acks=all, fsync always; 7
 # end-to-end latency at 10,000 rec/s, linger 0; 8 1,000 partitions against 6; 9
 # CPU-seconds per GB; 10 10,000 idle connections beside a producer; 11 restart with
-# 10 GiB in the log. A row measures the references it needs when row 1 has not.
+# 10 GiB in the log. Rows (issue 12, benches/compare/cluster.sh): 12 and 13 one
+# producer, one partition, acks=all, 1 KiB (a) and 100 B (b) records on a one-node
+# cluster and on three local brokers with replication factor 3, each judged against
+# one plain broker measured in the same row. A row measures the references it needs
+# when row 1 has not.
 #
-# Settings (environment): RUNS runs of each of rows 1-8 and 10 (median and range
+# Settings (environment): RUNS runs of each of rows 1-8, 10, 12 and 13 (median and range
 # reported; 9 and 11 run once); ROWS the rows to run; QUICK=1; BENCH_DIR where
 # brokers keep their data and dd writes (default /tmp; its disk is measured);
 # IDLE idle connections of row 10 (default 10000); BIN_DIR a directory with
@@ -32,7 +36,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 RUNS=${RUNS:-3}
-ROWS=${ROWS:-1,2,3,4,5,6,7,8,9,10,11}
+ROWS=${ROWS:-1,2,3,4,5,6,7,8,9,10,11,12,13}
 QUICK=${QUICK:-0}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 IDLE=${IDLE:-10000}
@@ -50,6 +54,8 @@ source benches/compare/scale.sh
 source benches/compare/cpu.sh
 # shellcheck source=benches/compare/restart.sh
 source benches/compare/restart.sh
+# shellcheck source=benches/compare/cluster.sh
+source benches/compare/cluster.sh
 
 # Seconds divided by 10 under QUICK=1 (at least 1).
 secs() { n "$1"; }
@@ -67,6 +73,8 @@ label() {
     9) echo "CPU-seconds per GB, broker and client ($(num "$(n 1048576)") records of 1 KiB)" ;;
     10) echo "$(num "$(n "$IDLE")") idle client connections beside the 1 KiB producer" ;;
     11) echo "restart with 10 GiB in the log" ;;
+    12a | 13a) echo "1 producer, 1 partition, 1 KiB, acks=all, fsync never ($(num "$(n 1000000)") records), $([[ $1 == 12* ]] && echo "one-node cluster, replication factor 1" || echo "3 brokers, replication factor 3")" ;;
+    12b | 13b) echo "1 producer, 1 partition, 100 B, acks=all, fsync never ($(num "$(n 5000000)") records), $([[ $1 == 12* ]] && echo "one-node cluster, replication factor 1" || echo "3 brokers, replication factor 3")" ;;
     esac
 }
 
@@ -131,7 +139,7 @@ set -m
 IFS=, read -ra wanted <<<"$ROWS"
 for row in "${wanted[@]}"; do
     if ! declare -F "row_$row" >/dev/null && [[ $row != 1 ]]; then
-        log "no row $row (rows are 1 to 11)"
+        log "no row $row (rows are 1 to 13)"
         continue
     fi
     rm -f "$WORK/bench-note"

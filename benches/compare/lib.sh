@@ -27,6 +27,7 @@ cleanup() {
         data=
     fi
     rm -f "$BENCH_DIR"/rill-compare-dd.* 2>/dev/null || true
+    if declare -F stop_cluster >/dev/null; then stop_cluster; fi
     return 0
 }
 
