@@ -21,6 +21,7 @@ pub mod message;
 #[cfg(test)]
 mod testing;
 pub mod varint;
+pub mod versioned;
 pub mod wire;
 
 pub use batch::{

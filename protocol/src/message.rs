@@ -23,8 +23,9 @@ use crate::api::metadata::{MetadataRequest, MetadataResponse};
 use crate::api::offset_commit::{OffsetCommitRequest, OffsetCommitResponse};
 use crate::api::offset_fetch::{OffsetFetchRequest, OffsetFetchResponse};
 use crate::api::produce::{ProduceRequest, ProduceResponse};
-use crate::api::{ApiKey, Versioned};
+use crate::api::ApiKey;
 use crate::header::{RequestHeader, ResponseHeader};
+use crate::versioned::Versioned;
 use crate::{Error, Result};
 
 /// A request struct that knows its API and the response it gets, so a client can
@@ -128,6 +129,52 @@ macro_rules! messages {
         }
     };
 }
+
+/// Implements [`Versioned`] for bodies whose layout is the same at every version,
+/// by their own `encode` and `decode`.
+macro_rules! same_at_every_version {
+    ($($body:ty),* $(,)?) => {
+        $(
+            impl Versioned for $body {
+                fn encode_at(&self, _version: i16, buf: &mut BytesMut) {
+                    self.encode(buf)
+                }
+                fn decode_at(_version: i16, body: &[u8]) -> Result<Self> {
+                    Self::decode(body)
+                }
+            }
+        )*
+    };
+}
+
+same_at_every_version!(
+    ProduceRequest,
+    ProduceResponse,
+    FetchRequest,
+    FetchResponse,
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+    MetadataRequest,
+    ApiVersionsRequest,
+    ApiVersionsResponse,
+    CreateTopicsResponse,
+    DeleteTopicsRequest,
+    DeleteTopicsResponse,
+    OffsetCommitRequest,
+    OffsetCommitResponse,
+    OffsetFetchRequest,
+    OffsetFetchResponse,
+    DescribeGroupsRequest,
+    DescribeGroupsResponse,
+    ListGroupsRequest,
+    ListGroupsResponse,
+    InitProducerIdRequest,
+    InitProducerIdResponse,
+    ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse,
+    DescribeClusterRequest,
+    DescribeClusterResponse,
+);
 
 messages! {
     Produce => ProduceRequest, ProduceResponse;

@@ -22,8 +22,8 @@
 
 use bytes::BytesMut;
 
-use crate::api::Versioned;
 use crate::error_code::ErrorCode;
+use crate::versioned::Versioned;
 use crate::wire::{Reader, Writer};
 use crate::{Error, Result};
 

@@ -19,67 +19,8 @@ pub mod offset_commit;
 pub mod offset_fetch;
 pub mod produce;
 
-use bytes::BytesMut;
-
 use crate::wire::{Reader, Writer};
 use crate::{Error, Result};
-
-/// A message body's codec at one version of its API. A body with a single layout
-/// ignores the version; one whose layout changed between versions writes and
-/// reads the fields of the version asked for. [`ApiKey::check_version`] has
-/// accepted the version before either is called.
-pub trait Versioned: Sized {
-    /// Appends the body as `version` lays it out.
-    fn encode_at(&self, version: i16, buf: &mut BytesMut);
-    /// Decodes a body laid out as `version`.
-    fn decode_at(version: i16, body: &[u8]) -> Result<Self>;
-}
-
-/// Implements [`Versioned`] for bodies whose layout is the same at every version,
-/// by their own `encode` and `decode`.
-macro_rules! same_at_every_version {
-    ($($body:ty),* $(,)?) => {
-        $(
-            impl Versioned for $body {
-                fn encode_at(&self, _version: i16, buf: &mut BytesMut) {
-                    self.encode(buf)
-                }
-                fn decode_at(_version: i16, body: &[u8]) -> Result<Self> {
-                    Self::decode(body)
-                }
-            }
-        )*
-    };
-}
-
-same_at_every_version!(
-    produce::ProduceRequest,
-    produce::ProduceResponse,
-    fetch::FetchRequest,
-    fetch::FetchResponse,
-    list_offsets::ListOffsetsRequest,
-    list_offsets::ListOffsetsResponse,
-    metadata::MetadataRequest,
-    api_versions::ApiVersionsRequest,
-    api_versions::ApiVersionsResponse,
-    create_topics::CreateTopicsResponse,
-    delete_topics::DeleteTopicsRequest,
-    delete_topics::DeleteTopicsResponse,
-    offset_commit::OffsetCommitRequest,
-    offset_commit::OffsetCommitResponse,
-    offset_fetch::OffsetFetchRequest,
-    offset_fetch::OffsetFetchResponse,
-    describe_groups::DescribeGroupsRequest,
-    describe_groups::DescribeGroupsResponse,
-    list_groups::ListGroupsRequest,
-    list_groups::ListGroupsResponse,
-    init_producer_id::InitProducerIdRequest,
-    init_producer_id::InitProducerIdResponse,
-    consumer_group_heartbeat::ConsumerGroupHeartbeatRequest,
-    consumer_group_heartbeat::ConsumerGroupHeartbeatResponse,
-    describe_cluster::DescribeClusterRequest,
-    describe_cluster::DescribeClusterResponse,
-);
 
 /// One partition's entry in a message keyed by topic and partition (Produce, Fetch,
 /// ListOffsets and their responses).
@@ -311,6 +252,7 @@ impl ApiKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
 
     #[test]
     fn api_keys_are_in_key_order_and_round_trip() {
