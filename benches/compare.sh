@@ -127,7 +127,7 @@ echo "- disk of $BENCH_DIR: $disk (source, type, size, free)$(lsblk -dno ROTA "$
 echo "- tree: $(git rev-parse --short HEAD)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
 echo "- broker: $broker_bin ($("$broker_bin" --version))"
 echo "- client: $bench_bin ($("$bench_bin" --version)); probe: $probe_bin"
-echo "- settings: RUNS=$RUNS (rows 1-8, 10; median (min–max)), ROWS=$ROWS, QUICK=$QUICK, IDLE=$IDLE"
+echo "- settings: RUNS=$RUNS (rows 1-8, 10, 12, 13; median (min–max)), ROWS=$ROWS, QUICK=$QUICK, IDLE=$IDLE"
 echo "- Rill rows: a fresh rill-broker per run on 127.0.0.1, data in $BENCH_DIR;" \
     "rill-bench defaults: 6 partitions, batches of 64 KiB, linger 5 ms"
 echo
