@@ -68,11 +68,24 @@ pub struct RaftGauges {
     pub leader: Option<u64>,
     /// The last entry applied here, if any.
     pub applied_index: Option<u64>,
-    /// On the leader, each follower: its node id, how many entries it lacks,
-    /// and whether it is in sync.
-    pub followers: Vec<(u64, u64, bool)>,
+    /// On the leader, each follower's lag and whether it is in sync.
+    pub followers: Vec<FollowerGauges>,
     /// Whether the group is a partition's (not the metadata group).
     pub is_partition: bool,
+}
+
+/// One follower of a group, as its leader sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerGauges {
+    /// Its node id.
+    pub node: u64,
+    /// Raft entries it lacks.
+    pub entries: u64,
+    /// Records (offsets) and bytes of the partition's log it lacks, when the
+    /// leader's log can tell (partition groups only).
+    pub records_bytes: Option<(u64, u64)>,
+    /// Whether it acknowledged the leader recently enough to count in sync.
+    pub in_sync: bool,
 }
 
 /// Labels of one follower of one group.
@@ -106,6 +119,8 @@ pub struct Metrics {
     raft_leader: Family<GroupLabels, Gauge>,
     raft_applied: Family<GroupLabels, Gauge>,
     replica_lag: Family<ReplicaLabels, Gauge>,
+    replica_lag_records: Family<ReplicaLabels, Gauge>,
+    replica_lag_bytes: Family<ReplicaLabels, Gauge>,
     under_replicated: Gauge,
     leaders_elected: Counter,
 }
@@ -135,6 +150,8 @@ impl Metrics {
             raft_leader: Family::default(),
             raft_applied: Family::default(),
             replica_lag: Family::default(),
+            replica_lag_records: Family::default(),
+            replica_lag_bytes: Family::default(),
             under_replicated: Gauge::default(),
             leaders_elected: Counter::default(),
             registry: Registry::default(),
@@ -206,6 +223,16 @@ impl Metrics {
             m.replica_lag.clone(),
         );
         registry.register(
+            "replica_lag_records",
+            "Offsets of a partition's log (records, Raft's control records included) a follower lacks, by group and follower, on the partition's leader",
+            m.replica_lag_records.clone(),
+        );
+        registry.register(
+            "replica_lag_bytes",
+            "Bytes of a partition's log a follower lacks, by group and follower, on the partition's leader",
+            m.replica_lag_bytes.clone(),
+        );
+        registry.register(
             "under_replicated_partitions",
             "Groups led here with a follower out of sync (no acknowledgement within the maximum election timeout)",
             m.under_replicated.clone(),
@@ -261,6 +288,8 @@ impl Metrics {
         self.raft_leader.clear();
         self.raft_applied.clear();
         self.replica_lag.clear();
+        self.replica_lag_records.clear();
+        self.replica_lag_bytes.clear();
         let mut under_replicated = 0;
         let signed = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
         for g in raft {
@@ -281,16 +310,24 @@ impl Metrics {
             self.raft_applied
                 .get_or_create(&labels)
                 .set(signed(g.applied_index));
-            for (node, lag, _) in &g.followers {
+            for f in &g.followers {
                 let replica = ReplicaLabels {
                     group: g.group.clone(),
-                    replica: node.to_string(),
+                    replica: f.node.to_string(),
                 };
                 self.replica_lag
                     .get_or_create(&replica)
-                    .set(signed(Some(*lag)));
+                    .set(signed(Some(f.entries)));
+                if let Some((records, bytes)) = f.records_bytes {
+                    self.replica_lag_records
+                        .get_or_create(&replica)
+                        .set(signed(Some(records)));
+                    self.replica_lag_bytes
+                        .get_or_create(&replica)
+                        .set(signed(Some(bytes)));
+                }
             }
-            if g.is_partition && g.followers.iter().any(|(_, _, in_sync)| !in_sync) {
+            if g.is_partition && g.followers.iter().any(|f| !f.in_sync) {
                 under_replicated += 1;
             }
         }

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cluster::types::metadata_group;
-use crate::metrics::{LagLabels, RaftGauges};
+use crate::metrics::{FollowerGauges, LagLabels, RaftGauges};
 use crate::state::Broker;
 
 /// Serves `GET /metrics` on `listener` until the broker shuts down.
@@ -124,7 +124,12 @@ fn raft_gauges(broker: &Broker) -> Vec<RaftGauges> {
             followers: s
                 .followers
                 .iter()
-                .map(|f| (f.node, s.lag_of(f), f.in_sync(in_sync_window)))
+                .map(|f| FollowerGauges {
+                    node: f.node,
+                    entries: s.lag_of(f),
+                    records_bytes: f.lag.map(|lag| (lag.records, lag.bytes)),
+                    in_sync: f.in_sync(in_sync_window),
+                })
                 .collect(),
             is_partition: s.group != metadata_group(),
         })

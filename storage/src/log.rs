@@ -546,6 +546,23 @@ impl Log {
         read_lock(&self.segments).keys().copied().collect()
     }
 
+    /// Bytes of the log from the batch holding `offset` to its end: what a
+    /// replica that has everything before `offset` still lacks. 0 at or past the
+    /// high watermark. Reads the batch's position from the segment's index (in
+    /// [`ReadMode::Cached`] it fails with `NotCached` rather than wait on the
+    /// disk).
+    pub fn bytes_from(&self, offset: i64, mode: ReadMode) -> Result<u64> {
+        let Some(batches) = self.read_slice_in(offset, 1, mode)?.batches else {
+            return Ok(0);
+        };
+        let segment = &batches.segment;
+        let later: u64 = read_lock(&self.segments)
+            .range(segment.base_offset + 1..)
+            .map(|(_, s)| s.size())
+            .sum();
+        Ok(segment.size().saturating_sub(batches.position) + later)
+    }
+
     /// Total bytes in all segments.
     pub fn size_bytes(&self) -> u64 {
         read_lock(&self.segments).values().map(|s| s.size()).sum()

@@ -128,3 +128,32 @@ fn a_slice_stays_readable_after_its_segment_is_deleted() {
         .expect("read");
     assert_eq!(bytes, first);
 }
+
+#[test]
+fn bytes_from_counts_what_a_replica_at_an_offset_still_lacks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), common::small_segments()).expect("open");
+    let mut model = Vec::new();
+    for i in 0..40 {
+        let mut bytes = batch(1 + i % 5, i * 10, 700, 1_000);
+        let info = log.append(&mut bytes).expect("append");
+        model.push(Stored {
+            base: info.base_offset,
+            next: info.last_offset + 1,
+            bytes,
+        });
+    }
+    assert!(log.segment_bases().len() > 1, "the batches span segments");
+    let total: u64 = model.iter().map(|b| b.bytes.len() as u64).sum();
+    assert_eq!(log.size_bytes(), total);
+    for (i, b) in model.iter().enumerate() {
+        let rest: u64 = model[i..].iter().map(|b| b.bytes.len() as u64).sum();
+        for offset in b.base..b.next {
+            let got = log.bytes_from(offset, ReadMode::Wait).expect("bytes_from");
+            assert_eq!(got, rest, "offset {offset} (batch {i})");
+        }
+    }
+    let end = log.log_end_offset();
+    assert_eq!(log.bytes_from(end, ReadMode::Wait).expect("at the end"), 0);
+    assert!(log.bytes_from(end + 1, ReadMode::Wait).is_err());
+}

@@ -289,6 +289,50 @@ async fn a_partition_leader_reports_replica_lag_and_a_lost_follower() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // Records written while the follower is down: the leader reports that it
+    // lacks at least those records and their bytes, the other follower nothing.
+    let mut batch = BatchBuilder::new(ProducerInfo::NONE);
+    for i in 0..25 {
+        batch.push(1_900_000_000_000 + i, None, Some(&[7u8; 200]), &[]);
+    }
+    let batch = batch.finish();
+    let mut producer = TestClient::connect(brokers[leader].addr())
+        .await
+        .expect("connect to the leader");
+    let written = producer
+        .produce("orders", 0, &batch, -1)
+        .await
+        .expect("produce")
+        .expect("an answer");
+    assert_eq!(written.error_code, ErrorCode::None, "{written:?}");
+    let behind = |node: usize, what: &str| {
+        format!(r#"rill_replica_lag_{what}{{group="orders/0",replica="{node}"}}"#)
+    };
+    let (stopped, alive) = (follower + 1, (leader + 2) % 3 + 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, text) = get(metrics, "/metrics").await;
+        let records = sample(&text, &behind(stopped, "records"));
+        let bytes = sample(&text, &behind(stopped, "bytes"));
+        let caught_up = sample(&text, &behind(alive, "bytes"));
+        if records.is_some_and(|r| r >= 25.0)
+            && bytes.is_some_and(|b| b >= batch.len() as f64)
+            && caught_up == Some(0.0)
+        {
+            assert_eq!(
+                sample(&text, &behind(alive, "records")),
+                Some(0.0),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no lag of {stopped} in records and bytes: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for broker in &mut brokers {
         if broker.is_running() {
             broker.stop().await.expect("stop");

@@ -16,13 +16,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use openraft::SnapshotPolicy;
 use rill_protocol::cluster::GroupId;
-use rill_storage::Log;
+use rill_storage::{Log, ReadMode};
 use tokio::sync::watch;
 
 use super::network::Router;
 use super::partition_log::PartitionLog;
 use super::partition_state::{PartitionState, PartitionStore, PartitionView};
-use super::raft_node::{self, NodeStart, ProposeFailure, RaftStatus, RaftTiming};
+use super::raft_node::{self, NodeStart, ProposeFailure, RaftStatus, RaftTiming, ReplicaLag};
 use super::rejoin::Rejoin;
 use super::types::{Applied, NodeAddr, Raft};
 use crate::error::{Error, Result};
@@ -186,9 +186,33 @@ impl PartitionGroup {
         raft_node::wait_for_leader(&self.raft, timeout).await
     }
 
-    /// This member's Raft state now.
+    /// This member's Raft state now; where it leads, each follower's lag in
+    /// records and bytes as well as entries.
     pub fn status(&self) -> RaftStatus {
-        raft_node::status(&self.group, &self.raft)
+        let mut status = raft_node::status(&self.group, &self.raft);
+        let last = status.last_log_index;
+        for follower in &mut status.followers {
+            follower.lag = self.lag_behind(follower.matched_index, last);
+        }
+        status
+    }
+
+    /// What a follower holding entries up to `matched` lacks of this member's
+    /// log, whose last entry is `last`; `None` when the log cannot tell without
+    /// the disk or no longer holds the follower's next entry.
+    fn lag_behind(&self, matched: Option<u64>, last: Option<u64>) -> Option<ReplicaLag> {
+        let next = matched.map_or(0, |m| m + 1);
+        if last.is_none_or(|last| next > last) {
+            return Some(ReplicaLag {
+                records: 0,
+                bytes: 0,
+            });
+        }
+        let (start, _) = self.log.offsets_of(next).ok()??;
+        let log = self.log.log();
+        let records = u64::try_from(log.log_end_offset() - start).ok()?;
+        let bytes = log.bytes_from(start, ReadMode::Cached).ok()?;
+        Some(ReplicaLag { records, bytes })
     }
 
     /// The group's openraft handle, for the cluster listener.

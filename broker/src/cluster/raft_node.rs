@@ -204,6 +204,18 @@ pub struct FollowerProgress {
     pub matched_index: Option<u64>,
     /// How long ago it last acknowledged a heartbeat or replication, if ever.
     pub last_ack: Option<Duration>,
+    /// For a partition group, what the follower lacks of the leader's log, when
+    /// the leader's log can tell (see `PartitionGroup::status`).
+    pub lag: Option<ReplicaLag>,
+}
+
+/// What a partition's follower lacks of its leader's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaLag {
+    /// Offsets (records, Raft's control records included).
+    pub records: u64,
+    /// Bytes of the log.
+    pub bytes: u64,
 }
 
 impl RaftStatus {
@@ -258,6 +270,7 @@ where
                     .as_ref()
                     .and_then(|acks| acks.get(node).copied().flatten())
                     .map(|at| at.elapsed()),
+                lag: None,
             })
             .collect(),
     }
