@@ -302,6 +302,16 @@ async fn topics_get_the_replication_factor_asked_for() {
     );
     assert!(refused.to_string().contains("1 to 3"), "{refused}");
     assert!(admin.describe_topic("too-many").await.is_err());
+    // The internal offsets topic is not replicated: the answering broker is its
+    // only replica, at epoch 0.
+    let internal = admin
+        .describe_topic("__consumer_offsets")
+        .await
+        .expect("describe the offsets topic");
+    for p in &internal.partitions {
+        assert_eq!(p.replicas, vec![p.leader], "{p:?}");
+        assert_eq!(p.leader_epoch, 0, "{p:?}");
+    }
 
     let producer = Producer::connect(cluster.bootstrap(), ProducerConfig::default())
         .await

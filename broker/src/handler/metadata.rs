@@ -135,12 +135,17 @@ fn describe(broker: &Broker, topic: &Topic) -> MetadataTopic {
     }
 }
 
-/// A partition's leader epoch and replicas as this broker knows them. Not in a
-/// cluster: epoch 0, this broker the only replica. In a cluster: the term of
+/// A partition's leader epoch and replicas as this broker knows them. A topic
+/// that is not replicated (any topic outside a cluster; the internal offsets
+/// topic): epoch 0, this broker the only replica. A replicated one: the term of
 /// the partition's group member here, else the term its last recorded leader
 /// was elected in, else -1; the replicas from the topic's assignment.
 fn replication_of(broker: &Broker, topic: &Topic, slot: &Slot, node_id: i32) -> (i32, Vec<i32>) {
-    let Some(cluster) = &broker.cluster else {
+    let Some(cluster) = broker
+        .cluster
+        .as_ref()
+        .filter(|_| !topic.replicas.is_empty())
+    else {
         return (0, vec![node_id]);
     };
     let here = slot
