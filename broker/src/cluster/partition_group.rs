@@ -186,10 +186,17 @@ impl PartitionGroup {
         raft_node::wait_for_leader(&self.raft, timeout).await
     }
 
-    /// This member's Raft state now; where it leads, each follower's lag in
-    /// records and bytes as well as entries.
+    /// This member's Raft state now (from openraft's metrics; cheap).
     pub fn status(&self) -> RaftStatus {
-        let mut status = raft_node::status(&self.group, &self.raft);
+        raft_node::status(&self.group, &self.raft)
+    }
+
+    /// [`PartitionGroup::status`] and, where this member leads, each
+    /// follower's lag in records and bytes, read from the partition's log (its
+    /// entry map, and the segment index in memory): for metrics, not for
+    /// request paths.
+    pub fn status_with_lag(&self) -> RaftStatus {
+        let mut status = self.status();
         let last = status.last_log_index;
         for follower in &mut status.followers {
             follower.lag = self.lag_behind(follower.matched_index, last);

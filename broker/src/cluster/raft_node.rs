@@ -205,7 +205,7 @@ pub struct FollowerProgress {
     /// How long ago it last acknowledged a heartbeat or replication, if ever.
     pub last_ack: Option<Duration>,
     /// For a partition group, what the follower lacks of the leader's log, when
-    /// the leader's log can tell (see `PartitionGroup::status`).
+    /// the leader's log can tell (filled by `PartitionGroup::status_with_lag`).
     pub lag: Option<ReplicaLag>,
 }
 

@@ -167,11 +167,13 @@ impl Cluster {
         lock(&self.partitions).values().cloned().collect()
     }
 
-    /// The Raft state of every group member on this broker: the metadata
+    /// The Raft state of every group member on this broker, with the lag of
+    /// the followers of partitions it leads (for metrics): the metadata
     /// group's first, then the partitions' in no set order.
     pub fn status(&self) -> Vec<RaftStatus> {
         let mut all = vec![self.meta.status()];
-        all.extend(lock(&self.partitions).values().map(|p| p.status()));
+        // The logs are read outside the lock on the member map.
+        all.extend(self.partitions().iter().map(|p| p.status_with_lag()));
         all
     }
 

@@ -6,6 +6,7 @@ use rill_protocol::api::metadata::{
 };
 use rill_protocol::ErrorCode;
 
+use crate::cluster::metadata::RecordedLeader;
 use crate::recovery::Slot;
 use crate::state::Broker;
 use crate::topic_dir::Topic;
@@ -85,11 +86,7 @@ fn leader_elsewhere(broker: &Broker, topic: &Topic, slot: &Slot) -> i32 {
         .partition()
         .and_then(|p| p.replica())
         .and_then(|group| group.status().leader);
-    let recorded = broker.cluster.as_ref().and_then(|cluster| {
-        let view = cluster.meta().view();
-        let leader = view.borrow().state.leader(&topic.name, slot.index());
-        leader.map(|l| l.node)
-    });
+    let recorded = recorded_leader(broker, topic, slot).map(|l| l.node);
     let preferred = usize::try_from(slot.index())
         .ok()
         .and_then(|i| topic.replicas.get(i))
@@ -141,24 +138,15 @@ fn describe(broker: &Broker, topic: &Topic) -> MetadataTopic {
 /// the partition's group member here, else the term its last recorded leader
 /// was elected in, else -1; the replicas from the topic's assignment.
 fn replication_of(broker: &Broker, topic: &Topic, slot: &Slot, node_id: i32) -> (i32, Vec<i32>) {
-    let Some(cluster) = broker
-        .cluster
-        .as_ref()
-        .filter(|_| !topic.replicas.is_empty())
-    else {
+    if broker.cluster.is_none() || topic.replicas.is_empty() {
         return (0, vec![node_id]);
-    };
+    }
     let here = slot
         .partition()
         .and_then(|p| p.replica())
         .map(|group| group.term());
-    let recorded = || {
-        let view = cluster.meta().view();
-        let leader = view.borrow().state.leader(&topic.name, slot.index());
-        leader.map(|l| l.term)
-    };
     let epoch = here
-        .or_else(recorded)
+        .or_else(|| recorded_leader(broker, topic, slot).map(|l| l.term))
         .and_then(|term| i32::try_from(term).ok())
         .unwrap_or(-1);
     let replicas = usize::try_from(slot.index())
@@ -171,4 +159,11 @@ fn replication_of(broker: &Broker, topic: &Topic, slot: &Slot, node_id: i32) -> 
         })
         .unwrap_or_default();
     (epoch, replicas)
+}
+
+/// The partition's leader as last recorded in the cluster's metadata, if any.
+fn recorded_leader(broker: &Broker, topic: &Topic, slot: &Slot) -> Option<RecordedLeader> {
+    let view = broker.cluster.as_ref()?.meta().view();
+    let leader = view.borrow().state.leader(&topic.name, slot.index());
+    leader
 }
