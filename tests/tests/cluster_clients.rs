@@ -321,7 +321,17 @@ async fn topics_get_the_replication_factor_asked_for() {
         let mut acked = Acked::new();
         send_all_to(&producer, name, &values, &mut acked).await;
         assert_eq!(acked.len(), 30);
-        let info = admin.describe_topic(name).await.expect("describe");
+        // A broker without a replica of a partition learns the leader's epoch
+        // once the leader has recorded itself in the metadata, a moment after
+        // it starts serving: until then it answers -1 (not known).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let info = loop {
+            let info = admin.describe_topic(name).await.expect("describe");
+            if info.partitions.iter().all(|p| p.leader_epoch >= 0) || Instant::now() > deadline {
+                break info;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         for p in &info.partitions {
             let distinct: BTreeSet<i32> = p.replicas.iter().copied().collect();
             assert_eq!(p.replicas.len(), factor, "{name}: {p:?}");
