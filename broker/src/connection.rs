@@ -1,13 +1,19 @@
 //! One client connection: frames in, handlers in request order, responses out in
 //! the same order.
 //!
-//! The reader decodes one request at a time and runs its handler to completion
-//! before reading the next, so requests on one connection take effect in the order
-//! they were sent (two produces to a partition keep their order) and responses come
-//! back in that order. A separate writer task sends the responses, so a client may
-//! pipeline: the broker reads request n+1 while response n is still being written.
-//! Responses waiting to be written may hold at most `limits.max_in_flight_bytes`;
-//! beyond that the reader stops reading until the client catches up.
+//! The reader decodes one request at a time and runs its handler before reading
+//! the next, so requests on one connection take effect in the order they were
+//! sent (two produces to a partition keep their order) and responses come back
+//! in that order. A separate writer task sends the responses, so a client may
+//! pipeline: the broker reads request n+1 while response n is still being
+//! written. A Produce to replicated partitions is handled once its batches are
+//! handed to their Raft groups (which keep the order they were handed over in);
+//! its answer is queued as a future that resolves when they commit, so the
+//! batches of several pipelined requests replicate together. The writer waits
+//! for each queued answer in turn. Answers waiting to be written (and requests
+//! whose answers are still to come) may hold at most
+//! `limits.max_in_flight_bytes`; beyond that the reader stops reading until the
+//! client catches up.
 //!
 //! The writer sends responses in queue order. A Fetch answer whose records are in
 //! segment files goes out as a spliced frame: what is buffered is flushed first,
@@ -18,20 +24,23 @@
 //! a correlation id) closes the connection; any other bad request gets an error
 //! response and the connection stays open.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rill_protocol::frame::{FrameCodec, FrameError};
 use rill_protocol::header::ResponseHeader;
-use rill_protocol::message::{DecodeFailure, Request, Response};
+use rill_protocol::message::{DecodeFailure, Request, RequestBody, Response};
 use rill_protocol::{Error as ProtocolError, ErrorCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::Decoder;
 use tracing::Instrument;
 
@@ -48,8 +57,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// A response ready to write, holding its share of the in-flight budget.
-type Outgoing = (Frame, OwnedSemaphorePermit);
+/// An answer queued for the writer, holding its share of the in-flight budget.
+type Outgoing = (Answer, OwnedSemaphorePermit);
 
 /// A response frame to write.
 enum Frame {
@@ -97,11 +106,16 @@ pub async fn run(
         let (reader, writer) = socket.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
         let mut writer = AbortOnDrop(tokio::spawn(write_responses(writer, rx)));
-        read_requests(&broker, reader, tx).await;
-        // The reader dropped its sender: the writer sends what is queued, then ends.
+        // When the reader ends it drops its sender: the writer sends what is
+        // queued, then ends. When the writer ends first (the client stopped
+        // reading, or a late answer closes the connection), reading stops.
         // If the server gives up on this connection at shutdown, dropping this
         // future drops the guard, which stops the writer too.
-        if let Err(e) = (&mut writer.0).await {
+        let written = tokio::select! {
+            () = read_requests(&broker, reader, tx) => (&mut writer.0).await,
+            written = &mut writer.0 => written,
+        };
+        if let Err(e) = written {
             tracing::warn!(error = %e, "response writer failed");
         }
         broker.metrics.connection(-1);
@@ -113,7 +127,7 @@ pub async fn run(
 
 /// Reads and handles requests in order, queueing their responses.
 async fn read_requests(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     mut reader: OwnedReadHalf,
     responses: mpsc::UnboundedSender<Outgoing>,
 ) {
@@ -122,6 +136,8 @@ async fn read_requests(
     let budget = Arc::new(Semaphore::new(limits.max_in_flight_bytes));
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut shutdown = broker.shutdown_signal();
+    let (outstanding, mut settled) = watch::channel(0usize);
+    let outstanding = Arc::new(outstanding);
     loop {
         if *shutdown.borrow() {
             return;
@@ -138,17 +154,25 @@ async fn read_requests(
                 return;
             }
         };
-        let response = match answer(broker, &frame).await {
-            Answer::Reply(bytes) => bytes,
+        let response = match answer(broker, &frame, &mut settled).await {
+            Answer::Later(later) => {
+                Answer::Later(Box::pin(Outstanding::track(&outstanding, later)))
+            }
+            response => response,
+        };
+        // A spliced answer holds little memory, but counts in full: the budget
+        // bounds what one connection has queued, in bytes owed to the client.
+        // An answer still to come counts its request, whose batches it holds.
+        let share = match &response {
+            Answer::Reply(frame) => frame.len(),
             Answer::Silent => continue,
             Answer::Close(reason) => {
                 tracing::info!(%reason, "closing connection");
                 return;
             }
+            Answer::Later(_) => frame.len(),
         };
-        // A spliced answer holds little memory, but counts in full: the budget
-        // bounds what one connection has queued, in bytes owed to the client.
-        let share = response.len().clamp(1, limits.max_in_flight_bytes);
+        let share = share.clamp(1, limits.max_in_flight_bytes);
         let share = u32::try_from(share).unwrap_or(u32::MAX);
         // A client that stops reading holds its responses here; shutdown must not
         // wait for it. Biased: a response whose budget is free is always sent, even
@@ -164,6 +188,31 @@ async fn read_requests(
         if responses.send((response, permit)).is_err() {
             return; // The writer failed: the client is gone.
         }
+    }
+}
+
+/// Counts an answer still to come while it is alive (see [`answer`]).
+struct Outstanding(Arc<watch::Sender<usize>>);
+
+impl Outstanding {
+    /// `later`, counted in `count` until it resolves or is dropped.
+    fn track(
+        count: &Arc<watch::Sender<usize>>,
+        later: Pin<Box<dyn Future<Output = Answer> + Send>>,
+    ) -> impl Future<Output = Answer> + Send {
+        count.send_modify(|n| *n += 1);
+        let guard = Outstanding(Arc::clone(count));
+        async move {
+            let answer = later.await;
+            drop(guard);
+            answer
+        }
+    }
+}
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -198,25 +247,40 @@ enum Answer {
     Silent,
     /// Close the connection, for this reason.
     Close(String),
+    /// What to do once this resolves (a Produce still committing).
+    Later(Pin<Box<dyn Future<Output = Answer> + Send>>),
+}
+
+impl Answer {
+    /// What to do once nothing is left to wait for.
+    async fn settled(mut self) -> Answer {
+        while let Answer::Later(later) = self {
+            self = later.await;
+        }
+        self
+    }
 }
 
 /// Decodes one frame and has [`handler::handle`] answer it; answers a frame that
 /// does not decode itself, or closes the connection when it cannot (no correlation
 /// id, or a Produce with acks 0: see [`handler::undecodable_gets_response`]).
-async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
-    let mut version = 0;
+///
+/// Any request but a Produce first waits until no earlier answer on the
+/// connection is still to come (`settled` counts them), so it sees every
+/// earlier Produce's batches committed: requests take effect in order.
+async fn answer(
+    broker: &Arc<Broker>,
+    frame: &[u8],
+    settled: &mut watch::Receiver<usize>,
+) -> Answer {
     let response = match Request::decode(frame) {
         Ok(request) => {
-            version = request.header.api_version;
-            match handler::handle(broker, request).await {
-                Outcome::Reply(response) => response,
-                Outcome::Fetch {
-                    correlation_id,
-                    answer,
-                } => return Answer::Reply(frame_fetch(correlation_id, answer)),
-                Outcome::Silent => return Answer::Silent,
-                Outcome::Close(reason) => return Answer::Close(reason),
+            let version = request.header.api_version;
+            if !matches!(request.body, RequestBody::Produce(_)) {
+                // Fails only if the sender is gone, which this connection holds.
+                let _ = settled.wait_for(|n| *n == 0).await;
             }
+            return framed(handler::handle(broker, request).await, version);
         }
         Err(DecodeFailure {
             correlation_id: Some(correlation_id),
@@ -242,7 +306,23 @@ async fn answer(broker: &Broker, frame: &[u8]) -> Answer {
             ))
         }
     };
-    Answer::Reply(Frame::Whole(frame_response(&response, version)))
+    Answer::Reply(Frame::Whole(frame_response(&response, 0)))
+}
+
+/// The answer to a handled request of `version`.
+fn framed(outcome: Outcome, version: i16) -> Answer {
+    match outcome {
+        Outcome::Reply(response) => Answer::Reply(Frame::Whole(frame_response(&response, version))),
+        Outcome::Fetch {
+            correlation_id,
+            answer,
+        } => Answer::Reply(frame_fetch(correlation_id, answer)),
+        Outcome::Silent => Answer::Silent,
+        Outcome::Close(reason) => Answer::Close(reason),
+        Outcome::Later(later) => {
+            Answer::Later(Box::pin(async move { framed(later.await, version) }))
+        }
+    }
 }
 
 /// Encodes `response`, answering a request of `version`, as a whole frame,
@@ -309,7 +389,10 @@ fn frame_fetch(correlation_id: i32, answer: FetchAnswer) -> Frame {
     })
 }
 
-/// Writes queued responses, coalescing those that are ready into one flush.
+/// Writes queued answers in queue order, coalescing those that are ready into
+/// one flush; waits for an answer still to come only after flushing what is
+/// buffered. Ends when the queue closes, the client stops reading, or an answer
+/// says to close the connection.
 async fn write_responses(writer: OwnedWriteHalf, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
     // Set when this task ends or is aborted, so a blocking send it started stops.
     let stop = Arc::new(AtomicBool::new(false));
@@ -317,10 +400,31 @@ async fn write_responses(writer: OwnedWriteHalf, mut queue: mpsc::UnboundedRecei
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
     while let Some(first) = queue.recv().await {
         let mut next = Some(first);
-        while let Some((frame, _permit)) = next.take() {
-            let sent = match frame {
-                Frame::Whole(bytes) => writer.write_all(&bytes).await,
-                Frame::Spliced(spliced) => write_spliced(&mut writer, spliced, &stop).await,
+        while let Some((answer, _permit)) = next.take() {
+            let answer = match answer {
+                Answer::Later(mut later) => match poll_once(&mut later).await {
+                    Poll::Ready(answer) => answer.settled().await,
+                    Poll::Pending => {
+                        if let Err(e) = writer.flush().await {
+                            tracing::debug!(error = %e, "client stopped reading");
+                            return;
+                        }
+                        later.await.settled().await
+                    }
+                },
+                answer => answer,
+            };
+            let sent = match answer {
+                Answer::Reply(Frame::Whole(bytes)) => writer.write_all(&bytes).await,
+                Answer::Reply(Frame::Spliced(spliced)) => {
+                    write_spliced(&mut writer, spliced, &stop).await
+                }
+                Answer::Silent | Answer::Later(_) => Ok(()),
+                Answer::Close(reason) => {
+                    tracing::info!(%reason, "closing connection");
+                    let _ = writer.flush().await;
+                    return;
+                }
             };
             if let Err(e) = sent {
                 tracing::debug!(error = %e, "client stopped reading");
@@ -333,6 +437,11 @@ async fn write_responses(writer: OwnedWriteHalf, mut queue: mpsc::UnboundedRecei
             return;
         }
     }
+}
+
+/// Polls `future` once: its output if it is ready now.
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
 }
 
 /// Writes a spliced frame after what is buffered: one blocking call sends its

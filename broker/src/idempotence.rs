@@ -14,6 +14,12 @@
 //! ([`History::SinceRestart`]) the first batch is accepted at whatever sequence it
 //! carries, and a retry that straddles a restart is not recognised as a duplicate.
 //!
+//! On a replicated partition a batch is recorded when it is handed to the
+//! partition's Raft group, before it is committed, so the producer's next batch
+//! (pipelined on the same connection) is checked against it; its base offset is
+//! then a [`Landing::Pending`] until the group answers. A retry of a batch still
+//! pending waits for that answer.
+//!
 //! A replicated partition's leader rebuilds the state from the batches in its log
 //! whenever it starts leading in a new term ([`ProducerStates::from_log`]): the
 //! batches that reached it by replication went past its state, and the log holds
@@ -24,6 +30,7 @@ use std::collections::{HashMap, VecDeque};
 
 use rill_protocol::{ErrorCode, ProducerInfo, RecordBatch};
 use rill_storage::Log;
+use tokio::sync::watch;
 
 use crate::api_error::ApiError;
 use crate::producer_ids::History;
@@ -32,11 +39,51 @@ use crate::producer_ids::History;
 /// most a producer has in flight).
 pub const REMEMBERED: usize = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The outcome a pending batch's [`Landing`] is told: its base offset, or why
+/// it was not written (`None` until the partition's group answers).
+pub type Landed = Option<Result<i64, String>>;
+
+/// Where a remembered batch landed.
+#[derive(Debug, Clone)]
+pub enum Landing {
+    /// At this base offset.
+    At(i64),
+    /// Handed to the partition's Raft group, which has not answered yet; the
+    /// receiver is told when it does.
+    Pending(watch::Receiver<Landed>),
+}
+
+impl PartialEq for Landing {
+    fn eq(&self, other: &Landing) -> bool {
+        match (self, other) {
+            (Landing::At(a), Landing::At(b)) => a == b,
+            (Landing::Pending(a), Landing::Pending(b)) => a.same_channel(b),
+            _ => false,
+        }
+    }
+}
+
+impl Landing {
+    /// The base offset once known: waits for a pending batch's answer, and
+    /// fails with its reason when it was not written.
+    pub async fn base_offset(self) -> Result<i64, String> {
+        let mut pending = match self {
+            Landing::At(offset) => return Ok(offset),
+            Landing::Pending(pending) => pending,
+        };
+        let answered = pending.wait_for(Option::is_some).await;
+        match answered.as_deref() {
+            Ok(Some(outcome)) => outcome.clone(),
+            _ => Err("the batch this one repeats was abandoned before it was written".to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 struct Appended {
     first_sequence: i32,
     last_sequence: i32,
-    base_offset: i64,
+    base_offset: Landing,
 }
 
 #[derive(Debug, Default)]
@@ -46,12 +93,13 @@ struct Producer {
 }
 
 /// What to do with an idempotent batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// Write it.
     Append,
-    /// Already written at this base offset: answer with it, write nothing.
-    Duplicate(i64),
+    /// Already written (or being written) where this says: answer with that
+    /// base offset, write nothing.
+    Duplicate(Landing),
 }
 
 /// The first batch of a producer on a partition: its sequence must be 0.
@@ -104,7 +152,7 @@ impl ProducerStates {
             if let Some(seen) = state.recent.iter().find(|a| {
                 a.first_sequence == producer.base_sequence && a.last_sequence == last_sequence
             }) {
-                return Ok(Verdict::Duplicate(seen.base_offset));
+                return Ok(Verdict::Duplicate(seen.base_offset.clone()));
             }
         }
         let expected = match state.recent.back() {
@@ -157,6 +205,21 @@ impl ProducerStates {
 
     /// Records an appended batch.
     pub fn record(&mut self, producer: &ProducerInfo, records: i32, base_offset: i64) {
+        self.remember(producer, records, Landing::At(base_offset));
+    }
+
+    /// Records a batch handed to the partition's Raft group, whose base offset
+    /// `landing` will be told.
+    pub fn record_pending(
+        &mut self,
+        producer: &ProducerInfo,
+        records: i32,
+        landing: watch::Receiver<Landed>,
+    ) {
+        self.remember(producer, records, Landing::Pending(landing));
+    }
+
+    fn remember(&mut self, producer: &ProducerInfo, records: i32, base_offset: Landing) {
         let state = self.producers.entry(producer.producer_id).or_default();
         if producer.producer_epoch != state.epoch {
             state.epoch = producer.producer_epoch;
@@ -228,7 +291,7 @@ mod tests {
         states.record(&producer(0, 0), 3, 100);
         assert_eq!(
             states.check_complete(&producer(0, 0), 3),
-            Ok(Verdict::Duplicate(100))
+            Ok(Verdict::Duplicate(Landing::At(100)))
         );
         assert_eq!(
             states.check_complete(&producer(0, 3), 2),
@@ -240,7 +303,7 @@ mod tests {
         assert!(gap.message.contains("expected 5"), "{}", gap.message);
         assert_eq!(
             states.check_complete(&producer(0, 3), 2),
-            Ok(Verdict::Duplicate(110))
+            Ok(Verdict::Duplicate(Landing::At(110)))
         );
         // A new epoch restarts at 0; the old epoch is fenced.
         assert!(states.check_complete(&producer(1, 5), 1).is_err());
@@ -258,6 +321,41 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_retry_of_a_pending_batch_waits_for_where_it_lands() {
+        let mut states = ProducerStates::default();
+        let (tell, landing) = watch::channel(None);
+        states.record_pending(&producer(0, 0), 2, landing);
+        // The next batch is checked against the pending one.
+        assert_eq!(
+            states.check_complete(&producer(0, 2), 1),
+            Ok(Verdict::Append)
+        );
+        let Ok(Verdict::Duplicate(retry)) = states.check_complete(&producer(0, 0), 2) else {
+            panic!("a retry of the pending batch is a duplicate");
+        };
+        let waiting = tokio::spawn(retry.clone().base_offset());
+        tell.send(Some(Ok(40))).expect("receivers alive");
+        assert_eq!(waiting.await.expect("task"), Ok(40));
+        // One that was not written tells its retries why.
+        let (tell, landing) = watch::channel(None);
+        states.record_pending(&producer(0, 2), 1, landing);
+        let Ok(Verdict::Duplicate(retry)) = states.check_complete(&producer(0, 2), 1) else {
+            panic!("a retry of the pending batch is a duplicate");
+        };
+        tell.send(Some(Err("leader lost".to_string())))
+            .expect("receivers alive");
+        assert_eq!(retry.base_offset().await, Err("leader lost".to_string()));
+        // A pending batch whose writer vanished is not taken as written.
+        let (tell, landing) = watch::channel(None);
+        states.record_pending(&producer(0, 3), 1, landing);
+        drop(tell);
+        let Ok(Verdict::Duplicate(retry)) = states.check_complete(&producer(0, 3), 1) else {
+            panic!("a retry of the pending batch is a duplicate");
+        };
+        assert!(retry.base_offset().await.is_err());
+    }
+
     #[test]
     fn only_the_last_batches_are_remembered() {
         let mut states = ProducerStates::default();
@@ -272,7 +370,7 @@ mod tests {
         );
         assert_eq!(
             states.check_complete(&producer(0, 6), 1),
-            Ok(Verdict::Duplicate(60))
+            Ok(Verdict::Duplicate(Landing::At(60)))
         );
     }
 
@@ -297,11 +395,11 @@ mod tests {
         let states = ProducerStates::from_log(&log, log.log_end_offset()).expect("rebuild");
         assert_eq!(
             states.check_complete(&producer(0, 0), 1),
-            Ok(Verdict::Duplicate(first))
+            Ok(Verdict::Duplicate(Landing::At(first)))
         );
         assert_eq!(
             states.check_complete(&producer(0, 1), 2),
-            Ok(Verdict::Duplicate(third))
+            Ok(Verdict::Duplicate(Landing::At(third)))
         );
         assert_eq!(
             states.check_complete(&producer(0, 3), 1),

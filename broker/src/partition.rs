@@ -23,12 +23,12 @@ use bytes::Bytes;
 
 use rill_protocol::{CheckedBatch, ErrorCode, ProducerInfo};
 use rill_storage::{AppendInfo, Error as StorageError, Log, ReadBatches, ReadMode, ReadSlice};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::api_error::ApiError;
-use crate::cluster::partition_group::{Leadership, PartitionGroup};
+use crate::cluster::partition_group::{Leadership, PartitionGroup, PendingBatch};
 use crate::cluster::raft_node::ProposeFailure;
-use crate::idempotence::{ProducerStates, Verdict};
+use crate::idempotence::{Landing, ProducerStates, Verdict};
 use crate::producer_ids::History;
 
 /// A partition of a topic.
@@ -50,6 +50,39 @@ pub struct Partition {
 struct Producers {
     states: ProducerStates,
     term: Option<u64>,
+}
+
+/// An append handed to a partition, not yet answered: [`Appending::base_offset`]
+/// waits for where the batch landed.
+pub enum Appending {
+    /// Written at a known offset, or (a producer's retry) where its original
+    /// landed or will land.
+    Landed(Landing),
+    /// Handed to the partition's Raft group, which answers once it commits.
+    Replicating(PendingBatch),
+    /// An idempotent producer's batch handed to the group; the task records the
+    /// outcome in the producers' state and answers with it.
+    Recording(tokio::task::JoinHandle<Result<i64, PartitionError>>),
+}
+
+impl Appending {
+    /// The batch's base offset, once it is as durable as the partition
+    /// promises (on a replicated partition: committed).
+    pub async fn base_offset(self) -> Result<i64, PartitionError> {
+        match self {
+            Appending::Landed(landing) => landing.base_offset().await.map_err(|reason| {
+                PartitionError::Replication(ProposeFailure::Unavailable { reason })
+            }),
+            Appending::Replicating(pending) => pending
+                .base_offset()
+                .await
+                .map_err(PartitionError::Replication),
+            Appending::Recording(task) => match task.await {
+                Ok(outcome) => outcome,
+                Err(e) => Err(PartitionError::Task(e.to_string())),
+            },
+        }
+    }
 }
 
 /// Why a partition operation failed.
@@ -237,20 +270,30 @@ impl Partition {
     }
 
     /// Appends one validated batch (stamping its offsets) and returns where it
-    /// landed, once it is as durable as the log's fsync policy asks. Wakes every
-    /// fetch waiting on this partition.
-    pub async fn append(&self, mut batch: CheckedBatch) -> Result<AppendInfo, PartitionError> {
+    /// landed, once it is as durable as the log's fsync policy asks (on a
+    /// replicated partition: committed). Wakes every fetch waiting on this
+    /// partition.
+    pub async fn append(&self, batch: CheckedBatch) -> Result<AppendInfo, PartitionError> {
+        let last = i64::from(batch.header().last_offset_delta);
+        let base_offset = self.start_append(batch).await?.base_offset().await?;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: base_offset + last,
+        })
+    }
+
+    /// Starts appending one validated batch: a partition without a group
+    /// writes it before returning; a replicated one hands it to its group and
+    /// returns while the group commits it. Batches started one after another
+    /// land in the log in that order.
+    pub async fn start_append(&self, mut batch: CheckedBatch) -> Result<Appending, PartitionError> {
         self.check_live()?;
         if let Some(group) = self.replica.get() {
-            let last = i64::from(batch.header().last_offset_delta);
-            let base_offset = group
-                .append(Bytes::from(batch.into_bytes()))
+            let pending = group
+                .submit(Bytes::from(batch.into_bytes()))
                 .await
                 .map_err(PartitionError::Replication)?;
-            return Ok(AppendInfo {
-                base_offset,
-                last_offset: base_offset + last,
-            });
+            return Ok(Appending::Replicating(pending));
         }
         let result = match self.log.try_append_checked(&mut batch) {
             Some(result) => result.map_err(PartitionError::Storage),
@@ -260,35 +303,60 @@ impl Partition {
             }
         };
         self.appended.notify_waiters();
-        result
+        Ok(Appending::Landed(Landing::At(result?.base_offset)))
     }
 
-    /// Appends a batch of an idempotent producer, unless it repeats one of the
-    /// producer's last batches (then returns that batch's base offset and writes
-    /// nothing) or breaks its sequence (refused). Check and append run under the
-    /// partition's producer lock, so a retry racing its original cannot slip in
-    /// twice.
-    pub async fn append_idempotent(
-        &self,
+    /// Starts appending a batch of an idempotent producer, unless it repeats
+    /// one of the producer's last batches (then answers with that batch's base
+    /// offset, once known, and writes nothing) or breaks its sequence
+    /// (refused). Check and hand-over run under the partition's producer lock,
+    /// so a retry racing its original cannot slip in twice, and batches land in
+    /// the order they were checked. On a replicated partition the batch is
+    /// recorded as pending when handed over; if the group does not commit it,
+    /// the producers' state is rebuilt from the log before the next check.
+    pub async fn start_append_idempotent(
+        self: &Arc<Self>,
         batch: CheckedBatch,
         producer: ProducerInfo,
         records: i32,
         history: History,
-    ) -> Result<i64, PartitionError> {
+    ) -> Result<Appending, PartitionError> {
         let mut producers = self.producers.lock().await;
         self.rebuild_producers_for_term(&mut producers).await?;
-        let states = &mut producers.states;
-        match states
+        let verdict = producers
+            .states
             .check(&producer, records, history)
-            .map_err(PartitionError::Refused)?
-        {
-            Verdict::Duplicate(base_offset) => Ok(base_offset),
-            Verdict::Append => {
-                let info = self.append(batch).await?;
-                states.record(&producer, records, info.base_offset);
-                Ok(info.base_offset)
-            }
+            .map_err(PartitionError::Refused)?;
+        if let Verdict::Duplicate(landing) = verdict {
+            return Ok(Appending::Landed(landing));
         }
+        let pending = match self.start_append(batch).await? {
+            Appending::Replicating(pending) => pending,
+            landed => {
+                if let Appending::Landed(Landing::At(base_offset)) = landed {
+                    producers.states.record(&producer, records, base_offset);
+                }
+                return Ok(landed);
+            }
+        };
+        let (tell, landing) = watch::channel(None);
+        producers.states.record_pending(&producer, records, landing);
+        drop(producers);
+        // On its own task, so the outcome is recorded even when the client
+        // that sent the batch goes away.
+        let partition = Arc::clone(self);
+        Ok(Appending::Recording(tokio::spawn(async move {
+            let outcome = pending.base_offset().await;
+            if outcome.is_err() {
+                partition.producers.lock().await.term = None;
+            }
+            let _ = tell.send(Some(
+                outcome
+                    .clone()
+                    .map_err(|e| PartitionError::Replication(e).to_string()),
+            ));
+            outcome.map_err(PartitionError::Replication)
+        })))
     }
 
     /// On a replicated partition, rebuilds the producers' state from the log when

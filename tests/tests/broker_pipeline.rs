@@ -147,3 +147,159 @@ async fn a_thousand_pipelined_requests_are_answered_in_order() {
     }
     broker.stop().await.expect("clean stop");
 }
+
+/// A one-broker cluster: its topics are Raft-replicated partitions (one
+/// replica), whose produces answer once committed.
+async fn one_broker_cluster() -> EmbeddedBroker {
+    use rill_broker::{BrokerConfig, Peer, Peers};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut config = BrokerConfig {
+        node_id: 1,
+        ..BrokerConfig::default()
+    };
+    config.cluster.listen = Some(listen.parse().expect("address"));
+    config.cluster.peers = Peers(vec![Peer::parse(&format!("1@{listen}")).expect("peer")]);
+    EmbeddedBroker::builder()
+        .config(config)
+        .stop_timeout(STOP_TIMEOUT)
+        .start()
+        .await
+        .expect("start the clustered broker")
+}
+
+/// Panics once `deadline` has passed, naming what was still wrong; else sleeps 50 ms.
+async fn retry_until(deadline: tokio::time::Instant, still: impl std::fmt::Debug) {
+    assert!(
+        tokio::time::Instant::now() < deadline,
+        "still {still:?} after 10 s"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// One record of an idempotent producer, sequence `n`.
+fn stamped(id: i64, epoch: i16, n: usize) -> Vec<u8> {
+    let mut b = BatchBuilder::new(ProducerInfo {
+        producer_id: id,
+        producer_epoch: epoch,
+        base_sequence: i32::try_from(n).expect("sequence"),
+    });
+    let value = format!("record {n}");
+    b.push(1_700_000_000_000, None, Some(value.as_bytes()), &[]);
+    b.finish()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_produces_to_a_replicated_partition_land_once_in_order() {
+    use rill_protocol::api::init_producer_id::InitProducerIdRequest;
+    const PRODUCES: usize = 300;
+    let mut broker = one_broker_cluster().await;
+    let mut client = TestClient::connect(broker.addr()).await.expect("connect");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.create_topic(TOPIC, 1).await {
+            Ok(t) if t.error_code == ErrorCode::None => break,
+            other => retry_until(deadline, other).await,
+        }
+    }
+    let ResponseBody::InitProducerId(init) = client
+        .call(RequestBody::InitProducerId(InitProducerIdRequest {
+            transactional_id: None,
+            timeout_ms: 1000,
+        }))
+        .await
+        .expect("init")
+    else {
+        panic!("not an InitProducerId answer");
+    };
+    assert_eq!(init.error_code, ErrorCode::None, "{init:?}");
+    let (id, epoch) = (init.producer_id, init.producer_epoch);
+    // Sequence 0 once the partition's leader serves.
+    let first = loop {
+        match client.produce(TOPIC, 0, &stamped(id, epoch, 0), -1).await {
+            Ok(Some(p)) if p.error_code == ErrorCode::None => break p.base_offset,
+            other => retry_until(deadline, other).await,
+        }
+    };
+
+    // Sequences 1..PRODUCES back to back, each sent twice in a row (the copy a
+    // retry), with a ListOffsets after every tenth: every copy is answered with
+    // its original's offset, offsets rise in request order, and a ListOffsets
+    // sees every produce sent before it.
+    let mut sent = Vec::new();
+    for n in 1..PRODUCES {
+        for _ in 0..2 {
+            let body = produce_request(TOPIC, 0, &stamped(id, epoch, n), -1);
+            sent.push((n, client.queue(body).expect("encode")));
+        }
+        if n % 10 == 0 {
+            let body = list_offsets_request(TOPIC, 0, LATEST_TIMESTAMP);
+            sent.push((0, client.queue(body).expect("encode")));
+        }
+    }
+    client.flush().await.expect("write all requests");
+    let mut offsets = vec![first];
+    let read_all = async {
+        for (n, correlation_id) in &sent {
+            let api = if *n == 0 {
+                rill_protocol::api::ApiKey::ListOffsets
+            } else {
+                rill_protocol::api::ApiKey::Produce
+            };
+            let response = client.recv(api, *correlation_id).await.expect("answer");
+            match response.body.expect("a body") {
+                ResponseBody::Produce(p) => {
+                    let p = only_partition(p.topics, TOPIC, 0).expect("one partition");
+                    assert_eq!(p.error_code, ErrorCode::None, "sequence {n}: {p:?}");
+                    if offsets.len() == *n {
+                        let last = offsets.last().copied().expect("one");
+                        assert!(p.base_offset > last, "sequence {n} at {p:?}, after {last}");
+                        offsets.push(p.base_offset);
+                    } else {
+                        assert_eq!(p.base_offset, offsets[*n], "the retry of sequence {n}");
+                    }
+                }
+                ResponseBody::ListOffsets(l) => {
+                    let l = only_partition(l.topics, TOPIC, 0).expect("one partition");
+                    let last = offsets.last().copied().expect("one");
+                    assert!(l.offset > last, "latest offset {l:?} below {last}");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read_all)
+        .await
+        .expect("every answer within 30 s");
+    assert_eq!(offsets.len(), PRODUCES);
+
+    // The log holds each sequence once, in order (Raft's control batches
+    // skipped).
+    let mut values = Vec::new();
+    let mut offset = 0;
+    let end = offsets.last().copied().expect("one") + 1;
+    while offset < end {
+        let r = client.fetch(TOPIC, 0, offset, 0, 0).await.expect("fetch");
+        let batches = split_batches(&r.records).expect("valid batches");
+        assert!(!batches.is_empty(), "fetch at {offset}: {r:?}");
+        for b in batches {
+            let batch = RecordBatch::new(b).expect("batch");
+            offset = batch.next_offset();
+            if batch.header().is_control() {
+                continue;
+            }
+            let section = batch.records_section(usize::MAX).expect("records");
+            for record in batch.records_in(&section) {
+                let record = record.expect("record");
+                values.push(String::from_utf8_lossy(record.value.unwrap_or_default()).into_owned());
+            }
+        }
+    }
+    let expected: Vec<String> = (0..PRODUCES).map(|n| format!("record {n}")).collect();
+    assert_eq!(values, expected);
+    broker.stop().await.expect("clean stop");
+}

@@ -22,7 +22,9 @@ use tokio::sync::watch;
 use super::network::Router;
 use super::partition_log::PartitionLog;
 use super::partition_state::{PartitionState, PartitionStore, PartitionView};
-use super::raft_node::{self, NodeStart, ProposeFailure, RaftStatus, RaftTiming, ReplicaLag};
+use super::raft_node::{
+    self, NodeStart, Proposal, ProposeFailure, RaftStatus, RaftTiming, ReplicaLag,
+};
 use super::rejoin::Rejoin;
 use super::types::{Applied, NodeAddr, Raft};
 use crate::error::{Error, Result};
@@ -63,6 +65,21 @@ pub enum Leadership {
     Settling,
     /// Another member leads (the one named, if known).
     Elsewhere(Option<u64>),
+}
+
+/// A producer batch handed to its partition's group, not yet answered.
+pub struct PendingBatch(Proposal);
+
+impl PendingBatch {
+    /// The batch's base offset, once it is committed and applied (`acks=all`).
+    pub async fn base_offset(self) -> Result<i64, ProposeFailure> {
+        match self.0.applied().await? {
+            Applied::Appended { base_offset } => Ok(base_offset),
+            other => Err(ProposeFailure::Unavailable {
+                reason: format!("the batch was applied with the answer {other:?}"),
+            }),
+        }
+    }
 }
 
 /// This broker's member of a partition group.
@@ -117,12 +134,14 @@ impl PartitionGroup {
     /// Appends a validated producer batch through the group and returns its base
     /// offset once it is committed and applied.
     pub async fn append(&self, batch: Bytes) -> Result<i64, ProposeFailure> {
-        match raft_node::write(&self.raft, batch).await? {
-            Applied::Appended { base_offset } => Ok(base_offset),
-            other => Err(ProposeFailure::Unavailable {
-                reason: format!("the batch was applied with the answer {other:?}"),
-            }),
-        }
+        self.submit(batch).await?.base_offset().await
+    }
+
+    /// Hands a validated producer batch to the group without waiting for the
+    /// commit: batches handed over one after another land in the log in that
+    /// order. Fails only when the member has stopped.
+    pub async fn submit(&self, batch: Bytes) -> Result<PendingBatch, ProposeFailure> {
+        raft_node::submit(&self.raft, batch).await.map(PendingBatch)
     }
 
     /// Whether this member may serve produce and fetch now (see [`Leadership`]).

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::impls::ProgressResponder;
+use openraft::raft::ClientWriteResult;
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::type_config::alias::OneshotReceiverOf;
 use openraft_multi::GroupNetworkFactory;
 use rill_protocol::cluster::GroupId;
 
@@ -151,16 +154,47 @@ pub async fn write<SM>(raft: &Raft<SM>, payload: Bytes) -> Result<Applied, Propo
 where
     SM: RaftStateMachine<RaftTypes, SnapshotData = Vec<u8>>,
 {
-    match raft.client_write(Payload(payload)).await {
-        Ok(written) => Ok(written.data),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-            Err(ProposeFailure::NotLeader {
-                leader: forward.leader_id.zip(forward.leader_node),
-            })
-        }
-        Err(e) => Err(ProposeFailure::Unavailable {
+    submit(raft, payload).await?.applied().await
+}
+
+/// Hands `payload` to the group without waiting for it to be committed:
+/// proposals submitted one after another are appended to the log in that
+/// order. Fails only when the member has stopped.
+pub async fn submit<SM>(raft: &Raft<SM>, payload: Bytes) -> Result<Proposal, ProposeFailure>
+where
+    SM: RaftStateMachine<RaftTypes, SnapshotData = Vec<u8>>,
+{
+    let (responder, answer) = ProgressResponder::complete_only();
+    raft.client_write_ff(Payload(payload), Some(responder))
+        .await
+        .map_err(|e| ProposeFailure::Unavailable {
             reason: e.to_string(),
-        }),
+        })?;
+    Ok(Proposal { answer })
+}
+
+/// A proposal the group has taken: what applying it answers, once it is
+/// committed and applied (or why it was not).
+pub struct Proposal {
+    answer: OneshotReceiverOf<RaftTypes, ClientWriteResult<RaftTypes>>,
+}
+
+impl Proposal {
+    /// Waits until the proposal is applied; refused where the member turned
+    /// out not to lead (then the leader it knows is named).
+    pub async fn applied(self) -> Result<Applied, ProposeFailure> {
+        match self.answer.await {
+            Ok(Ok(written)) => Ok(written.data),
+            Ok(Err(ClientWriteError::ForwardToLeader(forward))) => Err(ProposeFailure::NotLeader {
+                leader: forward.leader_id.zip(forward.leader_node),
+            }),
+            Ok(Err(e)) => Err(ProposeFailure::Unavailable {
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(ProposeFailure::Unavailable {
+                reason: "the group member stopped before answering".to_string(),
+            }),
+        }
     }
 }
 

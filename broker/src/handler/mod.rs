@@ -27,6 +27,9 @@ mod precheck;
 mod produce;
 mod topic_partitions;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rill_protocol::api::ApiKey;
@@ -36,8 +39,10 @@ use rill_protocol::message::{Request, RequestBody, Response, ResponseBody};
 use crate::state::Broker;
 pub use fetch::FetchAnswer;
 
+/// The outcome of a request that is still being served.
+pub type LaterOutcome = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
 /// What the connection does after a request was handled.
-#[derive(Debug)]
 pub enum Outcome {
     /// Send this response.
     Reply(Response),
@@ -54,11 +59,15 @@ pub enum Outcome {
     /// Send nothing and close the connection: a Produce with acks = 0 that was
     /// refused in whole or in part (the reason, for the log).
     Close(String),
+    /// What to do once this resolves: a Produce whose batches were handed to
+    /// their partitions' Raft groups and are committing. The connection may
+    /// read its next request meanwhile; it answers in request order.
+    Later(LaterOutcome),
 }
 
 /// Answers one decoded request: pre-checks it, runs its handler, and says what
 /// the client gets back.
-pub async fn handle(broker: &Broker, request: Request) -> Outcome {
+pub async fn handle(broker: &Arc<Broker>, request: Request) -> Outcome {
     let Request { header, body } = request;
     let correlation_id = header.correlation_id;
     let replies = gets_response(&body);
@@ -79,17 +88,32 @@ pub async fn handle(broker: &Broker, request: Request) -> Outcome {
     }
     let started = Instant::now();
     let api = body.api_key().name();
-    let body = dispatch(broker, header.client_id, body).await;
-    broker.metrics.request(api, started.elapsed());
-    let body = match body {
+    let body = match dispatch(broker, header.client_id, body).await {
         Reply::Fetch(answer) => {
+            broker.metrics.request(api, started.elapsed());
             return Outcome::Fetch {
                 correlation_id,
                 answer,
-            }
+            };
         }
         Reply::Body(body) => body,
+        Reply::Produce(pending) => {
+            let broker = Arc::clone(broker);
+            return Outcome::Later(Box::pin(async move {
+                let body = ResponseBody::Produce(pending.finish(&broker).await);
+                broker.metrics.request(api, started.elapsed());
+                reply(correlation_id, replies, body)
+            }));
+        }
     };
+    broker.metrics.request(api, started.elapsed());
+    reply(correlation_id, replies, body)
+}
+
+/// What the client gets for a handled request's `body`: the response, or for
+/// a Produce with acks = 0 (`replies` false) nothing, or a closed connection
+/// if a partition refused it.
+fn reply(correlation_id: i32, replies: bool, body: ResponseBody) -> Outcome {
     if replies {
         return Outcome::Reply(Response {
             header: ResponseHeader::ok(correlation_id),
@@ -153,6 +177,8 @@ enum Reply {
     Body(ResponseBody),
     /// A Fetch answer, whose records may still be in segment files.
     Fetch(FetchAnswer),
+    /// A Produce whose batches are still committing.
+    Produce(produce::PendingProduce),
 }
 
 /// Runs the handler of the request's API (`client_id` is the request header's).
@@ -169,7 +195,13 @@ async fn dispatch(broker: &Broker, client_id: Option<String>, body: RequestBody)
         RequestBody::DeleteTopics(r) => {
             ResponseBody::DeleteTopics(delete_topics::handle(broker, r).await)
         }
-        RequestBody::Produce(r) => ResponseBody::Produce(produce::handle(broker, r).await),
+        RequestBody::Produce(r) => {
+            let pending = produce::start(broker, r).await;
+            if !pending.is_answered() {
+                return Reply::Produce(pending);
+            }
+            ResponseBody::Produce(pending.finish(broker).await)
+        }
         RequestBody::Fetch(r) => return Reply::Fetch(fetch::handle(broker, r).await),
         RequestBody::ListOffsets(r) => {
             ResponseBody::ListOffsets(list_offsets::handle(broker, r).await)

@@ -22,12 +22,17 @@ use rill_protocol::{BatchHeader, CheckedBatch, ErrorCode, ProducerInfo, RecordBa
 
 use crate::api_error::ApiError;
 use crate::group::offsets::OFFSETS_TOPIC;
-use crate::partition::Partition;
+use crate::partition::{Appending, Partition, PartitionError};
 use crate::producer_ids::{History, ISSUED_EPOCH};
 use crate::state::Broker;
 
-/// Appends the request's batches and reports where each one landed.
-pub async fn handle(broker: &Broker, request: ProduceRequest) -> ProduceResponse {
+/// Starts a Produce: checks each partition's batch and hands it to its
+/// partition. Partitions without a Raft group are written (concurrently) before
+/// this returns; a replicated partition's batch is handed to its group in
+/// request order, and [`PendingProduce::finish`] waits for the commits. So a
+/// connection may start its next request while this one's batches replicate,
+/// and batches still land in the order they were sent.
+pub async fn start(broker: &Broker, request: ProduceRequest) -> PendingProduce {
     let acks_ok = matches!(request.acks, -1..=1);
     let mut seen: HashMap<(&str, i32), usize> = HashMap::new();
     for topic in &request.topics {
@@ -43,7 +48,7 @@ pub async fn handle(broker: &Broker, request: ProduceRequest) -> ProduceResponse
         .map(|((name, partition), _)| (name.to_string(), partition))
         .collect();
     await_producer_ids(broker, &request).await;
-    let mut pending = Vec::with_capacity(request.topics.len());
+    let mut started = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for entry in topic.partitions {
@@ -62,36 +67,111 @@ pub async fn handle(broker: &Broker, request: ProduceRequest) -> ProduceResponse
                     ),
                 ))
             } else {
-                start_append(broker, &topic.name, entry)
+                start_append(broker, &topic.name, entry).await
             };
             partitions.push((index, job));
         }
-        pending.push((topic.name, partitions));
+        started.push((topic.name, partitions));
     }
-    let mut topics = Vec::with_capacity(pending.len());
-    for (name, partitions) in pending {
-        let mut answers = Vec::with_capacity(partitions.len());
-        for (partition, job) in partitions {
-            let outcome = match job {
-                Ok((handle, (records, bytes))) => match handle.await {
-                    Ok(result) => {
-                        if result.is_ok() {
-                            broker.metrics.appended(&name, records, bytes);
-                        }
-                        result
-                    }
-                    Err(e) => Err(ApiError::new(ErrorCode::Unknown, e.to_string())),
-                },
-                Err(e) => Err(e),
+    let mut topics = Vec::with_capacity(started.len());
+    for (name, partitions) in started {
+        let mut jobs = Vec::with_capacity(partitions.len());
+        for (index, job) in partitions {
+            let job = match job {
+                Ok(Job::Local(task, counts)) => {
+                    Job::Done(finish_local(broker, &name, task, counts).await)
+                }
+                Ok(job) => job,
+                Err(e) => Job::Done(Err(e)),
             };
-            answers.push(answer(partition, outcome));
+            jobs.push((index, job));
         }
-        topics.push(ProduceTopicResponse {
-            name,
-            partitions: answers,
-        });
+        topics.push((name, jobs));
     }
-    ProduceResponse { topics }
+    PendingProduce { topics }
+}
+
+/// A Produce whose replicated batches may still be committing.
+pub struct PendingProduce {
+    topics: Vec<(String, Vec<(i32, Job)>)>,
+}
+
+impl PendingProduce {
+    /// Whether every partition is answered already (nothing is replicating).
+    pub fn is_answered(&self) -> bool {
+        self.topics
+            .iter()
+            .flat_map(|(_, jobs)| jobs)
+            .all(|(_, job)| matches!(job, Job::Done(_)))
+    }
+
+    /// Waits for every partition's outcome and reports where each batch landed.
+    pub async fn finish(self, broker: &Broker) -> ProduceResponse {
+        let mut topics = Vec::with_capacity(self.topics.len());
+        for (name, jobs) in self.topics {
+            let mut answers = Vec::with_capacity(jobs.len());
+            for (index, job) in jobs {
+                let outcome = match job {
+                    Job::Done(outcome) => outcome,
+                    Job::Local(task, counts) => finish_local(broker, &name, task, counts).await,
+                    Job::Handed {
+                        partition,
+                        appending,
+                        counts: (records, bytes),
+                    } => match appending.base_offset().await {
+                        Ok(base_offset) => {
+                            broker.metrics.appended(&name, records, bytes);
+                            Ok((base_offset, partition.log().log_start_offset()))
+                        }
+                        Err(e) => Err(ApiError::from(e)),
+                    },
+                };
+                answers.push(answer(index, outcome));
+            }
+            topics.push(ProduceTopicResponse {
+                name,
+                partitions: answers,
+            });
+        }
+        ProduceResponse { topics }
+    }
+}
+
+/// One partition's part of a Produce.
+enum Job {
+    /// Answered: base offset and log start offset, or why not.
+    Done(Result<(i64, i64), ApiError>),
+    /// Being written on its own task (a partition without a group).
+    Local(
+        tokio::task::JoinHandle<Result<(i64, i64), ApiError>>,
+        Counts,
+    ),
+    /// Handed to the partition's Raft group.
+    Handed {
+        partition: Arc<Partition>,
+        appending: Appending,
+        counts: Counts,
+    },
+}
+
+/// A batch's record count and size, for the metrics.
+type Counts = (i32, usize);
+
+/// Waits for a local append's task and counts what it wrote.
+async fn finish_local(
+    broker: &Broker,
+    topic: &str,
+    task: tokio::task::JoinHandle<Result<(i64, i64), ApiError>>,
+    (records, bytes): Counts,
+) -> Result<(i64, i64), ApiError> {
+    let outcome = match task.await {
+        Ok(outcome) => outcome,
+        Err(e) => Err(ApiError::new(ErrorCode::Unknown, e.to_string())),
+    };
+    if outcome.is_ok() {
+        broker.metrics.appended(topic, records, bytes);
+    }
+    outcome
 }
 
 /// How long a produce waits for this broker's metadata to learn of a producer
@@ -124,18 +204,15 @@ async fn await_producer_ids(broker: &Broker, request: &ProduceRequest) {
     let _ = tokio::time::timeout(PRODUCER_ID_CATCH_UP, known).await;
 }
 
-/// A running append, with the batch's record count and size for the metrics.
-type AppendJob = (
-    tokio::task::JoinHandle<Result<(i64, i64), ApiError>>,
-    (i32, usize),
-);
-
-/// Resolves and validates a partition's batch, then starts appending it.
-fn start_append(
+/// Resolves and validates a partition's batch, then starts appending it: on
+/// its own task for a partition without a group (the partitions of a request
+/// are written concurrently and share fsyncs), or by handing it to the
+/// partition's group here, so batches reach the group in request order.
+async fn start_append(
     broker: &Broker,
     topic: &str,
     entry: ProducePartition,
-) -> Result<AppendJob, ApiError> {
+) -> Result<Job, ApiError> {
     if topic == OFFSETS_TOPIC {
         return Err(ApiError::new(
             ErrorCode::InvalidTopic,
@@ -156,8 +233,22 @@ fn start_append(
         }),
     };
     let counts = (header.record_count, batch.as_bytes().len());
-    let job = tokio::spawn(append(partition, batch, idempotent));
-    Ok((job, counts))
+    if partition.replica().is_none() {
+        let task = tokio::spawn(async move {
+            let base_offset = hand_over(&partition, batch, idempotent)
+                .await?
+                .base_offset()
+                .await?;
+            Ok((base_offset, partition.log().log_start_offset()))
+        });
+        return Ok(Job::Local(task, counts));
+    }
+    let appending = hand_over(&partition, batch, idempotent).await?;
+    Ok(Job::Handed {
+        partition,
+        appending,
+        counts,
+    })
 }
 
 /// An idempotent batch's producer stamp, with what the broker knows of its past.
@@ -214,22 +305,21 @@ fn check_epoch(producer: &ProducerInfo, issued: i16) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Appends the batch (through duplicate detection when it comes from an
-/// idempotent producer); returns its base offset and the log start offset.
-async fn append(
-    partition: Arc<Partition>,
+/// Starts appending the batch (through duplicate detection when it comes from
+/// an idempotent producer).
+async fn hand_over(
+    partition: &Arc<Partition>,
     batch: CheckedBatch,
     idempotent: Option<Stamp>,
-) -> Result<(i64, i64), ApiError> {
-    let base_offset = match idempotent {
+) -> Result<Appending, PartitionError> {
+    match idempotent {
         Some(stamp) => {
             partition
-                .append_idempotent(batch, stamp.producer, stamp.records, stamp.history)
-                .await?
+                .start_append_idempotent(batch, stamp.producer, stamp.records, stamp.history)
+                .await
         }
-        None => partition.append(batch).await?.base_offset,
-    };
-    Ok((base_offset, partition.log().log_start_offset()))
+        None => partition.start_append(batch).await,
+    }
 }
 
 /// Checks that `records` is exactly one valid producer batch that fits the
