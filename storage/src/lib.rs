@@ -24,6 +24,7 @@ mod dir_lock;
 mod durable;
 mod error;
 mod group_commit;
+mod in_place;
 mod index;
 mod locks;
 mod log;

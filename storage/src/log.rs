@@ -29,7 +29,7 @@ use crate::clock::now_ms;
 use crate::dir_lock::DirLock;
 use crate::error::{Error, IoContext, Result};
 use crate::group_commit::GroupCommit;
-use crate::locks::{lock, read_lock, try_lock, write_lock};
+use crate::locks::{lock, read_lock, write_lock};
 use crate::metrics::{Counters, LogMetrics};
 use crate::options::{FsyncPolicy, LogOptions};
 use crate::read_mode::ReadMode;
@@ -144,7 +144,7 @@ impl Log {
         })
     }
 
-    fn check_size(&self, size: usize) -> Result<()> {
+    pub(crate) fn check_size(&self, size: usize) -> Result<()> {
         if size > self.opts.max_batch_bytes {
             return Err(Error::BatchTooLarge {
                 size,
@@ -152,39 +152,6 @@ impl Log {
             });
         }
         Ok(())
-    }
-
-    /// As [`Log::append_checked`], but only if that cannot wait on the disk or on
-    /// another thread: the fsync policy is not `always`, no interval fsync and no
-    /// segment roll is due, and no other append holds the writer. The write is
-    /// then a copy into the page cache, cheap enough for an async task to make
-    /// in place of a hand-off to a blocking thread. `None`: nothing was written;
-    /// append with [`Log::append_checked`] from a thread that may block.
-    pub fn try_append_checked(&self, batch: &mut CheckedBatch) -> Option<Result<AppendInfo>> {
-        if self.opts.fsync == FsyncPolicy::Always {
-            return None;
-        }
-        let len = batch.as_bytes().len();
-        if let Err(e) = self.check_size(len) {
-            return Some(Err(e));
-        }
-        let header = *batch.header();
-        let now = now_ms();
-        let mut w = try_lock(&self.writer)?;
-        if let Err(e) = self.check_writable(&w) {
-            return Some(Err(e));
-        }
-        let sync_due = match self.opts.fsync {
-            FsyncPolicy::Interval(every) => w.last_sync.elapsed() >= every,
-            FsyncPolicy::Always | FsyncPolicy::Never => false,
-        };
-        if sync_due || self.roll_due(&w, len, &header, now) {
-            return None;
-        }
-        let info = self.write_locked(&mut w, header, now, |base_offset| {
-            Ok(batch.stamp_base_offset(base_offset))
-        });
-        Some(info.inspect(|_| self.publish_written(&w)))
     }
 
     /// Appends a valid batch of `len` bytes described by `header`: `stamp` writes
@@ -228,7 +195,7 @@ impl Log {
 
     /// Whether appending a batch of `len` bytes described by `header` must start a
     /// new segment first.
-    fn roll_due(&self, w: &Writer, len: usize, header: &BatchHeader, now: i64) -> bool {
+    pub(crate) fn roll_due(&self, w: &Writer, len: usize, header: &BatchHeader, now: i64) -> bool {
         should_roll(
             &w.active,
             &self.opts,
@@ -241,7 +208,7 @@ impl Log {
 
     /// Writes a batch at the log end, under the writer lock: `stamp` writes the
     /// base offset it gets into the batch and returns the bytes to write.
-    fn write_locked<'b>(
+    pub(crate) fn write_locked<'b>(
         &self,
         w: &mut Writer,
         header: BatchHeader,
@@ -265,7 +232,7 @@ impl Log {
 
     /// Makes everything written so far visible to readers, for the policies that
     /// do not wait for an fsync first.
-    fn publish_written(&self, w: &Writer) {
+    pub(crate) fn publish_written(&self, w: &Writer) {
         w.active.publish(w.active.size());
         self.high_watermark
             .fetch_max(w.next_offset, Ordering::AcqRel);

@@ -1,6 +1,7 @@
-//! `Log::try_append_checked`: the append an async task makes in place. It either
-//! writes the batch exactly as `append_checked` would, or declines and writes
-//! nothing, whenever the append could wait on the disk (an fsync, a segment roll).
+//! `Log::try_append_checked` and `Log::try_append`: the appends an async task
+//! makes in place. Each either writes the batch exactly as its blocking twin
+//! would, or declines and writes nothing, whenever the append could wait on the
+//! disk (an fsync, a segment roll); `try_append` validates the batch first.
 
 mod common;
 
@@ -123,4 +124,42 @@ fn in_place_appends_refuse_what_blocking_ones_refuse() {
         log.try_append_checked(&mut checked(1, 0)),
         Some(Err(Error::Closed { .. }))
     ));
+}
+
+#[test]
+fn an_unchecked_in_place_append_validates_the_batch_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), small_segments()).expect("open");
+    let mut written = 0;
+    for i in 0..200 {
+        let mut b = batch(2, 0, 300, 1_000 + i);
+        let info = match log.try_append(&mut b) {
+            Some(result) => result.expect("in-place append"),
+            None => log.append(&mut b).expect("blocking append"),
+        };
+        assert_eq!(info.base_offset, written);
+        assert_eq!(b[..8], written.to_be_bytes(), "the base offset is stamped");
+        written += 2;
+    }
+    assert!(log.segment_bases().len() > 2, "the test must cross rolls");
+
+    // A batch whose CRC does not match is refused and nothing is written.
+    let mut corrupt = batch(2, 0, 300, 5_000);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    assert!(matches!(
+        log.try_append(&mut corrupt),
+        Some(Err(Error::InvalidBatch(_)))
+    ));
+    assert_eq!(log.log_end_offset(), written);
+
+    // Under fsync = "always" every append may wait on the disk: none in place.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let always = LogOptions {
+        fsync: FsyncPolicy::Always,
+        ..LogOptions::default()
+    };
+    let log = Log::open(dir.path(), always).expect("open");
+    assert!(log.try_append(&mut batch(1, 0, 10, 1)).is_none());
+    assert_eq!(log.log_end_offset(), 0);
 }

@@ -33,7 +33,7 @@ use super::entry_index::EntryIndex;
 use super::raft_log::{EntryStore, RaftLog, READ_BYTES};
 use super::raft_state::RaftState;
 use super::types::{LogId, Payload};
-use crate::locks::lock;
+use crate::locks::{lock, try_lock};
 
 /// The file mapping entries to batch offsets, in the partition's directory.
 pub const ENTRIES_FILE: &str = "raft-entries";
@@ -180,6 +180,26 @@ fn batch_at(log: &Log, offset: i64) -> io::Result<Option<i64>> {
     }
 }
 
+impl BatchEntries {
+    /// Checks that entry `index` follows the map's last entry; a map with no
+    /// entries (new, or all purged) starts at `index`.
+    fn follow_on(&self, idx: &mut EntryIndex, index: u64) -> io::Result<()> {
+        if index == idx.end() {
+            return Ok(());
+        }
+        let empty = idx.end() == idx.first() || self.state.purged_to() >= idx.end();
+        if !empty {
+            return Err(io::Error::other(format!(
+                "entry {index} does not follow the log's last entry {}",
+                idx.end().saturating_sub(1)
+            )));
+        }
+        idx.reset_to(index)?;
+        lock(&self.recent).clear();
+        Ok(())
+    }
+}
+
 impl EntryStore for BatchEntries {
     fn state(&self) -> &RaftState {
         &self.state
@@ -258,24 +278,39 @@ impl EntryStore for BatchEntries {
     fn append(&self, entries: Vec<Entry>) -> io::Result<()> {
         let mut idx = lock(&self.index);
         for entry in entries {
-            let index = entry.log_id.index;
-            if index != idx.end() {
-                let empty = idx.end() == idx.first() || self.state.purged_to() >= idx.end();
-                if !empty {
-                    return Err(io::Error::other(format!(
-                        "entry {index} does not follow the log's last entry {}",
-                        idx.end().saturating_sub(1)
-                    )));
-                }
-                idx.reset_to(index)?;
-                lock(&self.recent).clear();
-            }
+            self.follow_on(&mut idx, entry.log_id.index)?;
             let mut batch = encode_batch(&entry)?;
             let appended = self.log.append(&mut batch).map_err(io::Error::other)?;
-            idx.push(index, appended.base_offset)?;
+            idx.push(entry.log_id.index, appended.base_offset)?;
             lock(&self.recent).push(entry);
         }
         Ok(())
+    }
+
+    /// Appends while each batch is a copy into the page cache
+    /// ([`Log::try_append`]) and nothing else holds the entry map.
+    fn try_append(&self, entries: Vec<Entry>) -> Result<io::Result<()>, Vec<Entry>> {
+        let Some(mut idx) = try_lock(&self.index) else {
+            return Err(entries);
+        };
+        let mut entries = entries.into_iter();
+        while let Some(entry) = entries.next() {
+            let appended = self.follow_on(&mut idx, entry.log_id.index).and_then(|()| {
+                let mut batch = encode_batch(&entry)?;
+                Ok(self.log.try_append(&mut batch))
+            });
+            let appended = match appended {
+                Ok(Some(Ok(appended))) => appended,
+                Ok(Some(Err(e))) => return Ok(Err(io::Error::other(e))),
+                Err(e) => return Ok(Err(e)),
+                Ok(None) => return Err(std::iter::once(entry).chain(entries).collect()),
+            };
+            if let Err(e) = idx.push(entry.log_id.index, appended.base_offset) {
+                return Ok(Err(e));
+            }
+            lock(&self.recent).push(entry);
+        }
+        Ok(Ok(()))
     }
 
     /// Drops every entry at or after `index`, on disk and in memory.
