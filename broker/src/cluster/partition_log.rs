@@ -181,6 +181,44 @@ fn batch_at(log: &Log, offset: i64) -> io::Result<Option<i64>> {
 }
 
 impl BatchEntries {
+    /// The entries with indexes in `start..end` (clipped to what the map holds
+    /// and has not purged), at most about `max_bytes` of them (at least one),
+    /// if the recent tail covers them; else the clipped range, to read from
+    /// disk.
+    fn recent_entries(
+        &self,
+        idx: &EntryIndex,
+        start: u64,
+        end: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<Entry>, (u64, u64)> {
+        let end = end.min(idx.end());
+        let start = start.max(idx.first()).max(self.state.purged_to());
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let recent = lock(&self.recent);
+        if recent
+            .entries
+            .front()
+            .is_none_or(|e| e.log_id.index > start)
+        {
+            return Err((start, end));
+        }
+        let mut bytes = 0;
+        Ok(recent
+            .entries
+            .iter()
+            .filter(|e| (start..end).contains(&e.log_id.index))
+            .take_while(|e| {
+                let first = bytes == 0;
+                bytes += payload_len(e);
+                first || bytes <= max_bytes
+            })
+            .cloned()
+            .collect())
+    }
+
     /// Checks that entry `index` follows the map's last entry; a map with no
     /// entries (new, or all purged) starts at `index`.
     fn follow_on(&self, idx: &mut EntryIndex, index: u64) -> io::Result<()> {
@@ -211,34 +249,11 @@ impl EntryStore for BatchEntries {
     fn entries(&self, start: u64, end: u64, max_bytes: usize) -> io::Result<Vec<Entry>> {
         let (start, end, offset) = {
             let idx = lock(&self.index);
-            let end = end.min(idx.end());
-            let start = start.max(idx.first()).max(self.state.purged_to());
-            if start >= end {
-                return Ok(Vec::new());
+            match self.recent_entries(&idx, start, end, max_bytes) {
+                Ok(found) => return Ok(found),
+                Err((start, end)) => (start, end, idx.offset_of(start)?),
             }
-            (start, end, idx.offset_of(start)?)
         };
-        {
-            let recent = lock(&self.recent);
-            if recent
-                .entries
-                .front()
-                .is_some_and(|e| e.log_id.index <= start)
-            {
-                let mut bytes = 0;
-                return Ok(recent
-                    .entries
-                    .iter()
-                    .filter(|e| (start..end).contains(&e.log_id.index))
-                    .take_while(|e| {
-                        let first = bytes == 0;
-                        bytes += payload_len(e);
-                        first || bytes <= max_bytes
-                    })
-                    .cloned()
-                    .collect());
-            }
-        }
         let Some(mut offset) = offset else {
             return Err(io::Error::other(format!("entry {start} is not mapped")));
         };
@@ -285,6 +300,13 @@ impl EntryStore for BatchEntries {
             lock(&self.recent).push(entry);
         }
         Ok(())
+    }
+
+    /// The entries the recent tail holds, when it covers `start` and nothing
+    /// else holds the entry map.
+    fn try_entries(&self, start: u64, end: u64, max_bytes: usize) -> Option<Vec<Entry>> {
+        let idx = try_lock(&self.index)?;
+        self.recent_entries(&idx, start, end, max_bytes).ok()
     }
 
     /// Appends while each batch is a copy into the page cache

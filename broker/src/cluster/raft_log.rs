@@ -4,7 +4,9 @@
 //!
 //! Every call runs the store on tokio's blocking pool (the stores fsync and read
 //! the disk), except an append the store can make without blocking
-//! ([`EntryStore::try_append`]), which saves two thread hand-offs per append. An append tells openraft it is flushed only once the store has
+//! ([`EntryStore::try_append`]) and a read of entries it holds in memory
+//! ([`EntryStore::try_entries`]: the state machine applies, and followers are
+//! sent, the latest entries), which saves two thread hand-offs each. An append tells openraft it is flushed only once the store has
 //! made it as durable as its log's fsync policy asks; the vote and the purged
 //! mark live in the store's [`RaftState`].
 
@@ -32,6 +34,11 @@ pub trait EntryStore: Send + Sync + 'static {
     /// The entries with indexes in `start..end` that the store holds and has
     /// not purged, at most about `max_bytes` of them (at least one).
     fn entries(&self, start: u64, end: u64, max_bytes: usize) -> io::Result<Vec<Entry>>;
+    /// As [`EntryStore::entries`], but only when they are in memory: `None`
+    /// sends the read to a blocking thread.
+    fn try_entries(&self, _start: u64, _end: u64, _max_bytes: usize) -> Option<Vec<Entry>> {
+        None
+    }
     /// Appends `entries`, durably as the store's fsync policy asks.
     fn append(&self, entries: Vec<Entry>) -> io::Result<()>;
     /// As [`EntryStore::append`], but only as far as it cannot block (a copy
@@ -90,6 +97,9 @@ impl<S: EntryStore> RaftLogReader<RaftTypes> for RaftLog<S> {
         range: RB,
     ) -> Result<Vec<Entry>, io::Error> {
         let (start, end) = index_range(&range);
+        if let Some(found) = self.store.try_entries(start, end, usize::MAX) {
+            return Ok(found);
+        }
         self.blocking(move |store| store.entries(start, end, usize::MAX))
             .await
     }
@@ -103,6 +113,9 @@ impl<S: EntryStore> RaftLogReader<RaftTypes> for RaftLog<S> {
         start: u64,
         end: u64,
     ) -> Result<Vec<Entry>, io::Error> {
+        if let Some(found) = self.store.try_entries(start, end, READ_BYTES) {
+            return Ok(found);
+        }
         self.blocking(move |store| store.entries(start, end, READ_BYTES))
             .await
     }
