@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2154,SC2153 # globals: set in compare.sh and lib.sh
 # Rows 12 and 13 of benches/compare.sh (issue 12): what replication costs. One
 # producer, one partition, acks=all, fsync never, 1 KiB and 100 B records, each
-# against the same workload on one plain broker measured in the same row:
+# against the same workload on one plain broker measured in the same row, its
+# runs interleaved with the cluster's:
 #   12  a one-node cluster (replication factor 1) must stay within 10 %;
 #   13  three local brokers, replication factor 3, aims for a quarter or more.
 # The cluster's brokers share this machine's 2 cores with each other and the
@@ -73,34 +74,27 @@ cluster_bench() {
         --record-size "$size" --count "$count"
 }
 
-# The plain broker's records/s for $1-byte records, RUNS runs, kept in
-# $WORK/ref/plain-$1 so row 13 reuses row 12's measurement.
-plain_rate() {
-    local size=$1 i
-    if [[ ! -f $WORK/ref/plain-$size ]]; then
-        for i in $(seq "$RUNS"); do
-            log "one broker, $size B, run $i/$RUNS"
-            start_broker never
-            cluster_bench "plain-$size" "$i" "$size"
-            stop_broker
-        done
-        median $(field "plain-$size" produce.records_per_sec) >"$WORK/ref/plain-$size"
-    fi
-    cat "$WORK/ref/plain-$size"
-}
-
-# Rows 12 and 13 for $2-broker clusters: KEY BROKERS MIN_RATIO TARGET.
+# Rows 12 and 13 for $2-broker clusters: KEY BROKERS MIN_RATIO TARGET. Each
+# cluster run follows a plain-broker run of the same workload, and every run
+# starts after `sync`: neither side pays for the other's dirty pages being
+# written back, and drift over the row (the page cache filling) hits both.
 cluster_rows() {
     local key=$1 brokers=$2 min=$3 target=$4 size sub plain i values
     for size in 1024 100; do
-        plain=$(plain_rate "$size")
         if ((size == 1024)); then sub=a; else sub=b; fi
         for i in $(seq "$RUNS"); do
+            log "row $key$sub: one broker, $size B, run $i/$RUNS"
+            sync
+            start_broker never
+            cluster_bench "plain$key$sub" "$i" "$size"
+            stop_broker
             log "row $key$sub: $brokers-broker cluster, $size B, run $i/$RUNS"
+            sync
             start_cluster "$brokers"
             cluster_bench "$key$sub" "$i" "$size"
             stop_cluster
         done
+        plain=$(median $(field "plain$key$sub" produce.records_per_sec))
         mapfile -t values < <(field "$key$sub" produce.records_per_sec)
         judge "$key$sub" "$key$sub $(label "$key$sub")" records/s 0 "$plain" \
             "one broker, same run: $(num "$plain") records/s" "$min" "$target" "${values[@]}"
