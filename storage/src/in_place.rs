@@ -1,16 +1,16 @@
 //! Appends an async task makes in place: [`Log::try_append_checked`] and
-//! [`Log::try_append`] write a batch only when that cannot wait on the disk or
+//! [`Log::try_append_replicated`] write a batch only when that cannot wait on the disk or
 //! on another thread (no fsync or segment roll due, the writer free), so the
 //! write is a copy into the page cache; otherwise they write nothing and the
 //! caller appends from a thread that may block.
 
 use rill_protocol::batch::stamp_base_offset;
-use rill_protocol::{BatchHeader, CheckedBatch, RecordBatch};
+use rill_protocol::{BatchHeader, CheckedBatch};
 
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::locks::try_lock;
-use crate::log::{AppendInfo, Log};
+use crate::log::{checked_header, AppendInfo, Log};
 use crate::options::FsyncPolicy;
 
 impl Log {
@@ -31,17 +31,16 @@ impl Log {
         })
     }
 
-    /// As [`Log::append`] (the batch is validated), but only when the write
-    /// cannot wait, as [`Log::try_append_checked`] says; `None`: nothing was
-    /// written, append with [`Log::append`] from a thread that may block.
-    pub fn try_append(&self, batch: &mut [u8]) -> Option<Result<AppendInfo>> {
+    /// As [`Log::append_replicated`], but only when the write cannot wait, as
+    /// [`Log::try_append_checked`] says; `None`: nothing was written, append
+    /// with [`Log::append_replicated`] from a thread that may block.
+    pub fn try_append_replicated(&self, batch: &mut [u8]) -> Option<Result<AppendInfo>> {
         if self.opts.fsync == FsyncPolicy::Always {
             return None;
         }
-        let checked = RecordBatch::new(batch).and_then(|b| b.validate().map(|()| *b.header()));
-        let header = match checked {
+        let header = match checked_header(batch) {
             Ok(header) => header,
-            Err(e) => return Some(Err(Error::InvalidBatch(e))),
+            Err(e) => return Some(Err(e)),
         };
         let len = batch.len();
         self.try_append_valid(header, len, move |base_offset| {

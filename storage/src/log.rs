@@ -65,6 +65,14 @@ pub(crate) struct Writer {
     pub last_sync: Instant,
 }
 
+/// The header of `batch`, which must be exactly one batch passing
+/// [`RecordBatch::validate_header`].
+pub(crate) fn checked_header(batch: &[u8]) -> Result<BatchHeader> {
+    let view = RecordBatch::new(batch).map_err(Error::InvalidBatch)?;
+    view.validate_header().map_err(Error::InvalidBatch)?;
+    Ok(*view.header())
+}
+
 /// One partition's log. Share it between threads with `Arc<Log>`.
 pub struct Log {
     pub(crate) dir: PathBuf,
@@ -127,6 +135,19 @@ impl Log {
         self.check_size(batch.len())?;
         let checked = RecordBatch::new(batch).and_then(|b| b.validate().map(|()| *b.header()));
         let header = checked.map_err(Error::InvalidBatch)?;
+        self.append_valid(header, batch.len(), move |base_offset| {
+            stamp_base_offset(batch, base_offset).map_err(Error::InvalidBatch)?;
+            Ok(&*batch)
+        })
+    }
+
+    /// Appends a copy of a batch that another broker validated in full (a Raft
+    /// entry of a replicated partition): only its header and CRC are checked,
+    /// which shows the bytes are the ones validated, and its records are not
+    /// walked (or decompressed) again. Otherwise as [`Log::append`].
+    pub fn append_replicated(&self, batch: &mut [u8]) -> Result<AppendInfo> {
+        self.check_size(batch.len())?;
+        let header = checked_header(batch)?;
         self.append_valid(header, batch.len(), move |base_offset| {
             stamp_base_offset(batch, base_offset).map_err(Error::InvalidBatch)?;
             Ok(&*batch)

@@ -1,7 +1,8 @@
-//! `Log::try_append_checked` and `Log::try_append`: the appends an async task
-//! makes in place. Each either writes the batch exactly as its blocking twin
-//! would, or declines and writes nothing, whenever the append could wait on the
-//! disk (an fsync, a segment roll); `try_append` validates the batch first.
+//! `Log::try_append_checked` and `Log::try_append_replicated`: the appends an
+//! async task makes in place. Each either writes the batch exactly as its
+//! blocking twin would, or declines and writes nothing, whenever the append
+//! could wait on the disk (an fsync, a segment roll); `try_append_replicated`
+//! checks the header and CRC first.
 
 mod common;
 
@@ -127,15 +128,15 @@ fn in_place_appends_refuse_what_blocking_ones_refuse() {
 }
 
 #[test]
-fn an_unchecked_in_place_append_validates_the_batch_first() {
+fn a_replicated_in_place_append_checks_the_crc_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Log::open(dir.path(), small_segments()).expect("open");
     let mut written = 0;
     for i in 0..200 {
         let mut b = batch(2, 0, 300, 1_000 + i);
-        let info = match log.try_append(&mut b) {
+        let info = match log.try_append_replicated(&mut b) {
             Some(result) => result.expect("in-place append"),
-            None => log.append(&mut b).expect("blocking append"),
+            None => log.append_replicated(&mut b).expect("blocking append"),
         };
         assert_eq!(info.base_offset, written);
         assert_eq!(b[..8], written.to_be_bytes(), "the base offset is stamped");
@@ -148,7 +149,7 @@ fn an_unchecked_in_place_append_validates_the_batch_first() {
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0xff;
     assert!(matches!(
-        log.try_append(&mut corrupt),
+        log.try_append_replicated(&mut corrupt),
         Some(Err(Error::InvalidBatch(_)))
     ));
     assert_eq!(log.log_end_offset(), written);
@@ -160,6 +161,6 @@ fn an_unchecked_in_place_append_validates_the_batch_first() {
         ..LogOptions::default()
     };
     let log = Log::open(dir.path(), always).expect("open");
-    assert!(log.try_append(&mut batch(1, 0, 10, 1)).is_none());
+    assert!(log.try_append_replicated(&mut batch(1, 0, 10, 1)).is_none());
     assert_eq!(log.log_end_offset(), 0);
 }

@@ -3,7 +3,10 @@
 //!
 //! Each Raft entry is one record batch of the partition, in index order with no
 //! gaps; the entry's term is the batch's leader epoch. A normal entry's payload
-//! is a producer's batch, stored as it came (the log stamps its base offset).
+//! is a producer's batch, stored as it came (the log stamps its base offset,
+//! in place when nothing else holds the bytes). The leader validated its
+//! records when it was produced, so every replica's log checks only its header
+//! and CRC (`Log::append_replicated`), which shows the bytes are the same.
 //! Raft's own entries (blank, membership) are control batches ([`CONTROL_BIT`])
 //! of one record whose value is the entry's payload in the inter-broker layout
 //! (`entry_codec`); consumers skip them. A batch holds many records, so entry
@@ -22,7 +25,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use openraft::EntryPayload;
 use rill_protocol::batch::CONTROL_BIT;
 use rill_protocol::RecordBatch;
@@ -293,11 +296,15 @@ impl EntryStore for BatchEntries {
     fn append(&self, entries: Vec<Entry>) -> io::Result<()> {
         let mut idx = lock(&self.index);
         for entry in entries {
-            self.follow_on(&mut idx, entry.log_id.index)?;
-            let mut batch = encode_batch(&entry)?;
-            let appended = self.log.append(&mut batch).map_err(io::Error::other)?;
-            idx.push(entry.log_id.index, appended.base_offset)?;
-            lock(&self.recent).push(entry);
+            let index = entry.log_id.index;
+            self.follow_on(&mut idx, index)?;
+            let mut stored = Stored::of(entry)?;
+            let appended = self
+                .log
+                .append_replicated(&mut stored.batch)
+                .map_err(io::Error::other)?;
+            idx.push(index, appended.base_offset)?;
+            lock(&self.recent).push(stored.into_entry());
         }
         Ok(())
     }
@@ -310,27 +317,33 @@ impl EntryStore for BatchEntries {
     }
 
     /// Appends while each batch is a copy into the page cache
-    /// ([`Log::try_append`]) and nothing else holds the entry map.
+    /// ([`Log::try_append_replicated`]) and nothing else holds the entry map.
     fn try_append(&self, entries: Vec<Entry>) -> Result<io::Result<()>, Vec<Entry>> {
         let Some(mut idx) = try_lock(&self.index) else {
             return Err(entries);
         };
         let mut entries = entries.into_iter();
         while let Some(entry) = entries.next() {
-            let appended = self.follow_on(&mut idx, entry.log_id.index).and_then(|()| {
-                let mut batch = encode_batch(&entry)?;
-                Ok(self.log.try_append(&mut batch))
-            });
-            let appended = match appended {
-                Ok(Some(Ok(appended))) => appended,
-                Ok(Some(Err(e))) => return Ok(Err(io::Error::other(e))),
+            let index = entry.log_id.index;
+            let stored = self
+                .follow_on(&mut idx, index)
+                .and_then(|()| Stored::of(entry));
+            let mut stored = match stored {
+                Ok(stored) => stored,
                 Err(e) => return Ok(Err(e)),
-                Ok(None) => return Err(std::iter::once(entry).chain(entries).collect()),
             };
-            if let Err(e) = idx.push(entry.log_id.index, appended.base_offset) {
+            let appended = match self.log.try_append_replicated(&mut stored.batch) {
+                Some(Ok(appended)) => appended,
+                Some(Err(e)) => return Ok(Err(io::Error::other(e))),
+                None => {
+                    let rest = std::iter::once(stored.into_entry()).chain(entries);
+                    return Err(rest.collect());
+                }
+            };
+            if let Err(e) = idx.push(index, appended.base_offset) {
                 return Ok(Err(e));
             }
-            lock(&self.recent).push(entry);
+            lock(&self.recent).push(stored.into_entry());
         }
         Ok(Ok(()))
     }
@@ -356,26 +369,67 @@ impl EntryStore for BatchEntries {
     }
 }
 
-/// `entry` as the batch the partition's log stores: a normal entry's own batch,
-/// or a control batch for Raft's entries; its term in the leader epoch.
-fn encode_batch(entry: &Entry) -> io::Result<Vec<u8>> {
-    let EntryPayload::Normal(Payload(bytes)) = &entry.payload else {
-        return payload_batch(entry, CONTROL_BIT);
-    };
-    let (batch, rest) = RecordBatch::split_first(bytes).map_err(invalid)?;
-    if !rest.is_empty() || batch.header().is_control() {
-        return Err(invalid(format!(
-            "entry {} is not exactly one producer batch",
-            entry.log_id.index
-        )));
+/// A Raft entry as the batch the partition's log stores: a normal entry's own
+/// batch, or a control batch for Raft's entries; its term in the leader epoch.
+struct Stored {
+    entry: Entry,
+    batch: BytesMut,
+    /// Whether `batch` was taken out of the entry's payload.
+    taken: bool,
+}
+
+impl Stored {
+    /// Makes the batch to store for `entry`. A normal entry's bytes are taken
+    /// over without a copy when nothing else holds them (a batch the leader's
+    /// produce path handed over, or one just received).
+    fn of(mut entry: Entry) -> io::Result<Stored> {
+        let bytes = match std::mem::replace(&mut entry.payload, EntryPayload::Blank) {
+            EntryPayload::Normal(Payload(bytes)) => bytes,
+            raft_own => {
+                entry.payload = raft_own;
+                let mut batch = BytesMut::from(&payload_batch(&entry, CONTROL_BIT)?[..]);
+                stamp_term(&mut batch, &entry.log_id)?;
+                return Ok(Stored {
+                    entry,
+                    batch,
+                    taken: false,
+                });
+            }
+        };
+        let (batch, rest) = RecordBatch::split_first(&bytes).map_err(invalid)?;
+        if !rest.is_empty() || batch.header().is_control() {
+            return Err(invalid(format!(
+                "entry {} is not exactly one producer batch",
+                entry.log_id.index
+            )));
+        }
+        let mut batch = bytes
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        stamp_term(&mut batch, &entry.log_id)?;
+        Ok(Stored {
+            entry,
+            batch,
+            taken: true,
+        })
     }
-    let mut batch = bytes.to_vec();
-    stamp_term(&mut batch, &entry.log_id)?;
-    Ok(batch)
+
+    /// The entry, holding the batch as stored when it was taken over.
+    fn into_entry(self) -> Entry {
+        let Stored {
+            mut entry,
+            batch,
+            taken,
+        } = self;
+        if taken {
+            entry.payload = EntryPayload::Normal(Payload(batch.freeze()));
+        }
+        entry
+    }
 }
 
 /// The entry `index` that `batch`, a part of `read`, holds (written by
-/// [`encode_batch`]); a producer batch's payload shares `read`'s bytes.
+/// [`Stored`]); a producer batch's payload shares `read`'s bytes.
 fn decode_batch(batch: &RecordBatch<'_>, read: &Bytes, index: u64) -> io::Result<Entry> {
     let payload = if batch.header().is_control() {
         payload_of(batch)?
