@@ -28,7 +28,7 @@ use rill_storage::{AppendInfo, Error as StorageError, Log, ReadBatches, ReadMode
 use tokio::sync::{watch, Notify};
 
 use crate::api_error::ApiError;
-use crate::cluster::partition_group::{Leadership, PartitionGroup, PendingBatch};
+use crate::cluster::partition_group::{Durability, Leadership, PartitionGroup, PendingBatch};
 use crate::cluster::raft_node::ProposeFailure;
 use crate::idempotence::{Landed, Landing, ProducerStates, Verdict};
 use crate::producer_ids::History;
@@ -55,6 +55,17 @@ pub struct Partition {
 struct Producers {
     states: ProducerStates,
     term: Option<u64>,
+}
+
+/// An idempotent batch's producer stamp, with what the broker knows of its past.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp {
+    /// The producer id, epoch and base sequence.
+    pub producer: ProducerInfo,
+    /// The batch's record count.
+    pub records: i32,
+    /// How much of the id's past this broker saw.
+    pub history: History,
 }
 
 /// An append handed to a partition, not yet answered: [`Appending::base_offset`]
@@ -334,7 +345,11 @@ impl Partition {
     /// partition.
     pub async fn append(&self, batch: CheckedBatch) -> Result<AppendInfo, PartitionError> {
         let last = i64::from(batch.header().last_offset_delta);
-        let base_offset = self.start_append(batch).await?.base_offset().await?;
+        let base_offset = self
+            .start_append(batch, Durability::Committed)
+            .await?
+            .base_offset()
+            .await?;
         Ok(AppendInfo {
             base_offset,
             last_offset: base_offset + last,
@@ -343,13 +358,17 @@ impl Partition {
 
     /// Starts appending one validated batch: a partition without a group
     /// writes it before returning; a replicated one hands it to its group and
-    /// returns while the group commits it. Batches started one after another
-    /// land in the log in that order.
-    pub async fn start_append(&self, mut batch: CheckedBatch) -> Result<Appending, PartitionError> {
+    /// returns while the group makes it as durable as `durability` asks.
+    /// Batches started one after another land in the log in that order.
+    pub async fn start_append(
+        &self,
+        mut batch: CheckedBatch,
+        durability: Durability,
+    ) -> Result<Appending, PartitionError> {
         self.check_live()?;
         if let Some(group) = self.replica.get() {
             let pending = group
-                .submit(Bytes::from(batch.into_bytes()))
+                .submit(Bytes::from(batch.into_bytes()), durability)
                 .await
                 .map_err(PartitionError::Replication)?;
             return Ok(Appending::Replicating(pending));
@@ -376,10 +395,14 @@ impl Partition {
     pub async fn start_append_idempotent(
         self: &Arc<Self>,
         batch: CheckedBatch,
-        producer: ProducerInfo,
-        records: i32,
-        history: History,
+        stamp: Stamp,
+        durability: Durability,
     ) -> Result<Appending, PartitionError> {
+        let Stamp {
+            producer,
+            records,
+            history,
+        } = stamp;
         let mut producers = self.producers.lock().await;
         self.rebuild_producers_for_term(&mut producers).await?;
         let verdict = producers
@@ -389,7 +412,7 @@ impl Partition {
         if let Verdict::Duplicate(landing) = verdict {
             return Ok(Appending::Landed(landing));
         }
-        let pending = match self.start_append(batch).await? {
+        let pending = match self.start_append(batch, durability).await? {
             Appending::Replicating(pending) => pending,
             landed => {
                 if let Appending::Landed(Landing::At(base_offset)) = landed {

@@ -3,7 +3,8 @@
 //! answered once committed, lands at the same offsets in every replica's log,
 //! a follower refuses appends and names the leader, the group carries on
 //! without a stopped leader, and the stopped replica catches up from its own
-//! log when it returns.
+//! log when it returns. A leader cut off from the majority answers a batch
+//! with `acks=1` durability from its own log, and loses it when it rejoins.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rill_broker::cluster::partition_group::PartitionGroup;
+use rill_broker::cluster::partition_group::{Durability, PartitionGroup};
 use rill_broker::cluster::raft_node::{ProposeFailure, RaftTiming};
 use rill_broker::cluster::runtime::{Cluster, ClusterStart};
 use rill_broker::cluster::types::NodeAddr;
@@ -300,6 +301,21 @@ async fn a_leader_cut_off_from_the_majority_loses_its_uncommitted_tail() {
     }
     // Once no frame can still be in flight, the batch can reach no one else.
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // acks=1: the leader's own log is enough for an answer, so a leader cut
+    // off from the majority answers, with an offset that is not committed.
+    let leader_only = old_leader
+        .group
+        .submit(batch(1, "leader-only"), Durability::Leader)
+        .await
+        .expect("the leader takes the batch");
+    let leader_only = tokio::time::timeout(Duration::from_secs(2), leader_only.base_offset())
+        .await
+        .expect("answered without a majority")
+        .expect("in the leader's log");
+    assert!(
+        old_leader.group.committed_offset() <= leader_only,
+        "committed without a majority"
+    );
     let stranded = old_leader.group.append(batch(3, "stranded"));
     let stranded = tokio::time::timeout(Duration::from_secs(3), stranded);
     // The majority elects a new leader and commits without it.
@@ -328,6 +344,12 @@ async fn a_leader_cut_off_from_the_majority_loses_its_uncommitted_tail() {
     assert!(
         !kept.iter().any(|v| v.starts_with(b"stranded")),
         "an unacknowledged record was kept: {kept:?}"
+    );
+    // What acks=1 gives up: the record acknowledged by the cut-off leader alone
+    // is gone, its offset now another record's.
+    assert!(
+        !kept.iter().any(|v| v.starts_with(b"leader-only")),
+        "a record only the deposed leader had survived: {kept:?}"
     );
     let tail = old_leader.group.log().log_end_offset();
     assert_eq!(tail, majority[0].group.log().log_end_offset());

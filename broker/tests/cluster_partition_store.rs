@@ -59,7 +59,7 @@ fn batch(records: usize, tag: &str) -> Payload {
     for i in 0..records {
         builder.push(1_000, None, Some(format!("{tag}-{i}").as_bytes()), &[]);
     }
-    Payload(Bytes::from(builder.finish()))
+    Payload::new(Bytes::from(builder.finish()))
 }
 
 fn data(term: u64, index: u64, records: usize, tag: &str) -> Entry {
@@ -68,7 +68,7 @@ fn data(term: u64, index: u64, records: usize, tag: &str) -> Entry {
 
 /// The record values of a producer batch entry.
 fn values(entry: &Entry) -> Vec<Vec<u8>> {
-    let EntryPayload::Normal(Payload(bytes)) = &entry.payload else {
+    let EntryPayload::Normal(Payload(bytes, _)) = &entry.payload else {
         panic!("entry {} is not a producer batch", entry.log_id.index);
     };
     let (batch, _) = RecordBatch::split_first(bytes).expect("batch");

@@ -61,7 +61,11 @@ async fn vote_entries_and_purge_survive_a_restart() {
             .expect("vote");
         let entries = vec![
             entry(1, 0, EntryPayload::Blank),
-            entry(1, 1, EntryPayload::Normal(Payload(command.encode().into()))),
+            entry(
+                1,
+                1,
+                EntryPayload::Normal(Payload::new(command.encode().into())),
+            ),
             entry(4, 2, EntryPayload::Blank),
         ];
         log.blocking_append(entries).await.expect("append");
@@ -85,7 +89,7 @@ async fn vote_entries_and_purge_survive_a_restart() {
     assert_eq!(read.len(), 2);
     assert_eq!(
         read[0].payload,
-        EntryPayload::Normal(Payload(command.encode().into()))
+        EntryPayload::Normal(Payload::new(command.encode().into()))
     );
     assert_eq!(read[1].log_id, openraft::LogId::new_term_index(4, 2));
 
@@ -127,7 +131,7 @@ async fn a_snapshot_rebuilds_the_state_after_a_restart() {
         let entries = vec![entry(
             1,
             0,
-            EntryPayload::Normal(Payload(
+            EntryPayload::Normal(Payload::new(
                 MetaCommand::CreateTopic(topic.clone()).encode().into(),
             )),
         )];

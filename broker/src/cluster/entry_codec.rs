@@ -143,7 +143,7 @@ fn payload_from_wire(
 ) -> rill_protocol::Result<EntryPayloadOf<RaftTypes>> {
     Ok(match payload {
         wire::EntryPayload::Blank => EntryPayload::Blank,
-        wire::EntryPayload::Normal(data) => EntryPayload::Normal(Payload(data)),
+        wire::EntryPayload::Normal(data) => EntryPayload::Normal(Payload::new(data)),
         wire::EntryPayload::Membership(m) => EntryPayload::Membership(membership_from_wire(&m)?),
     })
 }

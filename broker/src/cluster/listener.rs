@@ -315,7 +315,7 @@ async fn propose(
     if let Err(e) = MetaCommand::decode(&request.command) {
         return Err(refusal(ErrorCode::CorruptMessage, e));
     }
-    match raft.client_write(Payload(request.command)).await {
+    match raft.client_write(Payload::new(request.command)).await {
         Ok(written) => match written.data {
             Applied::Metadata(reply) => Ok(wire::ProposeAnswer {
                 reply: reply.encode().into(),

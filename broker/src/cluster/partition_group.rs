@@ -4,7 +4,8 @@
 //!
 //! A producer batch proposed on the leader is answered with its base offset once
 //! a majority of the replicas has it (each under its own fsync policy) and it is
-//! applied: that is `acks=all`. Readers see records below the committed offset
+//! applied: that is `acks=all`. With `acks=1` it is answered once the leader's
+//! own log has it (the entry's [`AppendNotice`] tells). Readers see records below the committed offset
 //! only. Snapshots hold just that offset (the records are in the log), and the
 //! log is never purged for them, so a replica that was down or lost its disk
 //! catches up by replication from the leader's log.
@@ -17,7 +18,7 @@ use bytes::Bytes;
 use openraft::SnapshotPolicy;
 use rill_protocol::cluster::GroupId;
 use rill_storage::{Log, ReadMode};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::network::Router;
 use super::partition_log::PartitionLog;
@@ -26,7 +27,7 @@ use super::raft_node::{
     self, NodeStart, Proposal, ProposeFailure, RaftStatus, RaftTiming, ReplicaLag,
 };
 use super::rejoin::Rejoin;
-use super::types::{Applied, NodeAddr, Raft};
+use super::types::{AppendNotice, Applied, NodeAddr, Payload, Raft};
 use crate::error::{Error, Result};
 
 /// The directory, inside the partition's, that holds the group's snapshot.
@@ -67,18 +68,64 @@ pub enum Leadership {
     Elsewhere(Option<u64>),
 }
 
+/// How durable a produced batch must be before its producer is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// In the leader's log, under its fsync policy (`acks=1`): lost if the
+    /// leader dies before a majority has it.
+    Leader,
+    /// Committed: in a majority of the replicas' logs, each under its fsync
+    /// policy, and applied on the leader (`acks=all`).
+    Committed,
+}
+
 /// A producer batch handed to its partition's group, not yet answered.
-pub struct PendingBatch(Proposal);
+pub enum PendingBatch {
+    /// Waiting for the commit.
+    Committing(Proposal),
+    /// Waiting for the leader's own log; `raft` tells why if it never does.
+    Appending {
+        /// The base offset, once this member's log has the batch.
+        appended: oneshot::Receiver<i64>,
+        /// The group member, to name the leader if the batch was dropped.
+        raft: Raft<PartitionStore>,
+    },
+}
 
 impl PendingBatch {
-    /// The batch's base offset, once it is committed and applied (`acks=all`).
+    /// The batch's base offset, once it is as durable as asked.
     pub async fn base_offset(self) -> Result<i64, ProposeFailure> {
-        match self.0.applied().await? {
+        let proposal = match self {
+            PendingBatch::Committing(proposal) => proposal,
+            PendingBatch::Appending { appended, raft } => {
+                return appended.await.map_err(|_| dropped_by(&raft));
+            }
+        };
+        match proposal.applied().await? {
             Applied::Appended { base_offset } => Ok(base_offset),
             other => Err(ProposeFailure::Unavailable {
                 reason: format!("the batch was applied with the answer {other:?}"),
             }),
         }
+    }
+}
+
+/// Why `raft` dropped a batch before its log took it: it does not lead (the
+/// leader it knows named), or it failed.
+fn dropped_by(raft: &Raft<PartitionStore>) -> ProposeFailure {
+    use openraft::async_runtime::watch::WatchReceiver;
+    let metrics = raft.metrics();
+    let m = metrics.borrow_watched();
+    match m.current_leader {
+        Some(leader) if leader == m.id => ProposeFailure::Unavailable {
+            reason: "the leader's log did not take the batch".to_string(),
+        },
+        other => ProposeFailure::NotLeader {
+            leader: other.and_then(|id| {
+                let node = m.membership_config.membership().get_node(&id)?;
+                Some((id, node.clone()))
+            }),
+        },
     }
 }
 
@@ -134,14 +181,34 @@ impl PartitionGroup {
     /// Appends a validated producer batch through the group and returns its base
     /// offset once it is committed and applied.
     pub async fn append(&self, batch: Bytes) -> Result<i64, ProposeFailure> {
-        self.submit(batch).await?.base_offset().await
+        self.submit(batch, Durability::Committed)
+            .await?
+            .base_offset()
+            .await
     }
 
-    /// Hands a validated producer batch to the group without waiting for the
-    /// commit: batches handed over one after another land in the log in that
-    /// order. Fails only when the member has stopped.
-    pub async fn submit(&self, batch: Bytes) -> Result<PendingBatch, ProposeFailure> {
-        raft_node::submit(&self.raft, batch).await.map(PendingBatch)
+    /// Hands a validated producer batch to the group without waiting: batches
+    /// handed over one after another land in the log in that order. The
+    /// [`PendingBatch`] answers once the batch is as durable as `durability`
+    /// asks. Fails only when the member has stopped.
+    pub async fn submit(
+        &self,
+        batch: Bytes,
+        durability: Durability,
+    ) -> Result<PendingBatch, ProposeFailure> {
+        match durability {
+            Durability::Committed => raft_node::submit(&self.raft, batch)
+                .await
+                .map(PendingBatch::Committing),
+            Durability::Leader => {
+                let (notice, appended) = AppendNotice::new();
+                raft_node::submit_unanswered(&self.raft, Payload(batch, notice)).await?;
+                Ok(PendingBatch::Appending {
+                    appended,
+                    raft: self.raft.clone(),
+                })
+            }
+        }
     }
 
     /// Whether this member may serve produce and fetch now (see [`Leadership`]).

@@ -35,7 +35,7 @@ use super::entry_batch::{invalid, payload_batch, payload_of, stamp_term, term_of
 use super::entry_index::EntryIndex;
 use super::raft_log::{EntryStore, RaftLog, READ_BYTES};
 use super::raft_state::RaftState;
-use super::types::{LogId, Payload};
+use super::types::{AppendNotice, LogId, Payload};
 use crate::locks::{lock, try_lock};
 
 /// The file mapping entries to batch offsets, in the partition's directory.
@@ -304,7 +304,7 @@ impl EntryStore for BatchEntries {
                 .append_replicated(&mut stored.batch)
                 .map_err(io::Error::other)?;
             idx.push(index, appended.base_offset)?;
-            lock(&self.recent).push(stored.into_entry());
+            lock(&self.recent).push(stored.appended_at(appended.base_offset));
         }
         Ok(())
     }
@@ -343,7 +343,7 @@ impl EntryStore for BatchEntries {
             if let Err(e) = idx.push(index, appended.base_offset) {
                 return Ok(Err(e));
             }
-            lock(&self.recent).push(stored.into_entry());
+            lock(&self.recent).push(stored.appended_at(appended.base_offset));
         }
         Ok(Ok(()))
     }
@@ -376,6 +376,8 @@ struct Stored {
     batch: BytesMut,
     /// Whether `batch` was taken out of the entry's payload.
     taken: bool,
+    /// Who to tell once the batch is in the log.
+    notice: AppendNotice,
 }
 
 impl Stored {
@@ -383,8 +385,8 @@ impl Stored {
     /// over without a copy when nothing else holds them (a batch the leader's
     /// produce path handed over, or one just received).
     fn of(mut entry: Entry) -> io::Result<Stored> {
-        let bytes = match std::mem::replace(&mut entry.payload, EntryPayload::Blank) {
-            EntryPayload::Normal(Payload(bytes)) => bytes,
+        let (bytes, notice) = match std::mem::replace(&mut entry.payload, EntryPayload::Blank) {
+            EntryPayload::Normal(Payload(bytes, notice)) => (bytes, notice),
             raft_own => {
                 entry.payload = raft_own;
                 let mut batch = BytesMut::from(&payload_batch(&entry, CONTROL_BIT)?[..]);
@@ -393,6 +395,7 @@ impl Stored {
                     entry,
                     batch,
                     taken: false,
+                    notice: AppendNotice::default(),
                 });
             }
         };
@@ -411,18 +414,32 @@ impl Stored {
             entry,
             batch,
             taken: true,
+            notice,
         })
     }
 
-    /// The entry, holding the batch as stored when it was taken over.
+    /// The entry, holding the batch as stored when it was taken over (and
+    /// whoever is still to be told).
     fn into_entry(self) -> Entry {
         let Stored {
             mut entry,
             batch,
             taken,
+            notice,
         } = self;
         if taken {
-            entry.payload = EntryPayload::Normal(Payload(batch.freeze()));
+            entry.payload = EntryPayload::Normal(Payload(batch.freeze(), notice));
+        }
+        entry
+    }
+
+    /// The entry once it is in the log at `base_offset`: its proposer, if
+    /// waiting here, is told.
+    fn appended_at(self, base_offset: i64) -> Entry {
+        self.notice.tell(base_offset);
+        let mut entry = self.into_entry();
+        if let EntryPayload::Normal(Payload(_, notice)) = &mut entry.payload {
+            *notice = AppendNotice::default();
         }
         entry
     }
@@ -434,7 +451,7 @@ fn decode_batch(batch: &RecordBatch<'_>, read: &Bytes, index: u64) -> io::Result
     let payload = if batch.header().is_control() {
         payload_of(batch)?
     } else {
-        EntryPayload::Normal(Payload(read.slice_ref(batch.as_bytes())))
+        EntryPayload::Normal(Payload::new(read.slice_ref(batch.as_bytes())))
     };
     Ok(Entry {
         log_id: openraft::LogId::new_term_index(term_of(batch)?, index),

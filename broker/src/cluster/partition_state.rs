@@ -55,7 +55,7 @@ impl GroupState for PartitionState {
     fn apply(&mut self, entry: &Entry) -> io::Result<Applied> {
         let start = self.committed_offset;
         let records = match &entry.payload {
-            EntryPayload::Normal(Payload(batch)) => {
+            EntryPayload::Normal(Payload(batch, _)) => {
                 let header = BatchHeader::parse(batch).map_err(invalid)?;
                 i64::from(header.last_offset_delta) + 1
             }

@@ -165,12 +165,27 @@ where
     SM: RaftStateMachine<RaftTypes, SnapshotData = Vec<u8>>,
 {
     let (responder, answer) = ProgressResponder::complete_only();
-    raft.client_write_ff(Payload(payload), Some(responder))
+    raft.client_write_ff(Payload::new(payload), Some(responder))
         .await
         .map_err(|e| ProposeFailure::Unavailable {
             reason: e.to_string(),
         })?;
     Ok(Proposal { answer })
+}
+
+/// Hands `payload` to the group with no one waiting for the commit (its
+/// [`AppendNotice`](super::types::AppendNotice), if any, tells when this
+/// member's log has it; dropped unanswered if the member does not lead). Fails
+/// only when the member has stopped.
+pub async fn submit_unanswered<SM>(raft: &Raft<SM>, payload: Payload) -> Result<(), ProposeFailure>
+where
+    SM: RaftStateMachine<RaftTypes, SnapshotData = Vec<u8>>,
+{
+    raft.client_write_ff(payload, None)
+        .await
+        .map_err(|e| ProposeFailure::Unavailable {
+            reason: e.to_string(),
+        })
 }
 
 /// A proposal the group has taken: what applying it answers, once it is

@@ -8,11 +8,15 @@
 //! leader that wrote an entry; it fits the batch header's leader-epoch field.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rill_protocol::cluster::GroupId;
 
+use tokio::sync::oneshot;
+
 use super::metadata::MetaReply;
+use crate::locks::lock;
 
 /// The metadata group's name on the wire: topic `__cluster`, partition 0.
 pub const METADATA_TOPIC: &str = "__cluster";
@@ -40,9 +44,59 @@ impl fmt::Display for NodeAddr {
     }
 }
 
-/// The application data of one Raft entry: bytes whose meaning is the group's.
+/// The application data of one Raft entry: bytes whose meaning is the group's,
+/// and on the member that proposed it, who to tell once its own log holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Payload(pub Bytes);
+pub struct Payload(pub Bytes, pub AppendNotice);
+
+impl Payload {
+    /// `bytes`, with no one to tell.
+    pub fn new(bytes: Bytes) -> Payload {
+        Payload(bytes, AppendNotice::default())
+    }
+}
+
+/// Who to tell the base offset an entry got once this member's log holds it
+/// (as durably as its fsync policy asks): a leader's `acks=1` answer. Only
+/// the member that proposed the entry holds one; it is never sent or stored,
+/// and any two are equal, since it is not part of the entry's data.
+#[derive(Clone, Default)]
+pub struct AppendNotice(Option<Arc<Mutex<Option<oneshot::Sender<i64>>>>>);
+
+impl AppendNotice {
+    /// A notice and where its base offset arrives (an error if the entry was
+    /// dropped before this member's log took it).
+    pub fn new() -> (AppendNotice, oneshot::Receiver<i64>) {
+        let (tx, rx) = oneshot::channel();
+        (AppendNotice(Some(Arc::new(Mutex::new(Some(tx))))), rx)
+    }
+
+    /// Tells the proposer its entry is in this member's log at `base_offset`;
+    /// later calls do nothing.
+    pub fn tell(&self, base_offset: i64) {
+        if let Some(tx) = self.0.as_ref().and_then(|tx| lock(tx).take()) {
+            let _ = tx.send(base_offset);
+        }
+    }
+}
+
+impl PartialEq for AppendNotice {
+    fn eq(&self, _: &AppendNotice) -> bool {
+        true
+    }
+}
+
+impl Eq for AppendNotice {}
+
+impl fmt::Debug for AppendNotice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "AppendNotice(waiting)"
+        } else {
+            "AppendNotice(none)"
+        })
+    }
+}
 
 impl fmt::Display for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

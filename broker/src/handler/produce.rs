@@ -21,8 +21,9 @@ use rill_protocol::api::produce::{
 use rill_protocol::{BatchHeader, CheckedBatch, ErrorCode, ProducerInfo, RecordBatch};
 
 use crate::api_error::ApiError;
+use crate::cluster::partition_group::Durability;
 use crate::group::offsets::OFFSETS_TOPIC;
-use crate::partition::{Appending, Partition, PartitionError};
+use crate::partition::{Appending, Partition, PartitionError, Stamp};
 use crate::producer_ids::{History, ISSUED_EPOCH};
 use crate::state::Broker;
 
@@ -48,6 +49,11 @@ pub async fn start(broker: &Broker, request: ProduceRequest) -> PendingProduce {
         .map(|((name, partition), _)| (name.to_string(), partition))
         .collect();
     await_producer_ids(broker, &request).await;
+    // acks = 0 is answered by nothing, acks = 1 once the leader has the batch.
+    let durability = match request.acks {
+        -1 => Durability::Committed,
+        _ => Durability::Leader,
+    };
     let mut started = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
@@ -67,7 +73,7 @@ pub async fn start(broker: &Broker, request: ProduceRequest) -> PendingProduce {
                     ),
                 ))
             } else {
-                start_append(broker, &topic.name, entry).await
+                start_append(broker, &topic.name, entry, durability).await
             };
             partitions.push((index, job));
         }
@@ -212,6 +218,7 @@ async fn start_append(
     broker: &Broker,
     topic: &str,
     entry: ProducePartition,
+    durability: Durability,
 ) -> Result<Job, ApiError> {
     if topic == OFFSETS_TOPIC {
         return Err(ApiError::new(
@@ -235,7 +242,7 @@ async fn start_append(
     let counts = (header.record_count, batch.as_bytes().len());
     if partition.replica().is_none() {
         let task = tokio::spawn(async move {
-            let base_offset = hand_over(&partition, batch, idempotent)
+            let base_offset = hand_over(&partition, batch, idempotent, durability)
                 .await?
                 .base_offset()
                 .await?;
@@ -243,19 +250,12 @@ async fn start_append(
         });
         return Ok(Job::Local(task, counts));
     }
-    let appending = hand_over(&partition, batch, idempotent).await?;
+    let appending = hand_over(&partition, batch, idempotent, durability).await?;
     Ok(Job::Handed {
         partition,
         appending,
         counts,
     })
-}
-
-/// An idempotent batch's producer stamp, with what the broker knows of its past.
-struct Stamp {
-    producer: ProducerInfo,
-    records: i32,
-    history: History,
 }
 
 /// Refuses a producer id this broker never issued (59) and an epoch it was not
@@ -311,14 +311,15 @@ async fn hand_over(
     partition: &Arc<Partition>,
     batch: CheckedBatch,
     idempotent: Option<Stamp>,
+    durability: Durability,
 ) -> Result<Appending, PartitionError> {
     match idempotent {
         Some(stamp) => {
             partition
-                .start_append_idempotent(batch, stamp.producer, stamp.records, stamp.history)
+                .start_append_idempotent(batch, stamp, durability)
                 .await
         }
-        None => partition.start_append(batch).await,
+        None => partition.start_append(batch, durability).await,
     }
 }
 
