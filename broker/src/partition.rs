@@ -16,8 +16,6 @@
 //! while a new leader settles, LEADER_NOT_AVAILABLE). A partition with no group
 //! is its own leader, as on a broker without cluster settings.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -30,7 +28,7 @@ use tokio::sync::{watch, Notify};
 use crate::api_error::ApiError;
 use crate::cluster::partition_group::{Durability, Leadership, PartitionGroup, PendingBatch};
 use crate::cluster::raft_node::ProposeFailure;
-use crate::idempotence::{Landed, Landing, ProducerStates, Verdict};
+use crate::idempotence::{Landing, ProducerStates, Verdict};
 use crate::producer_ids::History;
 
 /// A partition of a topic.
@@ -42,9 +40,6 @@ pub struct Partition {
     deleted: AtomicBool,
     /// Idempotent producers seen here; held across their check and append.
     producers: tokio::sync::Mutex<Producers>,
-    /// Set when a batch recorded as pending did not land: the producers' state
-    /// is rebuilt before the next check.
-    producers_stale: Arc<AtomicBool>,
     /// The partition's Raft group, when it is replicated.
     replica: OnceLock<Arc<PartitionGroup>>,
 }
@@ -76,9 +71,9 @@ pub enum Appending {
     Landed(Landing),
     /// Handed to the partition's Raft group, which answers once it commits.
     Replicating(PendingBatch),
-    /// An idempotent producer's batch handed to the group, whose outcome is
-    /// recorded in the producers' state.
-    Recording(Recorder),
+    /// An idempotent producer's batch handed to the group; the task records the
+    /// outcome in the producers' state and answers with it.
+    Recording(tokio::task::JoinHandle<Result<i64, PartitionError>>),
 }
 
 impl Appending {
@@ -93,65 +88,12 @@ impl Appending {
                 .base_offset()
                 .await
                 .map_err(PartitionError::Replication),
-            Appending::Recording(mut recorder) => recorder.base_offset().await,
+            Appending::Recording(task) => match task.await {
+                Ok(outcome) => outcome,
+                Err(e) => Err(PartitionError::Task(e.to_string())),
+            },
         }
     }
-}
-
-/// A batch's commit by its partition's group: its base offset, or why not.
-type Commit = Pin<Box<dyn Future<Output = Result<i64, ProposeFailure>> + Send>>;
-
-/// The commit of an idempotent producer's batch, recorded in the partition's
-/// producers' state once the group answers: its retries learn where it landed
-/// (or why it did not), and a batch that did not land marks the state stale,
-/// to be rebuilt from the log. Recording takes no lock and cannot be cut short:
-/// dropped before the answer (its client went away), the recorder leaves a
-/// task to wait for it.
-pub struct Recorder {
-    commit: Option<Commit>,
-    tell: watch::Sender<Landed>,
-    stale: Arc<AtomicBool>,
-}
-
-impl Recorder {
-    async fn base_offset(&mut self) -> Result<i64, PartitionError> {
-        let Some(commit) = self.commit.as_mut() else {
-            return Err(PartitionError::Task(
-                "the batch's outcome was taken already".into(),
-            ));
-        };
-        let outcome = commit.as_mut().await;
-        self.commit = None;
-        record(&self.tell, &self.stale, &outcome);
-        outcome.map_err(PartitionError::Replication)
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        let Some(commit) = self.commit.take() else {
-            return;
-        };
-        let (tell, stale) = (self.tell.clone(), Arc::clone(&self.stale));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { record(&tell, &stale, &commit.await) });
-        } else {
-            // No runtime left to wait on: the batch's outcome is unknown.
-            stale.store(true, Ordering::Release);
-        }
-    }
-}
-
-/// Tells a batch's retries its outcome; one that did not land marks the
-/// producers' state stale.
-fn record(tell: &watch::Sender<Landed>, stale: &AtomicBool, outcome: &Result<i64, ProposeFailure>) {
-    if outcome.is_err() {
-        stale.store(true, Ordering::Release);
-    }
-    let told = outcome
-        .clone()
-        .map_err(|e| PartitionError::Replication(e).to_string());
-    tell.send_replace(Some(told));
 }
 
 /// Why a partition operation failed.
@@ -242,7 +184,6 @@ impl Partition {
             appended: Notify::new(),
             deleted: AtomicBool::new(false),
             producers: tokio::sync::Mutex::new(Producers::default()),
-            producers_stale: Arc::new(AtomicBool::new(false)),
             replica: OnceLock::new(),
         }
     }
@@ -423,17 +364,27 @@ impl Partition {
         };
         let (tell, landing) = watch::channel(None);
         producers.states.record_pending(&producer, records, landing);
-        Ok(Appending::Recording(Recorder {
-            commit: Some(Box::pin(pending.base_offset())),
-            tell,
-            stale: Arc::clone(&self.producers_stale),
-        }))
+        drop(producers);
+        // On its own task, so the outcome is recorded even when the client
+        // that sent the batch goes away.
+        let partition = Arc::clone(self);
+        Ok(Appending::Recording(tokio::spawn(async move {
+            let outcome = pending.base_offset().await;
+            if outcome.is_err() {
+                partition.producers.lock().await.term = None;
+            }
+            let _ = tell.send(Some(
+                outcome
+                    .clone()
+                    .map_err(|e| PartitionError::Replication(e).to_string()),
+            ));
+            outcome.map_err(PartitionError::Replication)
+        })))
     }
 
     /// On a replicated partition, rebuilds the producers' state from the log when
-    /// this member leads in a term it was not rebuilt for (batches that arrived
-    /// by replication while it followed went past it) or a batch it handed to
-    /// the group did not land.
+    /// this member leads in a term it was not rebuilt for: batches that arrived
+    /// by replication while it followed went past it.
     async fn rebuild_producers_for_term(
         &self,
         producers: &mut Producers,
@@ -442,11 +393,9 @@ impl Partition {
             return Ok(());
         };
         let term = group.term();
-        let stale = self.producers_stale.swap(false, Ordering::AcqRel);
-        if producers.term == Some(term) && !stale {
+        if producers.term == Some(term) {
             return Ok(());
         }
-        producers.term = None;
         let log = Arc::clone(&self.log);
         let end = log.log_end_offset();
         producers.states = blocking(move || ProducerStates::from_log(&log, end)).await?;
