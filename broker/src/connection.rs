@@ -266,8 +266,10 @@ impl Answer {
 /// id, or a Produce with acks 0: see [`handler::undecodable_gets_response`]).
 ///
 /// Any request but a Produce first waits until no earlier answer on the
-/// connection is still to come (`settled` counts them), so it sees every
-/// earlier Produce's batches committed: requests take effect in order.
+/// connection is still to come (`settled` counts them), so requests take
+/// effect in order: it sees every earlier `acks=all` Produce's batches
+/// committed (an `acks=1` batch is answered once in the leader's log, and
+/// readers see it only once it is committed).
 async fn answer(
     broker: &Arc<Broker>,
     frame: &[u8],

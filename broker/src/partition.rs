@@ -364,6 +364,7 @@ impl Partition {
         };
         let (tell, landing) = watch::channel(None);
         producers.states.record_pending(&producer, records, landing);
+        let handed_in = producers.term;
         drop(producers);
         // On its own task, so the outcome is recorded even when the client
         // that sent the batch goes away.
@@ -371,7 +372,13 @@ impl Partition {
         Ok(Appending::Recording(tokio::spawn(async move {
             let outcome = pending.base_offset().await;
             if outcome.is_err() {
-                partition.producers.lock().await.term = None;
+                // Rebuilt from the log before the next check, unless a rebuild
+                // for a later term (which read the log after this batch's
+                // fate was settled) already replaced the state.
+                let mut producers = partition.producers.lock().await;
+                if producers.term == handed_in {
+                    producers.term = None;
+                }
             }
             let _ = tell.send(Some(
                 outcome
