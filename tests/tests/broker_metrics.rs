@@ -2,6 +2,8 @@
 //! and bytes in and out per topic, requests and latency per API, open
 //! connections, and consumer-group lag per partition.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -132,8 +134,6 @@ async fn metrics_move_with_traffic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clustered_broker_reports_its_raft_groups() {
-    use rill_broker::{BrokerConfig, Peer, Peers};
-
     // Outside a cluster there are no Raft series.
     let mut plain = EmbeddedBroker::builder()
         .metrics(true)
@@ -146,20 +146,8 @@ async fn a_clustered_broker_reports_its_raft_groups() {
     plain.stop().await.expect("stop");
 
     // A one-broker cluster: its metadata group elects it and says so.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut config = BrokerConfig {
-        node_id: 1,
-        ..BrokerConfig::default()
-    };
-    config.cluster.listen = Some(listen.parse().expect("address"));
-    config.cluster.peers = Peers(vec![Peer::parse(&format!("1@{listen}")).expect("peer")]);
     let mut broker = EmbeddedBroker::builder()
-        .config(config)
+        .config(common::one_broker_cluster_config())
         .metrics(true)
         .stop_timeout(STOP_TIMEOUT)
         .start()

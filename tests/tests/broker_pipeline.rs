@@ -1,6 +1,10 @@
 //! Pipelining: 1,000 requests of four kinds written back to back on one connection
 //! before a single response is read. The answers must come back in request order
 //! with matching correlation ids, and the produces must be applied in that order.
+//! On a one-broker cluster, whose partitions commit through Raft, pipelined
+//! idempotent produces and their retries land once each, in request order.
+
+mod common;
 
 use std::time::Duration;
 
@@ -151,21 +155,8 @@ async fn a_thousand_pipelined_requests_are_answered_in_order() {
 /// A one-broker cluster: its topics are Raft-replicated partitions (one
 /// replica), whose produces answer once committed.
 async fn one_broker_cluster() -> EmbeddedBroker {
-    use rill_broker::{BrokerConfig, Peer, Peers};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut config = BrokerConfig {
-        node_id: 1,
-        ..BrokerConfig::default()
-    };
-    config.cluster.listen = Some(listen.parse().expect("address"));
-    config.cluster.peers = Peers(vec![Peer::parse(&format!("1@{listen}")).expect("peer")]);
     EmbeddedBroker::builder()
-        .config(config)
+        .config(common::one_broker_cluster_config())
         .stop_timeout(STOP_TIMEOUT)
         .start()
         .await

@@ -117,3 +117,18 @@ pub async fn wait_for_records(conn: &Connection, topic: &str, partition: i32, co
     }
     panic!("{topic}/{partition} did not reach {count} records");
 }
+
+/// The configuration of a broker that is a cluster of one: node 1, its
+/// cluster listener on a free port of 127.0.0.1, itself the only peer. Its
+/// topics are Raft-replicated partitions with one replica.
+pub fn one_broker_cluster_config() -> rill_broker::BrokerConfig {
+    use rill_broker::{BrokerConfig, Peer, Peers};
+    let listen = format!("127.0.0.1:{}", rill_tests::cluster::free_port());
+    let mut config = BrokerConfig {
+        node_id: 1,
+        ..BrokerConfig::default()
+    };
+    config.cluster.listen = Some(listen.parse().expect("address"));
+    config.cluster.peers = Peers(vec![Peer::parse(&format!("1@{listen}")).expect("peer")]);
+    config
+}
