@@ -389,8 +389,8 @@ impl Stored {
             EntryPayload::Normal(Payload(bytes, notice)) => (bytes, notice),
             raft_own => {
                 entry.payload = raft_own;
-                let mut batch = BytesMut::from(&payload_batch(&entry, CONTROL_BIT)?[..]);
-                stamp_term(&mut batch, &entry.log_id)?;
+                // Built with the entry's term stamped already.
+                let batch = BytesMut::from(payload_batch(&entry, CONTROL_BIT)?.as_slice());
                 return Ok(Stored {
                     entry,
                     batch,
