@@ -79,6 +79,13 @@ pub struct BenchArgs {
     /// How long a batch waits for more records before it is sent.
     #[arg(long, default_value_t = 5, value_name = "MS")]
     pub linger_ms: u64,
+    /// Produce requests each producer keeps awaiting their answers at once (at
+    /// most 5 for an idempotent producer).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_in_flight: usize,
+    /// Producers without idempotence (with --acks all they have it otherwise).
+    #[arg(long)]
+    pub no_idempotence: bool,
     /// Partitions of the topic, when the bench creates it.
     #[arg(long, default_value_t = 6, value_name = "P")]
     pub partitions: i32,
@@ -123,6 +130,8 @@ impl Default for BenchArgs {
             compression: Compression::None,
             batch_bytes: 65_536,
             linger_ms: 5,
+            max_in_flight: 5,
+            no_idempotence: false,
             partitions: 6,
             acks: AckMode::Leader,
             fsync: None,
@@ -146,6 +155,12 @@ pub(crate) enum Workload {
 }
 
 impl BenchArgs {
+    /// Whether the producers are idempotent: with `--acks all`, unless
+    /// `--no-idempotence` (the producer's own default).
+    pub fn idempotent(&self) -> bool {
+        self.acks == AckMode::All && !self.no_idempotence
+    }
+
     /// Checks the combination of flags; the message names the flag at fault.
     pub fn validate(&self) -> Result<()> {
         let fail = |msg: &str| Err(Error::InvalidArgument(msg.to_string()));
@@ -157,6 +172,14 @@ impl BenchArgs {
         }
         if self.batch_bytes == 0 {
             return fail("--batch-bytes must be at least 1");
+        }
+        if self.max_in_flight == 0 {
+            return fail("--max-in-flight must be at least 1");
+        }
+        if self.max_in_flight > 5 && self.idempotent() {
+            return fail(
+                "--max-in-flight above 5 needs --no-idempotence or --acks leader|none: an idempotent producer keeps at most 5 requests in flight",
+            );
         }
         if self.count == Some(0) {
             return fail("--count must be at least 1");
@@ -267,5 +290,28 @@ mod tests {
             ..BenchArgs::default()
         };
         assert_eq!(only.consumers(), 1);
+    }
+
+    #[test]
+    fn more_than_five_requests_in_flight_need_a_producer_without_idempotence() {
+        let parse = |flags: &[&str]| {
+            let mut argv = vec!["rill-bench"];
+            argv.extend_from_slice(flags);
+            BenchCli::try_parse_from(argv).expect("flags").bench
+        };
+        let deep = parse(&["--acks", "all", "--max-in-flight", "16"]);
+        assert!(deep.idempotent());
+        let refused = deep.validate().expect_err("idempotent with 16 in flight");
+        assert!(
+            refused.to_string().contains("--no-idempotence"),
+            "{refused}"
+        );
+        let plain = parse(&["--acks", "all", "--max-in-flight", "16", "--no-idempotence"]);
+        assert!(!plain.idempotent());
+        assert!(plain.validate().is_ok());
+        assert!(parse(&["--acks", "leader", "--max-in-flight", "16"])
+            .validate()
+            .is_ok());
+        assert!(parse(&["--max-in-flight", "0"]).validate().is_err());
     }
 }

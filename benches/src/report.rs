@@ -128,6 +128,10 @@ pub struct Settings {
     pub batch_bytes: usize,
     /// The producers' linger.
     pub linger_ms: u64,
+    /// Produce requests each producer keeps in flight at most.
+    pub max_in_flight: usize,
+    /// Whether the producers are idempotent.
+    pub idempotence: bool,
     /// `all`, `leader` or `none`.
     pub acks: &'static str,
     /// The topic's fsync setting when the bench created it with one (`always`,
@@ -197,8 +201,14 @@ impl BenchReport {
         );
         let _ = writeln!(
             out,
-            "          {} producer(s), {} consumer(s){group}; acks {}, batch {} B, linger {} ms",
-            s.producers, s.consumers, s.acks, s.batch_bytes, s.linger_ms
+            "          {} producer(s), {} consumer(s){group}; acks {}, batch {} B, linger {} ms, {} in flight{}",
+            s.producers,
+            s.consumers,
+            s.acks,
+            s.batch_bytes,
+            s.linger_ms,
+            s.max_in_flight,
+            if s.idempotence { ", idempotent" } else { "" }
         );
         let _ = writeln!(
             out,

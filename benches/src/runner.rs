@@ -70,6 +70,8 @@ pub(crate) async fn run(
             .acks(args.acks.acks())
             .batch_bytes(args.batch_bytes)
             .linger(Duration::from_millis(args.linger_ms))
+            .max_in_flight(args.max_in_flight)
+            .idempotence(args.idempotent())
             .compression(args.compression),
         producers: args.producers,
         workload,
@@ -187,6 +189,8 @@ pub(crate) async fn run(
         payload: args.payload.name(),
         compression: args.compression.name(),
         batch_bytes: args.batch_bytes,
+        max_in_flight: args.max_in_flight,
+        idempotence: args.idempotent(),
         linger_ms: args.linger_ms,
         acks: args.acks.name(),
         fsync: fsync.filter(|_| existing.is_none()),
