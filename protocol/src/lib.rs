@@ -7,7 +7,8 @@
 //!
 //! On top of the batch sit the request/response messages of the Rill protocol
 //! ([`api`], one module per API, each a pure `encode`/`decode`), their headers
-//! ([`header`]), primitives ([`wire`]) and a tokio-util codec for framing ([`frame`]).
+//! ([`header`]), primitives ([`wire`]), a tokio-util codec for framing ([`frame`])
+//! and frames sent in shared pieces ([`pieces`]).
 //! `docs/PROTOCOL.md` is the specification.
 
 pub mod api;
@@ -18,6 +19,7 @@ pub mod error_code;
 pub mod frame;
 pub mod header;
 pub mod message;
+pub mod pieces;
 #[cfg(test)]
 mod testing;
 pub mod varint;

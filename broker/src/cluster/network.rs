@@ -107,7 +107,7 @@ impl Router {
             .exchange(
                 target,
                 ClusterApiKey::MetaPropose,
-                |b| request.encode(b),
+                |b, _| request.encode(b),
                 RPCOption::new(timeout),
             )
             .await?;
@@ -119,7 +119,7 @@ impl Router {
         &self,
         target: u64,
         api: ClusterApiKey,
-        encode: impl FnOnce(&mut BytesMut),
+        encode: impl FnOnce(&mut BytesMut, &mut Vec<Bytes>),
         option: RPCOption,
     ) -> io::Result<T> {
         let body = self
@@ -160,7 +160,7 @@ impl Router {
             .exchange(
                 target,
                 ClusterApiKey::RaftVote,
-                |b| request.encode(b),
+                |b, _| request.encode(b),
                 option,
             )
             .await
@@ -194,7 +194,7 @@ impl GroupRouter<RaftTypes, GroupId> for Router {
             .exchange(
                 target,
                 ClusterApiKey::RaftAppend,
-                |b| request.encode(b),
+                |b, parts| request.encode_linked(b, parts),
                 option,
             )
             .await
@@ -250,7 +250,7 @@ impl GroupRouter<RaftTypes, GroupId> for Router {
             .exchange(
                 target,
                 ClusterApiKey::RaftSnapshot,
-                |b| request.encode(b),
+                |b, _| request.encode(b),
                 option,
             )
             .await

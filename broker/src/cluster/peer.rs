@@ -7,6 +7,10 @@
 //! request order, docs/PROTOCOL.md §1). When the socket fails, every waiter gets
 //! the error and the next call dials again. A call that gets no answer within its
 //! timeout fails; openraft then treats the peer as unreachable and retries.
+//!
+//! A request goes out in pieces ([`Pieces`]): what its encoder wrote, and the
+//! large byte strings it linked rather than copied (a leader's entries), sent
+//! from where they are with vectored writes.
 
 use std::collections::VecDeque;
 use std::io;
@@ -18,6 +22,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use rill_protocol::frame::FrameCodec;
 use rill_protocol::header::{RequestHeader, ResponseHeader};
+use rill_protocol::pieces::Pieces;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -43,7 +48,7 @@ pub struct Peer {
 
 struct Outgoing {
     correlation_id: i32,
-    frame: BytesMut,
+    frame: Pieces,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -70,26 +75,28 @@ impl Peer {
     /// Sends one request (`api_key`, version 0, the body `encode` writes) and
     /// returns the response body, or an error when the peer cannot be reached,
     /// refuses the request as a whole, or does not answer within `timeout`.
+    /// The encoder writes into its buffer, and may move what it wrote so far
+    /// to the list of pieces and link a shared byte string after it: the body
+    /// is the pieces, then what is left in the buffer.
     pub async fn call(
         &self,
         api_key: i16,
-        encode: impl FnOnce(&mut BytesMut),
+        encode: impl FnOnce(&mut BytesMut, &mut Vec<Bytes>),
         timeout: Duration,
     ) -> io::Result<Bytes> {
         let correlation_id = self.next_correlation.fetch_add(1, Ordering::Relaxed);
-        let mut frame = BytesMut::with_capacity(256);
-        frame.extend_from_slice(&[0; 4]);
+        let mut buf = BytesMut::with_capacity(256);
         RequestHeader {
             api_key,
             api_version: 0,
             correlation_id,
             client_id: Some(self.client_id.clone()),
         }
-        .encode(&mut frame);
-        encode(&mut frame);
-        let len =
-            u32::try_from(frame.len() - 4).map_err(|_| io::Error::other("request too large"))?;
-        frame[..4].copy_from_slice(&len.to_be_bytes());
+        .encode(&mut buf);
+        let mut parts = Vec::new();
+        encode(&mut buf, &mut parts);
+        parts.push(buf.freeze());
+        let frame = Pieces::frame(parts).map_err(io::Error::other)?;
         let (reply, answer) = oneshot::channel();
         let outgoing = Outgoing {
             correlation_id,
@@ -187,7 +194,8 @@ impl Peer {
                 };
                 let Some(out) = out else { break };
                 lock(&waiting).push_back((out.correlation_id, out.reply));
-                if write.write_all(&out.frame).await.is_err() {
+                let mut frame = out.frame;
+                if write.write_all_buf(&mut frame).await.is_err() {
                     break;
                 }
             }
@@ -201,5 +209,55 @@ impl Peer {
         });
         *link = Some(tx.clone());
         Ok(tx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BufMut;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_in_linked_pieces_arrives_as_one_frame() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let linked = Bytes::from(vec![9u8; 100_000]);
+        let mut expected = b"before".to_vec();
+        expected.extend_from_slice(&linked);
+        expected.extend_from_slice(b"after");
+        let server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.expect("accept");
+            let (read, mut write) = socket.into_split();
+            let mut frames = FramedRead::new(read, FrameCodec::new(1 << 20));
+            let frame = frames.next().await.expect("a frame").expect("readable");
+            let (header, body) = RequestHeader::decode(&frame).expect("header");
+            let mut answer = BytesMut::from(&[0u8; 4][..]);
+            ResponseHeader::ok(header.correlation_id).encode(&mut answer);
+            answer.put_slice(b"pong");
+            let len = u32::try_from(answer.len() - 4).expect("small");
+            answer[..4].copy_from_slice(&len.to_be_bytes());
+            write.write_all(&answer).await.expect("answered");
+            (header.api_key, body.to_vec())
+        });
+        let peer = Peer::new(addr, 1, 1 << 20);
+        let answer = peer
+            .call(
+                1001,
+                |buf, parts| {
+                    buf.put_slice(b"before");
+                    parts.push(buf.split().freeze());
+                    parts.push(linked.clone());
+                    buf.put_slice(b"after");
+                },
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("answered");
+        assert_eq!(&answer[..], b"pong");
+        let (api_key, body) = server.await.expect("server");
+        assert_eq!(api_key, 1001);
+        assert_eq!(body, expected);
     }
 }

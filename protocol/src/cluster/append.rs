@@ -17,10 +17,11 @@
 //!        for 3     Vote            the follower's, higher than the leader's
 //! ```
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::outcome::Answer;
-use super::raft_types::{Entry, GroupId, LogId, Vote};
+use super::raft_types::{Entry, EntryPayload, GroupId, LogId, Vote};
+use crate::api::produce::LINK_MIN_BYTES;
 use crate::wire::{Reader, Writer};
 use crate::{Error, Result};
 
@@ -61,6 +62,32 @@ impl RaftAppendRequest {
         LogId::encode_optional(self.prev_log_id.as_ref(), &mut w);
         LogId::encode_optional(self.leader_commit.as_ref(), &mut w);
         w.array_of(&self.entries, |w, e| e.encode(w));
+    }
+
+    /// Encodes the body as [`RaftAppendRequest::encode`] does, in pieces, so
+    /// that a leader sends its entries without copying them: before each
+    /// entry's data of at least [`LINK_MIN_BYTES`], what `buf` holds is moved to
+    /// `parts` and the data follows it there as a shared handle. Afterwards
+    /// `parts`, then what is left in `buf`, are exactly `encode`'s bytes.
+    pub fn encode_linked(&self, buf: &mut BytesMut, parts: &mut Vec<Bytes>) {
+        let mut w = Writer::new(buf);
+        self.group.encode(&mut w);
+        self.vote.encode(&mut w);
+        LogId::encode_optional(self.prev_log_id.as_ref(), &mut w);
+        LogId::encode_optional(self.leader_commit.as_ref(), &mut w);
+        w.i32(self.entries.len() as i32);
+        for entry in &self.entries {
+            match &entry.payload {
+                EntryPayload::Normal(data) if data.len() >= LINK_MIN_BYTES => {
+                    let mut w = Writer::new(buf);
+                    entry.log_id.encode(&mut w);
+                    w.i8(1).i32(data.len() as i32);
+                    parts.push(buf.split().freeze());
+                    parts.push(data.clone());
+                }
+                _ => entry.encode(&mut Writer::new(buf)),
+            }
+        }
     }
 
     /// Decodes a body, copying entry data out of it.

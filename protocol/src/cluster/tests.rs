@@ -4,6 +4,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::*;
+use crate::api::produce::LINK_MIN_BYTES;
 use crate::error_code::ErrorCode;
 
 fn group() -> GroupId {
@@ -231,4 +232,54 @@ fn append_entries_can_share_the_frame() {
         frame.as_ptr_range().contains(&data.as_ptr()),
         "entry data was copied"
     );
+}
+
+#[test]
+fn linked_append_encoding_is_the_plain_encoding_with_large_entries_shared() {
+    let payloads = [
+        EntryPayload::Blank,
+        EntryPayload::Normal(Bytes::from(vec![1; LINK_MIN_BYTES - 1])),
+        EntryPayload::Normal(Bytes::from(vec![2; LINK_MIN_BYTES])),
+        EntryPayload::Membership(membership().membership),
+        EntryPayload::Normal(Bytes::from(vec![3; 3 * LINK_MIN_BYTES])),
+        EntryPayload::Normal(Bytes::from_static(b"small")),
+    ];
+    let request = RaftAppendRequest {
+        group: group(),
+        vote: vote(),
+        prev_log_id: Some(id(1, 4)),
+        leader_commit: Some(id(1, 3)),
+        entries: (0..)
+            .zip(payloads)
+            .map(|(index, payload)| Entry {
+                log_id: id(2, 5 + index),
+                payload,
+            })
+            .collect(),
+    };
+    let mut plain = BytesMut::from(&b"head"[..]);
+    request.encode(&mut plain);
+    let (mut buf, mut parts) = (BytesMut::from(&b"head"[..]), Vec::new());
+    request.encode_linked(&mut buf, &mut parts);
+    let mut joined = parts.concat();
+    joined.extend_from_slice(&buf);
+    assert_eq!(joined, plain);
+    let large: Vec<&Bytes> = request
+        .entries
+        .iter()
+        .filter_map(|e| match &e.payload {
+            EntryPayload::Normal(data) if data.len() >= LINK_MIN_BYTES => Some(data),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(large.len(), 2);
+    for data in large {
+        assert!(
+            parts.iter().any(|part| part.as_ptr() == data.as_ptr()),
+            "an entry of {} bytes was copied",
+            data.len()
+        );
+    }
+    let decoded = RaftAppendRequest::decode(&plain[4..]).expect("decodes");
+    assert_eq!(decoded, request);
 }
