@@ -10,7 +10,7 @@ use rill_protocol::{BatchHeader, CheckedBatch};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::locks::try_lock;
-use crate::log::{checked_header, AppendInfo, Log};
+use crate::log::{checked_header, AppendInfo, Log, Stamped};
 use crate::options::FsyncPolicy;
 
 impl Log {
@@ -27,7 +27,7 @@ impl Log {
         let header = *batch.header();
         let len = batch.as_bytes().len();
         self.try_append_valid(header, len, |base_offset| {
-            Ok(batch.stamp_base_offset(base_offset))
+            Ok(Stamped::whole(batch.stamp_base_offset(base_offset)))
         })
     }
 
@@ -45,17 +45,17 @@ impl Log {
         let len = batch.len();
         self.try_append_valid(header, len, move |base_offset| {
             stamp_base_offset(batch, base_offset).map_err(Error::InvalidBatch)?;
-            Ok(&*batch)
+            Ok(Stamped::whole(batch))
         })
     }
 
     /// The common part of the `try_append` calls, for a valid batch of `len`
     /// bytes described by `header` (`stamp` as in [`Log::append_valid`]).
-    fn try_append_valid<'b>(
+    pub(crate) fn try_append_valid<'b>(
         &self,
         header: BatchHeader,
         len: usize,
-        stamp: impl FnOnce(i64) -> Result<&'b [u8]>,
+        stamp: impl FnOnce(i64) -> Result<Stamped<'b>>,
     ) -> Option<Result<AppendInfo>> {
         if let Err(e) = self.check_size(len) {
             return Some(Err(e));

@@ -35,6 +35,7 @@ mod recovery;
 mod retention;
 mod segment;
 mod segments;
+mod shared_append;
 mod slice;
 mod truncation;
 

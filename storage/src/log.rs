@@ -73,6 +73,17 @@ pub(crate) fn checked_header(batch: &[u8]) -> Result<BatchHeader> {
     Ok(*view.header())
 }
 
+/// A batch's bytes as an append writes them, its base offset stamped: whole,
+/// or a stamped copy of its header and then the rest of it.
+pub(crate) struct Stamped<'b>(pub(crate) [&'b [u8]; 2]);
+
+impl<'b> Stamped<'b> {
+    /// The batch in one piece.
+    pub(crate) fn whole(batch: &'b [u8]) -> Self {
+        Stamped([batch, &[]])
+    }
+}
+
 /// One partition's log. Share it between threads with `Arc<Log>`.
 pub struct Log {
     pub(crate) dir: PathBuf,
@@ -137,7 +148,7 @@ impl Log {
         let header = checked.map_err(Error::InvalidBatch)?;
         self.append_valid(header, batch.len(), move |base_offset| {
             stamp_base_offset(batch, base_offset).map_err(Error::InvalidBatch)?;
-            Ok(&*batch)
+            Ok(Stamped::whole(batch))
         })
     }
 
@@ -150,7 +161,7 @@ impl Log {
         let header = checked_header(batch)?;
         self.append_valid(header, batch.len(), move |base_offset| {
             stamp_base_offset(batch, base_offset).map_err(Error::InvalidBatch)?;
-            Ok(&*batch)
+            Ok(Stamped::whole(batch))
         })
     }
 
@@ -161,7 +172,7 @@ impl Log {
         self.check_size(len)?;
         let header = *batch.header();
         self.append_valid(header, len, move |base_offset| {
-            Ok(batch.stamp_base_offset(base_offset))
+            Ok(Stamped::whole(batch.stamp_base_offset(base_offset)))
         })
     }
 
@@ -177,11 +188,11 @@ impl Log {
 
     /// Appends a valid batch of `len` bytes described by `header`: `stamp` writes
     /// the base offset it gets into the batch and returns the bytes to write.
-    fn append_valid<'b>(
+    pub(crate) fn append_valid<'b>(
         &self,
         header: BatchHeader,
         len: usize,
-        stamp: impl FnOnce(i64) -> Result<&'b [u8]>,
+        stamp: impl FnOnce(i64) -> Result<Stamped<'b>>,
     ) -> Result<AppendInfo> {
         let now = now_ms();
         let mut w = lock(&self.writer);
@@ -228,13 +239,14 @@ impl Log {
     }
 
     /// Writes a batch at the log end, under the writer lock: `stamp` writes the
-    /// base offset it gets into the batch and returns the bytes to write.
+    /// base offset it gets into the batch and returns the bytes to write, in
+    /// one or two pieces ([`Stamped`]).
     pub(crate) fn write_locked<'b>(
         &self,
         w: &mut Writer,
         header: BatchHeader,
         now: i64,
-        stamp: impl FnOnce(i64) -> Result<&'b [u8]>,
+        stamp: impl FnOnce(i64) -> Result<Stamped<'b>>,
     ) -> Result<AppendInfo> {
         let base_offset = w.next_offset;
         let batch = stamp(base_offset)?;
@@ -242,7 +254,7 @@ impl Log {
             base_offset,
             ..header
         };
-        w.active.append(batch, &header, now)?;
+        w.active.append_pieces(batch.0, &header, now)?;
         w.next_offset = header.next_offset();
         self.counters.appends.fetch_add(1, Ordering::Relaxed);
         Ok(AppendInfo {

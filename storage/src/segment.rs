@@ -116,16 +116,30 @@ impl Segment {
     /// Appends a validated batch whose base offset is already stamped to
     /// `next_offset()`. Readers do not see it until [`Segment::publish`].
     pub fn append(&self, batch: &[u8], header: &BatchHeader, now_ms: i64) -> Result<()> {
+        self.append_pieces([batch, &[]], header, now_ms)
+    }
+
+    /// As [`Segment::append`] for a batch in two pieces, written one after the
+    /// other (a stamped copy of its header, then the rest from where it is).
+    pub fn append_pieces(
+        &self,
+        batch: [&[u8]; 2],
+        header: &BatchHeader,
+        now_ms: i64,
+    ) -> Result<()> {
         let pos = self.size();
-        self.file
-            .write_all_at(batch, pos)
-            .io("write segment", &self.log_path)?;
+        let mut at = pos;
+        for piece in batch {
+            self.file
+                .write_all_at(piece, at)
+                .io("write segment", &self.log_path)?;
+            at += piece.len() as u64;
+        }
         if pos == 0 {
             self.roll_reference_ms.store(now_ms, Ordering::Release);
         }
-        self.track(pos, header, batch.len() as u64);
-        self.written
-            .store(pos + batch.len() as u64, Ordering::Release);
+        self.track(pos, header, at - pos);
+        self.written.store(at, Ordering::Release);
         self.next_offset
             .store(header.next_offset(), Ordering::Release);
         Ok(())

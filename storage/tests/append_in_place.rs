@@ -2,7 +2,8 @@
 //! async task makes in place. Each either writes the batch exactly as its
 //! blocking twin would, or declines and writes nothing, whenever the append
 //! could wait on the disk (an fsync, a segment roll); `try_append_replicated`
-//! checks the header and CRC first.
+//! checks the header and CRC first, as does `try_append_replicated_shared`,
+//! which writes a stamped copy of a shared batch's header and then the rest.
 
 mod common;
 
@@ -163,4 +164,74 @@ fn a_replicated_in_place_append_checks_the_crc_first() {
     let log = Log::open(dir.path(), always).expect("open");
     assert!(log.try_append_replicated(&mut batch(1, 0, 10, 1)).is_none());
     assert_eq!(log.log_end_offset(), 0);
+}
+
+#[test]
+fn a_shared_replicated_batch_is_stored_as_a_stamped_copy_would_be() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared_log = Log::open(dir.path(), small_segments()).expect("open");
+    let copy_dir = tempfile::tempdir().expect("tempdir");
+    let copy_log = Log::open(copy_dir.path(), small_segments()).expect("open");
+    for i in 0..200 {
+        let shared = batch(3, 0, 300, 1_000 + i);
+        let epoch = 7 + i as i32 % 3;
+        let info = match shared_log.try_append_replicated_shared(&shared, epoch) {
+            Some(result) => result.expect("in-place append"),
+            None => shared_log
+                .append_replicated_shared(&shared, epoch)
+                .expect("blocking append"),
+        };
+        assert_eq!(info.base_offset, i * 3);
+        assert_eq!(
+            shared,
+            batch(3, 0, 300, 1_000 + i),
+            "the shared bytes are untouched"
+        );
+        let mut copy = shared.clone();
+        rill_protocol::batch::stamp_leader_epoch(&mut copy, epoch).expect("stamp");
+        copy_log.append_replicated(&mut copy).expect("copy append");
+    }
+    assert!(
+        shared_log.segment_bases().len() > 2,
+        "the test must cross rolls"
+    );
+    let (stored, copied) = (read_all(&shared_log), read_all(&copy_log));
+    assert_eq!(stored, copied, "the same bytes on disk");
+    let first = RecordBatch::new(&stored[0]).expect("a batch");
+    first.validate().expect("the stored batch checks out");
+    assert_eq!(first.header().leader_epoch, 7);
+
+    // A batch whose CRC does not match is refused and nothing is written.
+    let end = shared_log.log_end_offset();
+    let mut corrupt = batch(2, 0, 300, 5_000);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    assert!(matches!(
+        shared_log.try_append_replicated_shared(&corrupt, 1),
+        Some(Err(Error::InvalidBatch(_)))
+    ));
+    assert!(matches!(
+        shared_log.append_replicated_shared(&corrupt, 1),
+        Err(Error::InvalidBatch(_))
+    ));
+    assert!(matches!(
+        shared_log.append_replicated_shared(&corrupt[..40], 1),
+        Err(Error::InvalidBatch(_))
+    ));
+    assert_eq!(shared_log.log_end_offset(), end);
+
+    // Under fsync = "always" none is made in place.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let always = LogOptions {
+        fsync: FsyncPolicy::Always,
+        ..LogOptions::default()
+    };
+    let log = Log::open(dir.path(), always).expect("open");
+    assert!(log
+        .try_append_replicated_shared(&batch(1, 0, 10, 1), 1)
+        .is_none());
+    assert_eq!(log.log_end_offset(), 0);
+    log.append_replicated_shared(&batch(1, 0, 10, 1), 1)
+        .expect("a blocking append under always");
+    assert_eq!(log.log_end_offset(), 1);
 }

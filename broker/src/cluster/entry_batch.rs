@@ -33,14 +33,18 @@ pub fn payload_batch(entry: &Entry, attributes: u16) -> io::Result<Vec<u8>> {
 
 /// Writes the term of `log_id` into the leader epoch of `batch`.
 pub fn stamp_term(batch: &mut [u8], log_id: &LogId) -> io::Result<()> {
-    let term = i32::try_from(log_id.leader_id.term).map_err(|_| {
+    stamp_leader_epoch(batch, epoch_of(log_id)?).map_err(invalid)
+}
+
+/// The leader epoch that holds `log_id`'s term in its batch.
+pub fn epoch_of(log_id: &LogId) -> io::Result<i32> {
+    i32::try_from(log_id.leader_id.term).map_err(|_| {
         io::Error::other(format!(
             "term {} does not fit a batch's leader epoch (at most {})",
             log_id.leader_id.term,
             i32::MAX
         ))
-    })?;
-    stamp_leader_epoch(batch, term).map_err(invalid)
+    })
 }
 
 /// The term in `batch`'s leader epoch.

@@ -3,8 +3,10 @@
 //!
 //! Each Raft entry is one record batch of the partition, in index order with no
 //! gaps; the entry's term is the batch's leader epoch. A normal entry's payload
-//! is a producer's batch, stored as it came (the log stamps its base offset,
-//! in place when nothing else holds the bytes). The leader validated its
+//! is a producer's batch, stored as it came and never copied: the log stamps
+//! its base offset and the entry's term in place when nothing else holds the
+//! bytes, else in a copy of its header written ahead of the rest
+//! (`Log::append_replicated_shared`). The leader validated its
 //! records when it was produced, so every replica's log checks only its header
 //! and CRC (`Log::append_replicated`), which shows the bytes are the same.
 //! Raft's own entries (blank, membership) are control batches ([`CONTROL_BIT`])
@@ -29,9 +31,11 @@ use bytes::{Bytes, BytesMut};
 use openraft::EntryPayload;
 use rill_protocol::batch::CONTROL_BIT;
 use rill_protocol::RecordBatch;
-use rill_storage::Log;
+use rill_storage::{AppendInfo, Log};
 
-use super::entry_batch::{invalid, payload_batch, payload_of, stamp_term, term_of, Entry};
+use super::entry_batch::{
+    epoch_of, invalid, payload_batch, payload_of, stamp_term, term_of, Entry,
+};
 use super::entry_index::EntryIndex;
 use super::raft_log::{EntryStore, RaftLog, READ_BYTES};
 use super::raft_state::RaftState;
@@ -299,10 +303,7 @@ impl EntryStore for BatchEntries {
             let index = entry.log_id.index;
             self.follow_on(&mut idx, index)?;
             let mut stored = Stored::of(entry)?;
-            let appended = self
-                .log
-                .append_replicated(&mut stored.batch)
-                .map_err(io::Error::other)?;
+            let appended = stored.append(&self.log).map_err(io::Error::other)?;
             idx.push(index, appended.base_offset)?;
             lock(&self.recent).push(stored.appended_at(appended.base_offset));
         }
@@ -332,7 +333,7 @@ impl EntryStore for BatchEntries {
                 Ok(stored) => stored,
                 Err(e) => return Ok(Err(e)),
             };
-            let appended = match self.log.try_append_replicated(&mut stored.batch) {
+            let appended = match stored.try_append(&self.log) {
                 Some(Ok(appended)) => appended,
                 Some(Err(e)) => return Ok(Err(io::Error::other(e))),
                 None => {
@@ -373,17 +374,33 @@ impl EntryStore for BatchEntries {
 /// batch, or a control batch for Raft's entries; its term in the leader epoch.
 struct Stored {
     entry: Entry,
-    batch: BytesMut,
+    batch: StoredBytes,
     /// Whether `batch` was taken out of the entry's payload.
     taken: bool,
     /// Who to tell once the batch is in the log.
     notice: AppendNotice,
 }
 
+/// A stored batch's bytes.
+enum StoredBytes {
+    /// The batch's own bytes, its term stamped: the append stamps its base
+    /// offset in place.
+    Owned(BytesMut),
+    /// Bytes others hold too (openraft, to send to followers; the frame they
+    /// arrived in), left as they are: the append writes a stamped copy of the
+    /// header, then the rest from where it is.
+    Shared {
+        /// The batch.
+        bytes: Bytes,
+        /// The entry's term, as the leader epoch the stored copy carries.
+        epoch: i32,
+    },
+}
+
 impl Stored {
-    /// Makes the batch to store for `entry`. A normal entry's bytes are taken
-    /// over without a copy when nothing else holds them (a batch the leader's
-    /// produce path handed over, or one just received).
+    /// Makes the batch to store for `entry`. A normal entry's bytes are
+    /// never copied: taken over when nothing else holds them (a batch the
+    /// leader's produce path handed over), else shared.
     fn of(mut entry: Entry) -> io::Result<Stored> {
         let (bytes, notice) = match std::mem::replace(&mut entry.payload, EntryPayload::Blank) {
             EntryPayload::Normal(Payload(bytes, notice)) => (bytes, notice),
@@ -393,7 +410,7 @@ impl Stored {
                 let batch = BytesMut::from(payload_batch(&entry, CONTROL_BIT)?.as_slice());
                 return Ok(Stored {
                     entry,
-                    batch,
+                    batch: StoredBytes::Owned(batch),
                     taken: false,
                     notice: AppendNotice::default(),
                 });
@@ -406,16 +423,39 @@ impl Stored {
                 entry.log_id.index
             )));
         }
-        let mut batch = bytes
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-        stamp_term(&mut batch, &entry.log_id)?;
+        let batch = match bytes.try_into_mut() {
+            Ok(mut owned) => {
+                stamp_term(&mut owned, &entry.log_id)?;
+                StoredBytes::Owned(owned)
+            }
+            Err(bytes) => StoredBytes::Shared {
+                bytes,
+                epoch: epoch_of(&entry.log_id)?,
+            },
+        };
         Ok(Stored {
             entry,
             batch,
             taken: true,
             notice,
         })
+    }
+
+    /// Appends the batch to `log` ([`Log::append_replicated`]).
+    fn append(&mut self, log: &Log) -> rill_storage::Result<AppendInfo> {
+        match &mut self.batch {
+            StoredBytes::Owned(batch) => log.append_replicated(batch),
+            StoredBytes::Shared { bytes, epoch } => log.append_replicated_shared(bytes, *epoch),
+        }
+    }
+
+    /// Appends the batch to `log` if that cannot block
+    /// ([`Log::try_append_replicated`]); `None`: nothing was written.
+    fn try_append(&mut self, log: &Log) -> Option<rill_storage::Result<AppendInfo>> {
+        match &mut self.batch {
+            StoredBytes::Owned(batch) => log.try_append_replicated(batch),
+            StoredBytes::Shared { bytes, epoch } => log.try_append_replicated_shared(bytes, *epoch),
+        }
     }
 
     /// The entry, holding the batch as stored when it was taken over (and
@@ -428,7 +468,11 @@ impl Stored {
             notice,
         } = self;
         if taken {
-            entry.payload = EntryPayload::Normal(Payload(batch.freeze(), notice));
+            let bytes = match batch {
+                StoredBytes::Owned(batch) => batch.freeze(),
+                StoredBytes::Shared { bytes, .. } => bytes,
+            };
+            entry.payload = EntryPayload::Normal(Payload(bytes, notice));
         }
         entry
     }
