@@ -13,6 +13,18 @@ use common::{batch, read_all, small_segments};
 use rill_protocol::{CheckedBatch, RecordBatch};
 use rill_storage::{Error, FsyncPolicy, Log, LogOptions};
 
+/// A log under fsync = "always", in a directory removed when the first is
+/// dropped.
+fn always_log() -> (tempfile::TempDir, Log) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let always = LogOptions {
+        fsync: FsyncPolicy::Always,
+        ..LogOptions::default()
+    };
+    let log = Log::open(dir.path(), always).expect("open");
+    (dir, log)
+}
+
 fn checked(count: usize, i: usize) -> CheckedBatch {
     CheckedBatch::produced(batch(count, i * count, 300, 1_000 + i as i64)).expect("valid batch")
 }
@@ -156,12 +168,7 @@ fn a_replicated_in_place_append_checks_the_crc_first() {
     assert_eq!(log.log_end_offset(), written);
 
     // Under fsync = "always" every append may wait on the disk: none in place.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let always = LogOptions {
-        fsync: FsyncPolicy::Always,
-        ..LogOptions::default()
-    };
-    let log = Log::open(dir.path(), always).expect("open");
+    let (_dir, log) = always_log();
     assert!(log.try_append_replicated(&mut batch(1, 0, 10, 1)).is_none());
     assert_eq!(log.log_end_offset(), 0);
 }
@@ -221,12 +228,7 @@ fn a_shared_replicated_batch_is_stored_as_a_stamped_copy_would_be() {
     assert_eq!(shared_log.log_end_offset(), end);
 
     // Under fsync = "always" none is made in place.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let always = LogOptions {
-        fsync: FsyncPolicy::Always,
-        ..LogOptions::default()
-    };
-    let log = Log::open(dir.path(), always).expect("open");
+    let (_dir, log) = always_log();
     assert!(log
         .try_append_replicated_shared(&batch(1, 0, 10, 1), 1)
         .is_none());
