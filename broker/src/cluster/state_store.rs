@@ -152,8 +152,17 @@ impl<S: GroupState> RaftStateMachine<RaftTypes> for StateStore<S> {
     {
         let mut m = self.inner.lock().await;
         let mut result = Ok(());
+        // Proposers are answered once the view shows their entries: a client
+        // answered for a write then reads it (the committed offset covers it).
+        let mut answers = Vec::new();
         while let Some(next) = entries.next().await {
-            let (entry, responder) = next?;
+            let (entry, responder) = match next {
+                Ok(next) => next,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
             if let EntryPayload::Membership(membership) = &entry.payload {
                 m.membership =
                     StoredMembershipOf::<RaftTypes>::new(Some(entry.log_id), membership.clone());
@@ -167,10 +176,13 @@ impl<S: GroupState> RaftStateMachine<RaftTypes> for StateStore<S> {
             };
             m.applied = Some(entry.log_id);
             if let Some(responder) = responder {
-                responder.send(answer);
+                answers.push((responder, answer));
             }
         }
         self.view.send_replace(m.state.view(m.applied));
+        for (responder, answer) in answers {
+            responder.send(answer);
+        }
         result
     }
 
