@@ -11,6 +11,7 @@
 //! CRC).
 
 use rill_protocol::batch::{stamp_base_offset, stamp_leader_epoch, BATCH_HEADER_LEN};
+use rill_protocol::BatchHeader;
 
 use crate::error::{Error, Result};
 use crate::log::{checked_header, AppendInfo, Log, Stamped};
@@ -22,8 +23,7 @@ impl Log {
     /// carries `leader_epoch` and the base offset the batch gets.
     pub fn append_replicated_shared(&self, batch: &[u8], leader_epoch: i32) -> Result<AppendInfo> {
         self.check_size(batch.len())?;
-        let header = checked_header(batch)?;
-        let (mut head, rest) = epoch_stamped_head(batch, leader_epoch)?;
+        let (header, mut head, rest) = checked_split(batch, leader_epoch)?;
         self.append_valid(header, batch.len(), |base_offset| {
             stamp_base_offset(&mut head, base_offset).map_err(Error::InvalidBatch)?;
             Ok(Stamped([&head, rest]))
@@ -42,10 +42,8 @@ impl Log {
         if self.opts.fsync == FsyncPolicy::Always {
             return None;
         }
-        let checked = checked_header(batch)
-            .and_then(|header| Ok((header, epoch_stamped_head(batch, leader_epoch)?)));
-        let (header, (mut head, rest)) = match checked {
-            Ok(checked) => checked,
+        let (header, mut head, rest) = match checked_split(batch, leader_epoch) {
+            Ok(split) => split,
             Err(e) => return Some(Err(e)),
         };
         self.try_append_valid(header, batch.len(), |base_offset| {
@@ -55,9 +53,14 @@ impl Log {
     }
 }
 
-/// A copy of `batch`'s header stamped with `leader_epoch`, and the rest of the
-/// batch (a checked batch is at least a header long).
-fn epoch_stamped_head(batch: &[u8], leader_epoch: i32) -> Result<([u8; BATCH_HEADER_LEN], &[u8])> {
+/// `batch`'s header, once it and the CRC check out; a copy of the header
+/// stamped with `leader_epoch`; and the rest of the batch.
+fn checked_split(
+    batch: &[u8],
+    leader_epoch: i32,
+) -> Result<(BatchHeader, [u8; BATCH_HEADER_LEN], &[u8])> {
+    let header = checked_header(batch)?;
+    // A checked batch is at least a header long.
     let (head, rest) = batch
         .split_first_chunk::<BATCH_HEADER_LEN>()
         .ok_or(Error::InvalidBatch(rill_protocol::Error::Truncated {
@@ -67,5 +70,5 @@ fn epoch_stamped_head(batch: &[u8], leader_epoch: i32) -> Result<([u8; BATCH_HEA
         }))?;
     let mut head = *head;
     stamp_leader_epoch(&mut head, leader_epoch).map_err(Error::InvalidBatch)?;
-    Ok((head, rest))
+    Ok((header, head, rest))
 }

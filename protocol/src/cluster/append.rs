@@ -57,11 +57,16 @@ impl RaftAppendRequest {
     /// Appends the body.
     pub fn encode(&self, buf: &mut BytesMut) {
         let mut w = Writer::new(buf);
-        self.group.encode(&mut w);
-        self.vote.encode(&mut w);
-        LogId::encode_optional(self.prev_log_id.as_ref(), &mut w);
-        LogId::encode_optional(self.leader_commit.as_ref(), &mut w);
+        self.encode_head(&mut w);
         w.array_of(&self.entries, |w, e| e.encode(w));
+    }
+
+    /// The fields before the entries.
+    fn encode_head(&self, w: &mut Writer<'_>) {
+        self.group.encode(w);
+        self.vote.encode(w);
+        LogId::encode_optional(self.prev_log_id.as_ref(), w);
+        LogId::encode_optional(self.leader_commit.as_ref(), w);
     }
 
     /// Encodes the body as [`RaftAppendRequest::encode`] does, in pieces, so
@@ -71,10 +76,7 @@ impl RaftAppendRequest {
     /// `parts`, then what is left in `buf`, are exactly `encode`'s bytes.
     pub fn encode_linked(&self, buf: &mut BytesMut, parts: &mut Vec<Bytes>) {
         let mut w = Writer::new(buf);
-        self.group.encode(&mut w);
-        self.vote.encode(&mut w);
-        LogId::encode_optional(self.prev_log_id.as_ref(), &mut w);
-        LogId::encode_optional(self.leader_commit.as_ref(), &mut w);
+        self.encode_head(&mut w);
         w.i32(self.entries.len() as i32);
         for entry in &self.entries {
             match &entry.payload {
