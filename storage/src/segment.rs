@@ -120,7 +120,8 @@ impl Segment {
     }
 
     /// As [`Segment::append`] for a batch in two pieces, written one after the
-    /// other (a stamped copy of its header, then the rest from where it is).
+    /// other by one vectored write (a stamped copy of its header, then the
+    /// rest from where it is).
     pub fn append_pieces(
         &self,
         batch: [&[u8]; 2],
@@ -128,13 +129,8 @@ impl Segment {
         now_ms: i64,
     ) -> Result<()> {
         let pos = self.size();
-        let mut at = pos;
-        for piece in batch {
-            self.file
-                .write_all_at(piece, at)
-                .io("write segment", &self.log_path)?;
-            at += piece.len() as u64;
-        }
+        write_all_vectored_at(&self.file, batch, pos).io("write segment", &self.log_path)?;
+        let at = pos + (batch[0].len() + batch[1].len()) as u64;
         if pos == 0 {
             self.roll_reference_ms.store(now_ms, Ordering::Release);
         }
@@ -472,5 +468,51 @@ impl IndexProgress {
             max_timestamp,
             offset_of_max_timestamp: offset_of_max,
         }
+    }
+}
+
+/// Writes `pieces`, one after the other, at `pos` of `file`: one `pwritev`
+/// unless the kernel takes less, then again from where it stopped.
+fn write_all_vectored_at(file: &File, pieces: [&[u8]; 2], pos: u64) -> std::io::Result<()> {
+    let [mut first, mut second] = pieces;
+    let mut at = pos;
+    while !first.is_empty() || !second.is_empty() {
+        let slices = [std::io::IoSlice::new(first), std::io::IoSlice::new(second)];
+        let written = match rustix::io::pwritev(file, &slices, at) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(written) => written,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        at += written as u64;
+        let from_first = written.min(first.len());
+        first = &first[from_first..];
+        second = &second[written - from_first..];
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectored_writes_land_one_piece_after_the_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = File::options()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(dir.path().join("f"))
+            .expect("open");
+        write_all_vectored_at(&file, [b"abc", b"defgh"], 2).expect("write");
+        write_all_vectored_at(&file, [b"", b"XY"], 0).expect("write");
+        write_all_vectored_at(&file, [b"Z", b""], 10).expect("write");
+        write_all_vectored_at(&file, [b"", b""], 20).expect("nothing to write");
+        let mut got = vec![0; 11];
+        file.read_exact_at(&mut got, 0).expect("read");
+        assert_eq!(&got, b"XYabcdefghZ");
+        assert_eq!(file.metadata().expect("metadata").len(), 11);
     }
 }
